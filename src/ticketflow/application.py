@@ -1,0 +1,291 @@
+"""The engine: an eventsourcing Application that applies validated inbound facts.
+
+Each inbound event touches exactly one aggregate (its subject). Events are applied in batches:
+every aggregate changed by a batch is saved in one transaction, together with the inbound
+position when one is given (Kafka mode). Idempotency (R-IN-1) is the ``(source, id)`` key kept
+in the aggregate's own events: a permanent record, rebuilt with the aggregate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import ProcessRecorder, Tracking
+
+from ticketflow.contract import (
+    HoursConsumedData,
+    InboundEvent,
+    PackPurchasedData,
+    PriorityChangedData,
+    SubscriptionStartedData,
+    TicketEscalatedData,
+    TicketOpenedData,
+    TierDowngradedData,
+    TierUpgradedData,
+)
+from ticketflow.domain.catalog import Tier
+from ticketflow.domain.errors import DomainError
+from ticketflow.domain.expertise import hours_to_minutes
+from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.subscription import Subscription
+from ticketflow.domain.ticket import Ticket
+from ticketflow.errors import RejectedError
+
+Aggregate = Ticket | Subscription
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one inbound event."""
+
+    status: str  # accepted | duplicate | rejected
+    error: RejectedError | None = None
+
+
+ACCEPTED = Outcome("accepted")
+DUPLICATE = Outcome("duplicate")
+
+
+class Engine(Application[UUID]):
+    """Applies inbound facts to ``Ticket`` and ``Subscription`` aggregates."""
+
+    name = "ticketflow"
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "100000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
+
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder, so an inbound position can be written with the events.
+        return self.factory.process_recorder()
+
+    # -- commands -------------------------------------------------------------------------
+
+    def apply(self, event: InboundEvent) -> Outcome:
+        """Apply one inbound event in its own transaction."""
+        return self.apply_batch([event])[0]
+
+    def apply_batch(
+        self, events: Sequence[InboundEvent], tracking: Tracking | None = None
+    ) -> list[Outcome]:
+        """Apply events in order; save every change, and ``tracking``, in one transaction."""
+        batch: dict[UUID, Aggregate] = {}
+        outcomes = [self._apply_one(event, batch) for event in events]
+        processing = ProcessingEvent[UUID](tracking)
+        processing.collect_events(*batch.values())
+        if processing.events or tracking is not None:
+            try:
+                self._record(processing)
+            except Exception:
+                for aggregate_id in batch:
+                    self._evict(aggregate_id)
+                raise
+            self._cache(batch)
+        return outcomes
+
+    def _apply_one(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        handler = self._handlers[event.type]
+        try:
+            return handler(self, event, batch)
+        except DomainError as exc:
+            reason = "transition_error"
+            return Outcome("rejected", RejectedError(reason, str(exc), exc.rule))
+        except RejectedError as exc:
+            return Outcome("rejected", exc)
+
+    # -- ticket facts ---------------------------------------------------------------------
+
+    def _opened(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        existing = self._find(ticket_id(event.subject), batch)
+        if isinstance(existing, Ticket):
+            if existing.has_applied(event.key):
+                return DUPLICATE
+            raise RejectedError(
+                "already_opened",
+                f"ticket {event.subject} is already open (opened by another event); "
+                "send ticket.reopened to start a new cycle",
+            )
+        data = _data(event, TicketOpenedData)
+        ticket = Ticket.open(
+            ticket=event.subject,
+            tenant=event.tenant,
+            at=event.time,
+            inbound=event.key,
+            priority=data.priority,
+            channel=data.channel,
+            language=data.language,
+            category=data.category,
+            beta_feature=data.beta_feature,
+            summary=data.summary,
+            tier=self._tier_at(event, batch),
+        )
+        batch[ticket.id] = ticket
+        return ACCEPTED
+
+    def _ticket_fact(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        ticket = self._find(ticket_id(event.subject), batch)
+        if not isinstance(ticket, Ticket):
+            raise RejectedError(
+                "unknown_ticket",
+                f"{event.type} for ticket {event.subject}, which was never opened "
+                "(send ticket.opened first)",
+                "R-SLA-2",
+            )
+        if ticket.has_applied(event.key):
+            return DUPLICATE
+        if ticket.tenant != event.tenant:
+            raise RejectedError(
+                "tenant_mismatch",
+                f"ticket {event.subject} belongs to tenant {ticket.tenant}, not {event.tenant}",
+            )
+        at, key = event.time, event.key
+        match event.type:
+            case "ticket.acknowledged":
+                ticket.acknowledge(at=at, inbound=key)
+            case "ticket.escalated":
+                ticket.escalate(at=at, inbound=key, level=_data(event, TicketEscalatedData).level)
+            case "ticket.priority_changed":
+                priority = _data(event, PriorityChangedData).priority
+                tier = self._tier_at(event, batch)
+                ticket.change_priority(at=at, inbound=key, priority=priority, tier=tier)
+            case "ticket.service_restored":
+                ticket.restore_service(at=at, inbound=key)
+            case "ticket.resolved":
+                ticket.resolve(at=at, inbound=key)
+            case "ticket.closed":
+                ticket.close(at=at, inbound=key)
+            case "ticket.reopened":
+                ticket.reopen(at=at, inbound=key, tier=self._tier_at(event, batch))
+        batch[ticket.id] = ticket
+        return ACCEPTED
+
+    # -- subscription facts ---------------------------------------------------------------
+
+    def _started(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        existing = self._find(subscription_id(event.tenant), batch)
+        if isinstance(existing, Subscription):
+            if existing.has_applied(event.key):
+                return DUPLICATE
+            how = "implicitly as STANDARD (R-TIER-2)" if existing.implicit else "already"
+            raise RejectedError(
+                "already_started",
+                f"the subscription of {event.tenant} was started {how} on "
+                f"{existing.started_at.isoformat()}; change its tier with "
+                "subscription.tier_upgraded or subscription.tier_downgraded",
+            )
+        tier = _data(event, SubscriptionStartedData).tier
+        subscription = Subscription.start(
+            tenant=event.tenant, at=event.time, inbound=event.key, tier=tier
+        )
+        batch[subscription.id] = subscription
+        return ACCEPTED
+
+    def _subscription_fact(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        found = self._find(subscription_id(event.tenant), batch)
+        if isinstance(found, Subscription):
+            if found.has_applied(event.key):
+                return DUPLICATE
+            subscription = found
+        else:
+            self._refuse_implicit_downgrade(event)
+            subscription = Subscription.default(
+                tenant=event.tenant, at=event.time, inbound=event.key
+            )
+        at, key = event.time, event.key
+        match event.data:
+            case TierUpgradedData(tier=tier):
+                subscription.upgrade(at=at, inbound=key, tier=tier)
+            case TierDowngradedData(tier=tier, support_ticket=ticket):
+                subscription.downgrade(at=at, inbound=key, tier=tier, support_ticket=ticket)
+            case PackPurchasedData(pack_id=pack_id, hours=hours):
+                minutes = hours_to_minutes(hours)
+                subscription.purchase_pack(at=at, inbound=key, pack_id=pack_id, minutes=minutes)
+            case HoursConsumedData() as data:
+                subscription.consume(
+                    at=at,
+                    inbound=key,
+                    minutes=hours_to_minutes(data.hours),
+                    ticket=data.ticket,
+                    expert=data.expert,
+                    activity=data.activity,
+                )
+        batch[subscription.id] = subscription
+        return ACCEPTED
+
+    @staticmethod
+    def _refuse_implicit_downgrade(event: InboundEvent) -> None:
+        if event.type == "subscription.tier_downgraded":
+            raise RejectedError(
+                "transition_error",
+                f"downgrade for {event.tenant}, who has no subscription: the tenant is on "
+                "STANDARD (R-TIER-2) and cannot go lower",
+                "R-BILL-4",
+            )
+
+    _handlers: ClassVar[dict[str, Callable[[Engine, InboundEvent, dict[UUID, Any]], Outcome]]] = {
+        "ticket.opened": _opened,
+        "ticket.acknowledged": _ticket_fact,
+        "ticket.escalated": _ticket_fact,
+        "ticket.priority_changed": _ticket_fact,
+        "ticket.service_restored": _ticket_fact,
+        "ticket.resolved": _ticket_fact,
+        "ticket.closed": _ticket_fact,
+        "ticket.reopened": _ticket_fact,
+        "subscription.started": _started,
+        "subscription.tier_upgraded": _subscription_fact,
+        "subscription.tier_downgraded": _subscription_fact,
+        "expertise.pack_purchased": _subscription_fact,
+        "expertise.hours_consumed": _subscription_fact,
+    }
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _tier_at(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Tier:
+        """Tier in force for service at the event's time; STANDARD without a subscription."""
+        subscription = self._find(subscription_id(event.tenant), batch)
+        if isinstance(subscription, Subscription):
+            return subscription.tier_at(event.time)
+        return Tier.STANDARD
+
+    def _find(self, aggregate_id: UUID, batch: dict[UUID, Aggregate]) -> Aggregate | None:
+        if aggregate_id in batch:
+            return batch[aggregate_id]
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate
+
+    def _cache(self, batch: dict[UUID, Aggregate]) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id, aggregate in batch.items():
+                cache.put(aggregate_id, aggregate)
+
+    def _evict(self, aggregate_id: UUID) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def ticket(self, ticket: str) -> Ticket:
+        return self.repository.get(ticket_id(ticket))  # type: ignore[no-any-return]
+
+    def subscription(self, tenant: str) -> Subscription:
+        return self.repository.get(subscription_id(tenant))  # type: ignore[no-any-return]
+
+
+T = TypeVar("T")
+
+
+def _data(event: InboundEvent, model: type[T]) -> T:
+    assert isinstance(event.data, model), f"{event.type} carries {type(event.data).__name__}"
+    return event.data

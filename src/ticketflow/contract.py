@@ -1,0 +1,248 @@
+"""The wire contract for upstream events (DESIGN §3): CloudEvents 1.0, structured mode.
+
+These pydantic models are the single source of the contract; ``schemas/`` holds the JSON
+Schemas generated from them (``ticketflow schemas export``). This is the only module where
+pydantic meets the outside world.
+
+Decisions: ``data`` must be an object and unknown ``data`` fields are rejected (a typo in an
+optional field would otherwise be silently lost); unknown top-level attributes are accepted as
+CloudEvents extensions; for subscription and expertise events ``subject`` must equal ``tenant``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from ticketflow.domain.catalog import Tier
+from ticketflow.errors import ContractError
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, str | bool):
+        raise ValueError("hours must be a JSON number, not a string or boolean")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    return value
+
+
+Hours = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(gt=0, le=10_000, max_digits=12, decimal_places=4),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 10_000}),
+]
+Priority = Literal["P1", "P2", "P3", "P4"]
+
+
+class Data(BaseModel):
+    """Base of every ``data`` payload: strict, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoData(Data):
+    """Types that carry no data: ``data`` is ``{}``."""
+
+
+class SubscriptionStartedData(Data):
+    tier: Tier
+
+
+class TierUpgradedData(Data):
+    tier: Tier = Field(description="the new, higher tier (R-BILL-4)")
+
+
+class TierDowngradedData(Data):
+    tier: Tier
+    support_ticket: NonEmpty = Field(description="the support ticket that asked for it (R-BILL-4)")
+
+
+class PackPurchasedData(Data):
+    pack_id: NonEmpty
+    hours: Hours
+
+
+class HoursConsumedData(Data):
+    hours: Hours
+    ticket: NonEmpty | None = None
+    expert: NonEmpty | None = None
+    activity: Literal["training", "architecture", "advice", "support"] | None = None
+
+
+class TicketOpenedData(Data):
+    priority: Priority
+    channel: Literal["portal", "phone", "email"]
+    language: Literal["fr", "en"] = Field(description="R-TIER-3: French or English only")
+    category: Literal["control_plane", "compute", "network", "storage", "backup", "other"]
+    beta_feature: bool = False
+    summary: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class TicketEscalatedData(Data):
+    level: Literal["L2", "L3"]
+
+
+class PriorityChangedData(Data):
+    priority: Priority
+
+
+DATA_MODELS: dict[str, type[Data]] = {
+    "subscription.started": SubscriptionStartedData,
+    "subscription.tier_upgraded": TierUpgradedData,
+    "subscription.tier_downgraded": TierDowngradedData,
+    "expertise.pack_purchased": PackPurchasedData,
+    "expertise.hours_consumed": HoursConsumedData,
+    "ticket.opened": TicketOpenedData,
+    "ticket.acknowledged": NoData,
+    "ticket.escalated": TicketEscalatedData,
+    "ticket.priority_changed": PriorityChangedData,
+    "ticket.service_restored": NoData,
+    "ticket.resolved": NoData,
+    "ticket.closed": NoData,
+    "ticket.reopened": NoData,
+}
+EVENT_TYPES = tuple(DATA_MODELS)
+TENANT_SUBJECT_PREFIXES = ("subscription.", "expertise.")
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 envelope with the ``tenant`` extension (DESIGN §3)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type_name: ClassVar[str | None] = None
+
+    specversion: Literal["1.0"]
+    id: NonEmpty
+    source: NonEmpty
+    type: str
+    subject: NonEmpty
+    time: AwareDatetime = Field(description="RFC 3339 with an offset (R-IN-2)")
+    tenant: NonEmpty
+    datacontenttype: Literal["application/json"] | None = None
+    data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _subject_is_tenant(self) -> Envelope:
+        if self.type.startswith(TENANT_SUBJECT_PREFIXES) and self.subject != self.tenant:
+            raise ValueError(f"subject must equal tenant for {self.type} events")
+        return self
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """A validated inbound fact: envelope attributes plus its typed data."""
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    tenant: str
+    time: datetime  # UTC
+    data: Data
+
+    @property
+    def key(self) -> str:
+        """The idempotency key ``(source, id)`` (R-IN-1)."""
+        return f"{self.source} {self.id}"
+
+
+def _typed_envelope(type_name: str, data_model: type[Data]) -> type[BaseModel]:
+    """A model of the whole event for one type, used for its JSON Schema."""
+    class_name = "".join(p.capitalize() for p in type_name.replace(".", "_").split("_"))
+    return type(
+        class_name + "Event",
+        (Envelope,),
+        {
+            "__annotations__": {"type": Literal[type_name], "data": data_model},  # type: ignore[valid-type]
+            "__module__": __name__,
+        },
+    )
+
+
+TYPED_ENVELOPES: dict[str, type[BaseModel]] = {
+    name: _typed_envelope(name, model) for name, model in DATA_MODELS.items()
+}
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """(reason code, one-line detail) for a pydantic error."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "event"
+    reason = "missing_offset" if first["type"] == "timezone_aware" else "schema_violation"
+    if reason == "missing_offset":
+        return reason, f"{where}: timestamp has no UTC offset (R-IN-2)"
+    details = "; ".join(_one(e["loc"], e["msg"]) for e in error.errors())
+    return reason, details
+
+
+RULE_OF_FIELD = {"data.language": "R-TIER-3", "time": "R-IN-2", "data.tier": "R-TIER-4"}
+
+
+def _one(loc: tuple[int | str, ...], msg: str) -> str:
+    where = ".".join(str(p) for p in loc) or "event"
+    rule = RULE_OF_FIELD.get(where)
+    return f"{where}: {msg}" + (f" ({rule})" if rule else "")
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> InboundEvent:
+    """Validate one inbound event; raise :class:`ContractError` with a reason code."""
+    if isinstance(raw, dict):
+        obj: Any = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ContractError("not_json", f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ContractError("not_an_object", "a CloudEvent must be a JSON object")
+    event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    type_name = obj.get("type")
+    if type_name not in DATA_MODELS:
+        known = ", ".join(EVENT_TYPES)
+        raise ContractError(
+            "unknown_type", f"unknown type {type_name!r}; expected one of: {known}", event_id
+        )
+    model = TYPED_ENVELOPES[type_name]
+    try:
+        text = raw if isinstance(raw, (bytes, str)) else json.dumps(raw)
+        envelope: Any = model.model_validate_json(text)
+    except ValidationError as exc:
+        reason, detail = _describe(exc)
+        raise ContractError(reason, detail, event_id) from None
+    return InboundEvent(
+        id=envelope.id,
+        source=envelope.source,
+        type=type_name,
+        subject=envelope.subject,
+        tenant=envelope.tenant,
+        time=envelope.time.astimezone(UTC),
+        data=envelope.data,
+    )
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas (2020-12): the envelope plus one per event type, keyed by file stem."""
+    schemas = {"envelope": Envelope.model_json_schema()}
+    for name, model in TYPED_ENVELOPES.items():
+        schemas[name] = model.model_json_schema()
+    for stem, schema in schemas.items():
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://ticketflow.dev/schemas/{stem}.json"
+    return schemas

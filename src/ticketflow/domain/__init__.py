@@ -1,0 +1,1 @@
+"""The domain: aggregates, the catalog and the business rules as pure functions."""

@@ -1,0 +1,15 @@
+"""Deterministic aggregate ids: one Ticket per upstream ticket id, one Subscription per tenant."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("6f0d3c1e-8f1a-5b7e-9a51-7c1e2d4b9f30")
+
+
+def ticket_id(ticket: str) -> UUID:
+    return uuid5(NAMESPACE, f"ticket:{ticket}")
+
+
+def subscription_id(tenant: str) -> UUID:
+    return uuid5(NAMESPACE, f"subscription:{tenant}")

@@ -1,0 +1,246 @@
+"""The Subscription aggregate: one tenant's support tier, expertise packs and expert hours.
+
+Tier changes record their service and billing instants with the rules that produced them
+(R-BILL-1..5); each consumption records how it was funded (R-EXP-1..6) at the moment it is
+applied, so read models only add up recorded facts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ticketflow.domain.billing import billing_effective_at
+from ticketflow.domain.calendar import Month
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
+from ticketflow.domain.errors import SubscriptionTransitionError
+from ticketflow.domain.expertise import (
+    TierHistory,
+    allocate,
+    has_privileged_access,
+    month_allowance,
+    tier_at,
+)
+from ticketflow.domain.ids import subscription_id
+
+
+class Subscription(Aggregate):
+    """One tenant's support subscription (subject of ``subscription.*`` and ``expertise.*``)."""
+
+    @staticmethod
+    def create_id(tenant: str) -> UUID:
+        return subscription_id(tenant)
+
+    @event("Started")
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        at: datetime,
+        inbound: str,
+        tier: str,
+        implicit: bool,
+        billing_effective_at: datetime,
+    ) -> None:
+        self.tenant = tenant
+        self.implicit = implicit
+        self.started_at = at
+        self.changes: list[list[Any]] = [[at, tier]]  # [service-effective instant, tier]
+        self.packs: list[list[Any]] = []  # [pack_id, purchased_at, minutes, balance]
+        self.allowance_used: dict[str, int] = {}  # month -> minutes drawn from the allowance
+        self.inbound_keys: dict[str, None] = {inbound: None}
+
+    @classmethod
+    def start(cls, *, tenant: str, at: datetime, inbound: str, tier: Tier) -> Subscription:
+        """An explicit start; billed from the next month (R-BILL-3)."""
+        return cls(
+            tenant=tenant,
+            at=at,
+            inbound=inbound,
+            tier=tier.value,
+            implicit=False,
+            billing_effective_at=billing_effective_at(at),
+        )
+
+    @classmethod
+    def default(cls, *, tenant: str, at: datetime, inbound: str) -> Subscription:
+        """A tenant first seen without a subscription is STANDARD (R-TIER-2)."""
+        return cls(
+            tenant=tenant,
+            at=at,
+            inbound=inbound,
+            tier=Tier.STANDARD.value,
+            implicit=True,
+            billing_effective_at=billing_effective_at(at),
+        )
+
+    # -- queries --------------------------------------------------------------------------
+
+    @property
+    def history(self) -> TierHistory:
+        return [(at, Tier(tier)) for at, tier in self.changes]
+
+    def tier_at(self, at: datetime) -> Tier:
+        """Tier in force for service at ``at`` (R-BILL-1, R-TIER-2 before the start)."""
+        return tier_at(self.history, at)
+
+    def has_applied(self, inbound: str) -> bool:
+        """Whether the inbound event ``(source, id)`` was already applied (R-IN-1)."""
+        return inbound in self.inbound_keys
+
+    # -- commands -------------------------------------------------------------------------
+
+    def upgrade(self, *, at: datetime, inbound: str, tier: Tier) -> None:
+        """Self-service upgrade: in force now (R-BILL-1), billed next month (R-BILL-2)."""
+        current = self.tier_at(at)
+        if not tier > current:
+            raise SubscriptionTransitionError(
+                f"upgrade of {self.tenant} to {tier} rejected: it is not higher than the "
+                f"current tier {current} (downgrades go through customer support)",
+                rule="R-BILL-4",
+            )
+        self._tier_upgraded(
+            at=at,
+            inbound=inbound,
+            from_tier=current.value,
+            tier=tier.value,
+            billing_effective_at=billing_effective_at(at),
+        )
+
+    def downgrade(self, *, at: datetime, inbound: str, tier: Tier, support_ticket: str) -> None:
+        """Downgrade applied by customer support (R-BILL-4)."""
+        current = self.tier_at(at)
+        if not tier < current:
+            raise SubscriptionTransitionError(
+                f"downgrade of {self.tenant} to {tier} rejected: it is not lower than the "
+                f"current tier {current}",
+                rule="R-BILL-4",
+            )
+        self._tier_downgraded(
+            at=at,
+            inbound=inbound,
+            from_tier=current.value,
+            tier=tier.value,
+            support_ticket=support_ticket,
+            billing_effective_at=billing_effective_at(at),
+        )
+
+    def purchase_pack(self, *, at: datetime, inbound: str, pack_id: str, minutes: int) -> None:
+        """A purchased expertise pack; it never expires (R-EXP-3)."""
+        if any(pack[0] == pack_id for pack in self.packs):
+            raise SubscriptionTransitionError(
+                f"pack {pack_id} was already purchased by {self.tenant}"
+            )
+        if minutes <= 0:
+            raise SubscriptionTransitionError(
+                "a pack must hold at least one minute", rule="R-EXP-6"
+            )
+        self._pack_purchased(at=at, inbound=inbound, pack_id=pack_id, minutes=minutes)
+
+    def consume(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        minutes: int,
+        ticket: str | None,
+        expert: str | None,
+        activity: str | None,
+        catalog: Catalog = DEFAULT_CATALOG,
+    ) -> None:
+        """Record expert time and how it is funded (R-EXP-1, 4, 5)."""
+        if minutes <= 0:
+            raise SubscriptionTransitionError("consumption rounds to zero minutes", rule="R-EXP-6")
+        month = Month.of(at)
+        history = self.history
+        allowance = month_allowance(history, month, at, catalog)
+        privileged = has_privileged_access(history, at, catalog)
+        packs = [(p[0], p[3]) for p in self.packs if p[1] <= at and p[3] > 0]
+        split = allocate(
+            minutes,
+            allowance_left=allowance - self.allowance_used.get(str(month), 0),
+            pack_balances=packs,
+            privileged=privileged,
+        )
+        self._hours_consumed(
+            at=at,
+            inbound=inbound,
+            minutes=minutes,
+            ticket=ticket,
+            expert=expert,
+            activity=activity,
+            month=str(month),
+            tier=tier_at(history, at).value,
+            privileged=privileged,
+            allowance_minutes=allowance,
+            from_allowance=split.from_allowance,
+            from_packs=[[pack_id, m] for pack_id, m in split.from_packs],
+            overage=split.overage,
+            unfunded=split.unfunded,
+        )
+
+    # -- events ---------------------------------------------------------------------------
+
+    @event("TierUpgraded")
+    def _tier_upgraded(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        from_tier: str,
+        tier: str,
+        billing_effective_at: datetime,
+    ) -> None:
+        self._record_change(at, tier, inbound)
+
+    @event("TierDowngraded")
+    def _tier_downgraded(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        from_tier: str,
+        tier: str,
+        support_ticket: str,
+        billing_effective_at: datetime,
+    ) -> None:
+        self._record_change(at, tier, inbound)
+
+    def _record_change(self, at: datetime, tier: str, inbound: str) -> None:
+        self.changes.append([at, tier])
+        self.changes.sort(key=lambda change: change[0])
+        self.inbound_keys[inbound] = None
+
+    @event("PackPurchased")
+    def _pack_purchased(self, *, at: datetime, inbound: str, pack_id: str, minutes: int) -> None:
+        self.packs.append([pack_id, at, minutes, minutes])
+        self.packs.sort(key=lambda pack: pack[1])  # oldest purchase first (R-EXP-4)
+        self.inbound_keys[inbound] = None
+
+    @event("HoursConsumed")
+    def _hours_consumed(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        minutes: int,
+        ticket: str | None,
+        expert: str | None,
+        activity: str | None,
+        month: str,
+        tier: str,
+        privileged: bool,
+        allowance_minutes: int,
+        from_allowance: int,
+        from_packs: list[list[Any]],
+        overage: int,
+        unfunded: int,
+    ) -> None:
+        self.allowance_used[month] = self.allowance_used.get(month, 0) + from_allowance
+        balances = {pack_id: m for pack_id, m in from_packs}
+        for pack in self.packs:
+            pack[3] -= balances.get(pack[0], 0)
+        self.inbound_keys[inbound] = None
