@@ -1,15 +1,14 @@
 """Settings, in one place, read from the environment (DESIGN §4, §5).
 
-| variable | default | meaning |
-|---|---|---|
-| ``TICKETFLOW_HOME`` | ``./.ticketflow`` | data directory of the embedded default (``--data-dir``) |
-| ``TICKETFLOW_STORE`` | ``sqlite`` | ``sqlite`` or ``postgres``: event store and read models |
-| ``TICKETFLOW_PG_DSN`` | — | ``postgresql://user:password@host:port/dbname`` when the store is postgres |
-| ``KAFKA_BOOTSTRAP_SERVERS`` | — | Kafka brokers; set for Kafka mode |
-| ``TICKETFLOW_KAFKA_*`` | — | extra kafka-python options passed through (e.g. ``SECURITY_PROTOCOL``) |
-| ``TICKETFLOW_TOPIC_INBOUND`` / ``_EVENTS`` / ``_DEADLETTER`` | ``ticketflow.inbound`` … | topic names |
-| ``TICKETFLOW_PARTITIONS`` | ``6`` | partitions when ``ticketflow topics create`` makes the topics |
-| ``TICKETFLOW_BATCH_SIZE`` | ``500`` | inbound events applied per transaction |
+- ``TICKETFLOW_HOME``: data directory of the embedded default (``--data-dir``),
+  default ``./.ticketflow``;
+- ``TICKETFLOW_STORE``: ``sqlite`` (default) or ``postgres``, for events and read models;
+- ``TICKETFLOW_PG_DSN``: ``postgresql://user:password@host:port/dbname`` for postgres;
+- ``KAFKA_BOOTSTRAP_SERVERS``: Kafka brokers, set for Kafka mode;
+- ``TICKETFLOW_KAFKA_<OPTION>``: passed to kafka-python as ``<option>`` (SASL/TLS, …);
+- ``TICKETFLOW_TOPIC_INBOUND`` / ``_EVENTS`` / ``_DEADLETTER``: topic names;
+- ``TICKETFLOW_PARTITIONS``: partitions for ``ticketflow topics create`` (default 6);
+- ``TICKETFLOW_BATCH_SIZE``: inbound events applied per transaction (default 500).
 """
 
 from __future__ import annotations

@@ -240,7 +240,7 @@ class Subscription(Aggregate):
         unfunded: int,
     ) -> None:
         self.allowance_used[month] = self.allowance_used.get(month, 0) + from_allowance
-        balances = {pack_id: m for pack_id, m in from_packs}
+        balances = dict(from_packs)
         for pack in self.packs:
             pack[3] -= balances.get(pack[0], 0)
         self.inbound_keys[inbound] = None
