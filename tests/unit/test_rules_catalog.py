@@ -217,6 +217,18 @@ class TestEditions:
         )
         assert has_privileged_access(history, utc("2026-07-20T00:00:00+00:00"), self.catalog)
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="month_allowance clamps until to month.end() inclusively and reads the terms "
+        "of the edition in force at the next month's first instant",
+    )
+    def test_month_end_allowance_uses_the_months_own_edition(self) -> None:
+        # June 2026 ends at 2026-06-30T22:00Z, the instant the 2026-07 edition starts;
+        # June's allowance is still the 2025 GOLD 240 min, not 360.
+        history = [(utc("2026-01-10T09:00:00+01:00"), Tier.GOLD)]
+        june = Month(2026, 6)
+        assert month_allowance(history, june, june.end(), self.catalog) == 240
+
 
 class TestInvalidCatalog:
     def test_effective_from_without_offset(self) -> None:

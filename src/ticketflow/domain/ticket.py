@@ -211,6 +211,7 @@ class Ticket(Aggregate):
             new_cycle = self.clock_cancelled and isinstance(decision, Clock)
         self._priority_changed(
             at=at,
+            cycle=self.cycle + 1 if new_cycle else self.cycle,
             inbound=inbound,
             priority=priority,
             from_priority=self.priority,
@@ -227,19 +228,31 @@ class Ticket(Aggregate):
                 f"ticket {self.ticket} is {self.state}; service can only be restored on an "
                 "open ticket"
             )
-        self._service_restored(at=at, inbound=inbound, stopped_clock=self.clock_running)
+        self._service_restored(
+            at=at, inbound=inbound, cycle=self.cycle, stopped_clock=self.clock_running
+        )
 
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
         if self.state not in ("open", "restored"):
             raise TicketTransitionError(f"ticket {self.ticket} is already {self.state}")
-        self._resolved(at=at, inbound=inbound, stopped_clock=self.clock_running)
+        self._resolved(
+            at=at,
+            inbound=inbound,
+            cycle=self.cycle,
+            stopped_clock=self.clock_running and self.state == "open",
+        )
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
             raise TicketTransitionError(f"ticket {self.ticket} is already closed")
-        self._closed(at=at, inbound=inbound, stopped_clock=self.clock_running)
+        self._closed(
+            at=at,
+            inbound=inbound,
+            cycle=self.cycle,
+            stopped_clock=self.clock_running and self.state == "open",
+        )
 
     def reopen(
         self, *, at: datetime, inbound: str, tier: Tier, catalog: Catalog = DEFAULT_CATALOG
@@ -257,7 +270,9 @@ class Ticket(Aggregate):
             at=at,
             catalog=catalog,
         )
-        self._reopened(at=at, inbound=inbound, tier=tier.value, **clock_fields(decision))
+        self._reopened(
+            at=at, inbound=inbound, cycle=self.cycle + 1, tier=tier.value, **clock_fields(decision)
+        )
 
     def _require_active(self, verb: str) -> None:
         if self.state in ("resolved", "closed"):
@@ -282,6 +297,7 @@ class Ticket(Aggregate):
         self,
         *,
         at: datetime,
+        cycle: int,
         inbound: str,
         priority: str,
         from_priority: str,
@@ -302,24 +318,26 @@ class Ticket(Aggregate):
         elif clock_effect == "started":
             self.clock_running = True
             if new_cycle:
-                self.cycle += 1
                 self.clock_cancelled = False
+        self.cycle = cycle
         self.inbound_keys[inbound] = None
 
     @event("ServiceRestored")
-    def _service_restored(self, *, at: datetime, inbound: str, stopped_clock: bool) -> None:
+    def _service_restored(
+        self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool
+    ) -> None:
         self.state = "restored"
         self.clock_running = False
         self.inbound_keys[inbound] = None
 
     @event("Resolved")
-    def _resolved(self, *, at: datetime, inbound: str, stopped_clock: bool) -> None:
+    def _resolved(self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool) -> None:
         self.state = "resolved"
         self.clock_running = False
         self.inbound_keys[inbound] = None
 
     @event("Closed")
-    def _closed(self, *, at: datetime, inbound: str, stopped_clock: bool) -> None:
+    def _closed(self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool) -> None:
         self.state = "closed"
         self.clock_running = False
         self.inbound_keys[inbound] = None
@@ -330,6 +348,7 @@ class Ticket(Aggregate):
         *,
         at: datetime,
         inbound: str,
+        cycle: int,
         tier: str,
         clock_started_at: datetime | None,
         clock_tier: str | None,
@@ -339,7 +358,7 @@ class Ticket(Aggregate):
         no_clock_detail: str | None,
     ) -> None:
         self.state = "open"
-        self.cycle += 1
+        self.cycle = cycle
         self.cycle_opened_at = at
         self.clock_running = clock_started_at is not None
         self.clock_cancelled = False

@@ -1,0 +1,53 @@
+"""What a projection is: a name, its tables, and one handler per domain event it reads.
+
+Handlers get a :class:`Cursor` of the read-model database inside the transaction that also
+records the tracking position, and the decoded domain event. They map events to rows; the
+arithmetic lives in ``ticketflow.domain``. Handlers never touch Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """The slice of a DB-API cursor handlers use; SQL is written with ``?`` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+Handler = Callable[[Cursor, Any], None]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One read model."""
+
+    name: str
+    tables: tuple[str, ...]
+    ddl: tuple[str, ...]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def handler_for(self, event: Any) -> Handler | None:
+        return self.handlers.get(type(event).__qualname__)
+
+
+def ts(at: datetime | None) -> str | None:
+    """An instant as stored in read models: RFC 3339 UTC with ``Z``."""
+    if at is None:
+        return None
+    text = at.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

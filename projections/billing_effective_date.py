@@ -1,0 +1,131 @@
+"""Billing effective dates (R-BILL-*): every tier change and the billed tier of every month.
+
+Reads ``Subscription.Started``, ``Subscription.TierUpgraded``, ``Subscription.TierDowngraded``.
+Writes ``billing_subscriptions``, ``billing_changes`` (one row per change, each date with the
+rule that produced it, R-BILL-5) and ``billing_months`` (R-BILL-3), recomputed for the tenant
+from its changes with ``ticketflow.domain.billing.billed_months``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.base import Cursor, Projection, parse_ts, ts
+from ticketflow.domain.billing import TierChange, billed_months
+from ticketflow.domain.catalog import Tier
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS billing_subscriptions (
+        tenant TEXT PRIMARY KEY,
+        subscription_id TEXT NOT NULL UNIQUE,
+        started_at TEXT NOT NULL,
+        implicit INTEGER NOT NULL,
+        current_tier TEXT NOT NULL,
+        changes INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS billing_changes (
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        from_tier TEXT NOT NULL,
+        to_tier TEXT NOT NULL,
+        service_effective_at TEXT NOT NULL,
+        service_rule TEXT NOT NULL,
+        billing_effective_at TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        support_ticket TEXT,
+        PRIMARY KEY (tenant, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS billing_months (
+        tenant TEXT NOT NULL,
+        month TEXT NOT NULL,
+        billed_tier TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        PRIMARY KEY (tenant, month)
+    )""",
+)
+
+# (service-effective rule, billing-effective rule) per kind of change (R-BILL-5)
+RULES = {
+    "started": ("R-BILL-3", "R-BILL-3"),
+    "upgrade": ("R-BILL-1", "R-BILL-2"),
+    "downgrade": ("R-BILL-4", "R-BILL-2"),
+}
+
+
+def _tenant(c: Cursor, e: Any) -> str:
+    c.execute(
+        "SELECT tenant FROM billing_subscriptions WHERE subscription_id = ?",
+        (str(e.originator_id),),
+    )
+    return str(c.fetchone()[0])
+
+
+def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
+    service_rule, rule = RULES[kind]
+    c.execute(
+        """INSERT INTO billing_changes (tenant, seq, kind, from_tier, to_tier,
+        service_effective_at, service_rule, billing_effective_at, rule, support_ticket)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            tenant,
+            e.originator_version,
+            kind,
+            from_tier,
+            e.tier,
+            ts(e.at),
+            service_rule,
+            ts(e.billing_effective_at),
+            rule,
+            getattr(e, "support_ticket", None),
+        ),
+    )
+    c.execute(
+        """SELECT kind, from_tier, to_tier, service_effective_at, billing_effective_at
+        FROM billing_changes WHERE tenant = ? ORDER BY seq""",
+        (tenant,),
+    )
+    changes = [
+        TierChange(k, Tier(f), Tier(t), parse_ts(s), parse_ts(b))  # type: ignore[arg-type]
+        for k, f, t, s, b in c.fetchall()
+    ]
+    current = max(changes, key=lambda ch: ch.service_effective_at).to_tier
+    c.execute(
+        "UPDATE billing_subscriptions SET current_tier = ?, changes = ? WHERE tenant = ?",
+        (current.value, len(changes), tenant),
+    )
+    c.execute("DELETE FROM billing_months WHERE tenant = ?", (tenant,))
+    for month, tier in billed_months(changes):
+        c.execute(
+            "INSERT INTO billing_months (tenant, month, billed_tier, rule) VALUES (?, ?, ?, ?)",
+            (tenant, str(month), tier.value, "R-BILL-3"),
+        )
+
+
+def started(c: Cursor, e: Any) -> None:
+    c.execute(
+        """INSERT INTO billing_subscriptions (tenant, subscription_id, started_at, implicit,
+        current_tier, changes) VALUES (?, ?, ?, ?, ?, 0)""",
+        (e.tenant, str(e.originator_id), ts(e.at), int(e.implicit), e.tier),
+    )
+    _record(c, e.tenant, e, "started", "STANDARD")
+
+
+def upgraded(c: Cursor, e: Any) -> None:
+    _record(c, _tenant(c, e), e, "upgrade", e.from_tier)
+
+
+def downgraded(c: Cursor, e: Any) -> None:
+    _record(c, _tenant(c, e), e, "downgrade", e.from_tier)
+
+
+PROJECTION = Projection(
+    name="billing_effective_date",
+    tables=("billing_subscriptions", "billing_changes", "billing_months"),
+    ddl=DDL,
+    handlers={
+        "Subscription.Started": started,
+        "Subscription.TierUpgraded": upgraded,
+        "Subscription.TierDowngraded": downgraded,
+    },
+)

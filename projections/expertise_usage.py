@@ -1,0 +1,163 @@
+"""Expert-hour usage (R-EXP-*): per tenant and month, per pack, and per consumption.
+
+Reads ``Subscription.Started``, ``Subscription.TierUpgraded``, ``Subscription.TierDowngraded``,
+``Subscription.PackPurchased``, ``Subscription.HoursConsumed``. Writes ``expertise_tiers`` (the
+tier history that fixes each month's allowance), ``expertise_months``, ``expertise_packs`` and
+``expertise_consumptions``. How each consumption is funded was decided by the aggregate and
+recorded in ``HoursConsumed``; this module only adds it up. Durations are integer minutes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from projections.base import Cursor, Projection, ts
+from ticketflow.domain.calendar import Month
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS expertise_tiers (
+        tenant TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        effective_at TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq)
+    )""",
+    "CREATE INDEX IF NOT EXISTS expertise_tiers_id ON expertise_tiers (subscription_id)",
+    """CREATE TABLE IF NOT EXISTS expertise_months (
+        tenant TEXT NOT NULL,
+        month TEXT NOT NULL,
+        consumed_minutes INTEGER NOT NULL DEFAULT 0,
+        from_allowance_minutes INTEGER NOT NULL DEFAULT 0,
+        from_packs_minutes INTEGER NOT NULL DEFAULT 0,
+        overage_minutes INTEGER NOT NULL DEFAULT 0,
+        unfunded_minutes INTEGER NOT NULL DEFAULT 0,
+        purchased_minutes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant, month)
+    )""",
+    """CREATE TABLE IF NOT EXISTS expertise_packs (
+        tenant TEXT NOT NULL,
+        pack_id TEXT NOT NULL,
+        purchased_at TEXT NOT NULL,
+        minutes INTEGER NOT NULL,
+        used_minutes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant, pack_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS expertise_consumptions (
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        month TEXT NOT NULL,
+        minutes INTEGER NOT NULL,
+        tier TEXT NOT NULL,
+        privileged INTEGER NOT NULL,
+        allowance_minutes INTEGER NOT NULL,
+        from_allowance_minutes INTEGER NOT NULL,
+        from_packs TEXT NOT NULL,
+        overage_minutes INTEGER NOT NULL,
+        unfunded_minutes INTEGER NOT NULL,
+        ticket TEXT,
+        expert TEXT,
+        activity TEXT,
+        PRIMARY KEY (tenant, seq)
+    )""",
+)
+
+UPSERT_MONTH = """INSERT INTO expertise_months (tenant, month, consumed_minutes,
+    from_allowance_minutes, from_packs_minutes, overage_minutes, unfunded_minutes,
+    purchased_minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (tenant, month) DO UPDATE SET
+    consumed_minutes = expertise_months.consumed_minutes + excluded.consumed_minutes,
+    from_allowance_minutes = expertise_months.from_allowance_minutes
+        + excluded.from_allowance_minutes,
+    from_packs_minutes = expertise_months.from_packs_minutes + excluded.from_packs_minutes,
+    overage_minutes = expertise_months.overage_minutes + excluded.overage_minutes,
+    unfunded_minutes = expertise_months.unfunded_minutes + excluded.unfunded_minutes,
+    purchased_minutes = expertise_months.purchased_minutes + excluded.purchased_minutes"""
+
+
+def _tenant(c: Cursor, e: Any) -> str:
+    c.execute(
+        "SELECT tenant FROM expertise_tiers WHERE subscription_id = ? LIMIT 1",
+        (str(e.originator_id),),
+    )
+    return str(c.fetchone()[0])
+
+
+def _tier(c: Cursor, tenant: str, e: Any) -> None:
+    c.execute(
+        """INSERT INTO expertise_tiers (tenant, subscription_id, seq, effective_at, tier)
+        VALUES (?, ?, ?, ?, ?)""",
+        (tenant, str(e.originator_id), e.originator_version, ts(e.at), e.tier),
+    )
+
+
+def started(c: Cursor, e: Any) -> None:
+    _tier(c, e.tenant, e)
+
+
+def tier_changed(c: Cursor, e: Any) -> None:
+    _tier(c, _tenant(c, e), e)
+
+
+def pack_purchased(c: Cursor, e: Any) -> None:
+    tenant = _tenant(c, e)
+    c.execute(
+        """INSERT INTO expertise_packs (tenant, pack_id, purchased_at, minutes)
+        VALUES (?, ?, ?, ?)""",
+        (tenant, e.pack_id, ts(e.at), e.minutes),
+    )
+    c.execute(UPSERT_MONTH, (tenant, str(Month.of(e.at)), 0, 0, 0, 0, 0, e.minutes))
+
+
+def hours_consumed(c: Cursor, e: Any) -> None:
+    tenant = _tenant(c, e)
+    from_packs = sum(minutes for _, minutes in e.from_packs)
+    c.execute(
+        UPSERT_MONTH,
+        (tenant, e.month, e.minutes, e.from_allowance, from_packs, e.overage, e.unfunded, 0),
+    )
+    for pack_id, minutes in e.from_packs:
+        c.execute(
+            """UPDATE expertise_packs SET used_minutes = used_minutes + ?
+            WHERE tenant = ? AND pack_id = ?""",
+            (minutes, tenant, pack_id),
+        )
+    c.execute(
+        """INSERT INTO expertise_consumptions (tenant, seq, at, month, minutes, tier,
+        privileged, allowance_minutes, from_allowance_minutes, from_packs, overage_minutes,
+        unfunded_minutes, ticket, expert, activity)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            tenant,
+            e.originator_version,
+            ts(e.at),
+            e.month,
+            e.minutes,
+            e.tier,
+            int(e.privileged),
+            e.allowance_minutes,
+            e.from_allowance,
+            json.dumps(e.from_packs),
+            e.overage,
+            e.unfunded,
+            e.ticket,
+            e.expert,
+            e.activity,
+        ),
+    )
+
+
+PROJECTION = Projection(
+    name="expertise_usage",
+    tables=("expertise_tiers", "expertise_months", "expertise_packs", "expertise_consumptions"),
+    ddl=DDL,
+    handlers={
+        "Subscription.Started": started,
+        "Subscription.TierUpgraded": tier_changed,
+        "Subscription.TierDowngraded": tier_changed,
+        "Subscription.PackPurchased": pack_purchased,
+        "Subscription.HoursConsumed": hours_consumed,
+    },
+)

@@ -1,0 +1,137 @@
+"""The read-model database: SQLite (embedded default) or PostgreSQL, with tracking.
+
+Each projection's position is a tracking record ``(application_name, notification_id)`` in the
+table ``tracking`` (the single-row scheme of eventsourcing's tracking recorders), written in the
+same transaction as the rows it accounts for. A position that does not increase is refused.
+``application_name`` is ``<projection>@<upstream>``: the upstream is the event store's name in
+embedded mode, or ``<topic>:<partition>`` when the events come from Kafka.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from projections.base import Cursor, Projection
+
+TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
+    application_name TEXT PRIMARY KEY,
+    notification_id BIGINT NOT NULL
+)"""
+
+
+class TrackingError(Exception):
+    """A tracking position that does not move forward."""
+
+
+class _PgCursor:
+    """psycopg cursor taking ``?`` placeholders."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(sql.replace("?", "%s"), params)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+
+class ReadModelStore:
+    """Connection to the read models; ``transaction()`` yields a :class:`Cursor`."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    @classmethod
+    def sqlite(cls, path: Path | str) -> ReadModelStore:
+        connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        return cls(connection, "sqlite")
+
+    @classmethod
+    def postgres(cls, dsn: str) -> ReadModelStore:
+        import psycopg
+
+        return cls(psycopg.connect(dsn, autocommit=True), "postgres")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        if self.dialect == "sqlite":
+            cursor = self.connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        else:
+            with self.connection.transaction(), self.connection.cursor() as raw:
+                yield _PgCursor(raw)
+
+    def create_tables(self, projections: Sequence[Projection]) -> None:
+        with self.transaction() as c:
+            c.execute(TRACKING_DDL)
+            for projection in projections:
+                for statement in projection.ddl:
+                    c.execute(statement)
+
+    def drop_tables(self, projections: Sequence[Projection]) -> None:
+        with self.transaction() as c:
+            for projection in projections:
+                for table in projection.tables:
+                    c.execute(f"DROP TABLE IF EXISTS {table}")
+                c.execute(
+                    "DELETE FROM tracking WHERE application_name LIKE ?", (f"{projection.name}@%",)
+                )
+
+    def positions(self, prefix: str = "") -> dict[str, int]:
+        with self.transaction() as c:
+            c.execute(
+                "SELECT application_name, notification_id FROM tracking "
+                "WHERE application_name LIKE ?",
+                (f"{prefix}%",),
+            )
+            return {str(name): int(nid) for name, nid in c.fetchall()}
+
+    def position(self, application_name: str) -> int:
+        return self.positions(application_name).get(application_name, 0)
+
+    @staticmethod
+    def record(c: Cursor, tracking: Tracking) -> None:
+        """Move a position forward inside the caller's transaction."""
+        c.execute(
+            "SELECT notification_id FROM tracking WHERE application_name = ?",
+            (tracking.application_name,),
+        )
+        row = c.fetchone()
+        if row is None:
+            c.execute(
+                "INSERT INTO tracking (application_name, notification_id) VALUES (?, ?)",
+                (tracking.application_name, tracking.notification_id),
+            )
+        elif int(row[0]) < tracking.notification_id:
+            c.execute(
+                "UPDATE tracking SET notification_id = ? WHERE application_name = ?",
+                (tracking.notification_id, tracking.application_name),
+            )
+        else:
+            raise TrackingError(
+                f"{tracking.application_name}: position {tracking.notification_id} is not "
+                f"after {row[0]}"
+            )

@@ -1,0 +1,108 @@
+"""The shared worker loop of the embedded mode: the event store's notification log is polled
+(the SQLite recorder has no push subscription) and every projection that is behind gets each
+event; a batch of rows and the new positions are committed in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Mapper, Notification, Tracking
+
+from projections.base import Projection
+from projections.store import ReadModelStore
+
+BATCH = 2000
+Progress = Callable[[int, int], None]  # (position reached, last position)
+
+
+def upstream_name(projection: Projection, upstream: str) -> str:
+    return f"{projection.name}@{upstream}"
+
+
+class EventFilter:
+    """Keep only facts up to an instant, by business time (``at``) or recording time."""
+
+    def __init__(self, until: datetime | None = None, recorded_until: datetime | None = None):
+        self.until = until
+        self.recorded_until = recorded_until
+
+    def __call__(self, event: Any) -> bool:
+        if self.until is not None and event.at > self.until:
+            return False
+        return not (self.recorded_until is not None and event.timestamp > self.recorded_until)
+
+
+def apply_events(
+    store: ReadModelStore,
+    projections: Sequence[Projection],
+    upstream: str,
+    items: Sequence[tuple[int, Any]],
+) -> int:
+    """Apply ``(position, domain event)`` pairs in one transaction; returns events applied.
+
+    Each projection skips what its tracking position says it has seen, so a redelivered or
+    replayed batch changes nothing (idempotent consumers).
+    """
+    if not items:
+        return 0
+    names = {p.name: upstream_name(p, upstream) for p in projections}
+    positions = {p.name: store.position(names[p.name]) for p in projections}
+    applied = 0
+    last = items[-1][0]
+    with store.transaction() as c:
+        for projection in projections:
+            seen = positions[projection.name]
+            if last <= seen:
+                continue
+            for position, event in items:
+                if position <= seen:
+                    continue
+                handler = projection.handler_for(event)
+                if handler is not None:
+                    handler(c, event)
+                    applied += 1
+            store.record(c, Tracking(names[projection.name], last))
+    return applied
+
+
+def catch_up(
+    recorder: Any,
+    mapper: Mapper[Any],
+    store: ReadModelStore,
+    projections: Sequence[Projection],
+    *,
+    upstream: str,
+    keep: Callable[[Any], bool] | None = None,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+) -> int:
+    """Bring ``projections`` up to the end of the notification log; returns events decoded."""
+    store.create_tables(projections)
+    names = [upstream_name(p, upstream) for p in projections]
+    start = min(store.position(name) for name in names) + 1
+    last = recorder.max_notification_id() or 0
+    decoded = 0
+    while start <= last:
+        notifications: Sequence[Notification] = recorder.select_notifications(
+            start, batch, stop=last
+        )
+        if not notifications:
+            break
+        items = []
+        for notification in notifications:
+            event = mapper.to_domain_event(notification)
+            if keep is None or keep(event):
+                items.append((notification.id, event))
+        decoded += len(notifications)
+        # Positions move to the last notification read, even when filtered out.
+        end = notifications[-1].id
+        if not items or items[-1][0] != end:
+            items.append((end, None))
+        apply_events(store, projections, upstream, items)
+        start = end + 1
+        if progress is not None:
+            progress(end, last)
+    return decoded

@@ -1,0 +1,69 @@
+"""Wiring from settings: the engine, the read-model store, and keeping them in step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from projections import ALL
+from projections.base import Projection
+from projections.store import ReadModelStore
+from projections.worker import catch_up
+from ticketflow.application import Engine
+from ticketflow.settings import Settings
+
+READMODELS_FILE = "readmodels.sqlite3"
+
+
+def open_engine(settings: Settings) -> Engine:
+    return Engine(env=settings.eventstore_env())
+
+
+def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadModelStore:
+    """The read models: PostgreSQL by settings, else a SQLite file in ``directory``."""
+    if settings.store == "postgres" and directory is None:
+        assert settings.pg_dsn is not None
+        store = ReadModelStore.postgres(settings.pg_dsn)
+    else:
+        target = directory or settings.data_dir
+        target.mkdir(parents=True, exist_ok=True)
+        store = ReadModelStore.sqlite(target / READMODELS_FILE)
+    store.create_tables(ALL)
+    return store
+
+
+@dataclass
+class System:
+    """The engine and its read models, embedded."""
+
+    settings: Settings
+    engine: Engine
+    readmodels: ReadModelStore
+
+    @classmethod
+    def open(cls, settings: Settings) -> System:
+        return cls(settings, open_engine(settings), open_readmodels(settings))
+
+    def project(
+        self,
+        projections: Sequence[Projection] = ALL,
+        progress: Callable[[int, int], None] | None = None,
+        keep: Callable[[Any], bool] | None = None,
+        into: ReadModelStore | None = None,
+    ) -> int:
+        """Bring read models up to date with the event store (embedded worker loop)."""
+        return catch_up(
+            self.engine.recorder,
+            self.engine.mapper,
+            into or self.readmodels,
+            projections,
+            upstream=self.engine.name,
+            keep=keep,
+            progress=progress,
+        )
+
+    def close(self) -> None:
+        self.readmodels.close()
+        self.engine.close()

@@ -1,0 +1,171 @@
+"""The ``ticketflow`` command line (DESIGN §7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ticketflow import render
+from ticketflow.bootstrap import System
+from ticketflow.errors import TicketflowError
+from ticketflow.ingest import DeadLetterFile, ingest_lines
+from ticketflow.progress import Progress
+from ticketflow.settings import Settings
+
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    source = args.file
+    if source != "-" and not Path(source).is_file():
+        raise TicketflowError(f"no such file: {source} (give a JSON Lines file, or - for stdin)")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stem = "stdin" if source == "-" else Path(source).stem
+    dead_path = Path(args.dead_letter or settings.data_dir / "deadletter" / f"{stem}-{stamp}.jsonl")
+    system = System.open(settings)
+    try:
+        total = None if source == "-" else _count_lines(Path(source))
+        progress = Progress("ingest", total)
+        dead = DeadLetterFile(dead_path, origin=source)
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+        try:
+            report = ingest_lines(
+                system.engine, stream, dead, batch_size=settings.batch_size, progress=progress
+            )
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+        project = Progress("project", system.engine.recorder.max_notification_id() or 0)
+        system.project(progress=project.update)
+        project.finish()
+    finally:
+        system.close()
+    if args.format == "json":
+        print(render.to_json(report.as_dict()))
+    else:
+        print(
+            f"accepted {report.accepted}  duplicate {report.duplicate}  rejected {report.rejected}"
+        )
+        for r in report.rejections:
+            rule = f" [{r.rule}]" if r.rule else ""
+            print(f"  line {r.line}: id={r.id or '-'} {r.reason}{rule}: {r.detail}")
+        if report.dead_letter:
+            print(f"rejected lines written to {report.dead_letter}")
+    return EXIT_REJECTED if report.rejected else 0
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow import queries
+
+    system = System.open(settings)
+    try:
+        system.project()
+        store = system.readmodels
+        if args.what == "sla":
+            as_of = queries.parse_instant(args.as_of) if args.as_of else None
+            data = queries.sla(store, as_of=as_of, tenant=args.tenant, status=args.status)
+            print(render.rows(data, queries.SLA_FIELDS, args.format))
+        elif args.what == "billing":
+            month = queries.parse_month(args.month) if args.month else None
+            result = queries.billing(store, tenant=args.tenant, month=month)
+            if args.format == "csv" and month is None:
+                changes = [{"tenant": args.tenant, **c} for c in result["changes"]]
+                columns = ["tenant", *(list(result["changes"][0]) if changes else [])]
+                print(render.to_csv(changes, columns))
+            else:
+                print(render.record(result, args.format))
+        else:
+            month = queries.parse_month(args.month)
+            print(
+                render.record(
+                    queries.expertise(store, tenant=args.tenant, month=month), args.format
+                )
+            )
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from ticketflow.contract import json_schemas
+
+    target = Path(args.dir)
+    target.mkdir(parents=True, exist_ok=True)
+    for stem, schema in json_schemas().items():
+        (target / f"{stem}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {len(json_schemas())} schemas to {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticketflow",
+        description="Event-sourced support tickets and subscriptions: SLA, billing, expertise.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="where the embedded default keeps its files "
+        "(default $TICKETFLOW_HOME, else ./.ticketflow)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="apply JSON Lines CloudEvents from FILE (- for stdin)")
+    p.add_argument("file")
+    p.add_argument("--dead-letter", help="file for rejected lines (default under the data dir)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_ingest)
+
+    q = sub.add_parser("query", help="query the read models").add_subparsers(
+        dest="what", required=True
+    )
+    fmt = {"choices": render.FORMATS, "default": "table"}
+    s = q.add_parser("sla", help="SLA status per ticket (R-SLA-10)")
+    s.add_argument("--as-of", help="instant, RFC 3339 with offset (default: now)")
+    s.add_argument("--tenant")
+    s.add_argument("--status", help="met, breached, at_risk, running or not_applicable")
+    s.add_argument("--format", **fmt)  # type: ignore[arg-type]
+    b = q.add_parser("billing", help="tier changes and billed tiers (R-BILL-*)")
+    b.add_argument("--tenant", required=True)
+    b.add_argument("--month", help="YYYY-MM")
+    b.add_argument("--format", **fmt)  # type: ignore[arg-type]
+    e = q.add_parser("expertise", help="expert hours of a month (R-EXP-*)")
+    e.add_argument("--tenant", required=True)
+    e.add_argument("--month", required=True, help="YYYY-MM")
+    e.add_argument("--format", **fmt)  # type: ignore[arg-type]
+    for qp in (s, b, e):
+        qp.set_defaults(func=cmd_query)
+
+    sc = sub.add_parser("schemas", help="the wire contract's JSON Schemas")
+    sc_sub = sc.add_subparsers(dest="action", required=True)
+    ex = sc_sub.add_parser("export", help="write schemas/*.json from the pydantic models")
+    ex.add_argument("--dir", default="schemas")
+    ex.set_defaults(func=cmd_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(data_dir=args.data_dir)
+        return int(args.func(args, settings))
+    except TicketflowError as exc:
+        print(f"ticketflow: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ticketflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

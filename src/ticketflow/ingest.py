@@ -1,0 +1,141 @@
+"""Bulk ingest of JSON Lines CloudEvents (``ticketflow ingest``), with a dead-letter file.
+
+Every line is validated (contract) then applied (engine) in order, in batches of one
+transaction each. A rejected line never blocks the lines after it (R-IN-3); it is reported with
+its line number, id and reason, and written to the dead-letter file with its original text.
+Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ticketflow.application import Engine
+from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.errors import ContractError
+from ticketflow.progress import Progress
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    id: str | None
+    reason: str
+    detail: str
+    rule: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "id": self.id,
+            "reason": self.reason,
+            "detail": self.detail,
+            "rule": self.rule,
+        }
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    dead_letter: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "rejections": [r.as_dict() for r in self.rejections],
+            "dead_letter": str(self.dead_letter) if self.dead_letter else None,
+        }
+
+
+class DeadLetterFile:
+    """Rejected lines as JSON Lines: where they came from, why, and the original text."""
+
+    def __init__(self, path: Path, origin: str) -> None:
+        self.path = path
+        self.origin = origin
+        self._file: IO[str] | None = None
+
+    def write(self, rejection: Rejection, original: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        record = {
+            **rejection.as_dict(),
+            "origin": self.origin,
+            "rejected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "original": original,
+        }
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def ingest_lines(
+    engine: Engine,
+    lines: Iterable[str],
+    dead_letter: DeadLetterFile,
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Validate and apply every line; return the counts and the rejections."""
+    report = IngestReport()
+    pending: list[tuple[int, str, InboundEvent]] = []
+
+    def reject(number: int, original: str, rejection: Rejection) -> None:
+        report.rejected += 1
+        report.rejections.append(rejection)
+        dead_letter.write(rejection, original)
+        report.dead_letter = dead_letter.path
+
+    def flush() -> None:
+        outcomes = engine.apply_batch([event for _, _, event in pending])
+        for (number, original, event), outcome in zip(pending, outcomes, strict=True):
+            if outcome.status == "accepted":
+                report.accepted += 1
+            elif outcome.status == "duplicate":
+                report.duplicate += 1
+            else:
+                assert outcome.error is not None
+                error = outcome.error
+                reject(
+                    number,
+                    original,
+                    Rejection(number, event.id, error.reason, error.detail, error.rule),
+                )
+        pending.clear()
+
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        try:
+            pending.append((number, text, parse_event(text)))
+        except ContractError as exc:
+            rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
+            reject(number, text, Rejection(number, exc.event_id, exc.reason, exc.detail, rule))
+        if len(pending) >= batch_size:
+            flush()
+        if progress is not None:
+            progress.update(number)
+    if pending:
+        flush()
+    if progress is not None:
+        progress.update(number)
+        progress.finish()
+    dead_letter.close()
+    report.rejections.sort(key=lambda r: r.line)
+    return report

@@ -1,0 +1,238 @@
+"""Analysts' queries on the read models (DESIGN §7); plain values out, hours as decimals.
+
+Status as of an instant is derived here from the recorded cycle facts with the pure rules of
+``ticketflow.domain.sla`` (R-SLA-10); included hours from the recorded tier history with
+``ticketflow.domain.expertise`` (R-EXP-1, R-EXP-2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from projections.base import parse_ts, ts
+from projections.store import ReadModelStore
+from ticketflow.domain.calendar import Month
+from ticketflow.domain.catalog import Tier
+from ticketflow.domain.expertise import minutes_to_hours, month_allowance
+from ticketflow.domain.sla import STATUS_SEVERITY, Clock, Cycle, cycle_status, ticket_status
+from ticketflow.errors import QueryError
+
+SLA_FIELDS = (
+    "ticket",
+    "tenant",
+    "priority",
+    "tier",
+    "category",
+    "status",
+    "reason",
+    "opened_at",
+    "clock_started_at",
+    "deadline",
+    "restored_at",
+    "breach_minutes",
+    "cycles",
+)
+STATUSES = tuple(STATUS_SEVERITY)
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 instant with an offset (R-IN-2)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(
+            f"{text!r} is not an RFC 3339 instant (e.g. 2026-05-01T10:00:00Z)"
+        ) from None
+    if value.tzinfo is None:
+        raise QueryError(f"{text!r} has no UTC offset: add Z or +02:00 (R-IN-2)")
+    return value.astimezone(UTC)
+
+
+def parse_month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise QueryError(f"{exc} (e.g. 2026-05)") from None
+
+
+def known_tenant(store: ReadModelStore, tenant: str) -> None:
+    with store.transaction() as c:
+        c.execute(
+            "SELECT 1 FROM billing_subscriptions WHERE tenant = ? "
+            "UNION SELECT 1 FROM sla_tickets WHERE tenant = ?",
+            (tenant, tenant),
+        )
+        if c.fetchone() is None:
+            raise QueryError(
+                f"unknown tenant {tenant!r}: no subscription, ticket or expertise fact recorded"
+            )
+
+
+def _cycle(row: tuple[Any, ...]) -> Cycle:
+    (opened, start, tier, gtr, edition, rule, cancelled, stopped) = row
+    clock = None
+    if start is not None:
+        clock = Clock(parse_ts(start), Tier(tier), int(gtr), edition)  # type: ignore[arg-type]
+    return Cycle(parse_ts(opened), clock, rule, parse_ts(cancelled), parse_ts(stopped))  # type: ignore[arg-type]
+
+
+def sla(
+    store: ReadModelStore,
+    *,
+    as_of: datetime | None = None,
+    tenant: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """One row per ticket with its SLA status as of ``as_of`` (default: now)."""
+    if status is not None and status not in STATUSES:
+        raise QueryError(f"unknown status {status!r}; expected one of: {', '.join(STATUSES)}")
+    if tenant is not None:
+        known_tenant(store, tenant)
+    as_of = as_of or datetime.now(UTC)
+    where, params = "t.opened_at <= ?", [ts(as_of)]
+    if tenant is not None:
+        where += " AND t.tenant = ?"
+        params.append(tenant)
+    with store.transaction() as c:
+        c.execute(
+            f"""SELECT t.ticket, t.tenant, t.priority, t.opening_tier, t.category, t.opened_at,
+            y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes, y.edition,
+            y.no_clock_rule, y.cancelled_at, y.stopped_at
+            FROM sla_tickets t JOIN sla_cycles y ON y.ticket = t.ticket
+            WHERE {where} AND y.opened_at <= ? ORDER BY t.opened_at, t.ticket, y.cycle""",
+            (*params, ts(as_of)),
+        )
+        rows = c.fetchall()
+    tickets: dict[str, tuple[tuple[Any, ...], list[Cycle]]] = {}
+    for row in rows:
+        head, cycle = row[:6], _cycle(row[6:])
+        tickets.setdefault(row[0], (head, []))[1].append(cycle)
+    out = []
+    for head, cycles in tickets.values():
+        row = _sla_row(head, cycles, as_of)
+        if status is None or row["status"] == status:
+            out.append(row)
+    return out
+
+
+def _sla_row(head: tuple[Any, ...], cycles: list[Cycle], as_of: datetime) -> dict[str, Any]:
+    ticket, tenant, priority, tier, category, opened_at = head
+    statuses = [cycle_status(cycle, as_of) for cycle in cycles]
+    overall = ticket_status(statuses)
+    # The cycle that explains the status: the last one whose status is the ticket's.
+    shown = next(
+        c
+        for c, s in zip(reversed(cycles), reversed(statuses), strict=True)
+        if s.status == overall.status
+    )
+    clock = shown.clock if shown.clock and shown.clock.started_at <= as_of else None
+    stopped = shown.stopped_at if shown.stopped_at and shown.stopped_at <= as_of else None
+    return {
+        "ticket": ticket,
+        "tenant": tenant,
+        "priority": priority,
+        "tier": clock.tier.value if clock else tier,
+        "category": category,
+        "status": overall.status,
+        "reason": overall.reason if overall.status == "not_applicable" else None,
+        "opened_at": opened_at,
+        "clock_started_at": ts(clock.started_at) if clock else None,
+        "deadline": ts(clock.deadline) if clock else None,
+        "restored_at": ts(stopped) if clock else None,
+        "breach_minutes": overall.breach_minutes,
+        "cycles": len(cycles),
+    }
+
+
+def billing(store: ReadModelStore, *, tenant: str, month: Month | None = None) -> dict[str, Any]:
+    """Tier changes with their dates and rules (R-BILL-5), and the billed tier per month."""
+    with store.transaction() as c:
+        c.execute("SELECT current_tier FROM billing_subscriptions WHERE tenant = ?", (tenant,))
+        head = c.fetchone()
+        if head is None:
+            raise QueryError(
+                f"unknown tenant {tenant!r}: no subscription fact recorded "
+                "(a tenant without one is STANDARD, R-TIER-2)"
+            )
+        c.execute(
+            """SELECT from_tier, to_tier, kind, service_effective_at, billing_effective_at, rule
+            FROM billing_changes WHERE tenant = ? ORDER BY seq""",
+            (tenant,),
+        )
+        changes = [
+            dict(
+                zip(
+                    (
+                        "from_tier",
+                        "to_tier",
+                        "kind",
+                        "service_effective_at",
+                        "billing_effective_at",
+                        "rule",
+                    ),
+                    row,
+                    strict=True,
+                )
+            )
+            for row in c.fetchall()
+        ]
+        c.execute(
+            "SELECT month, billed_tier FROM billing_months WHERE tenant = ? ORDER BY month",
+            (tenant,),
+        )
+        months = [{"month": m, "billed_tier": t} for m, t in c.fetchall()]
+    if month is None:
+        return {"tenant": tenant, "current_tier": head[0], "changes": changes, "months": months}
+    billed = _billed_in(months, changes, month)
+    return {"tenant": tenant, "month": str(month), "billed_tier": billed, "rule": "R-BILL-3"}
+
+
+def _billed_in(months: list[dict[str, Any]], changes: list[dict[str, Any]], month: Month) -> str:
+    by_month = {m["month"]: m["billed_tier"] for m in months}
+    if str(month) in by_month:
+        return str(by_month[str(month)])
+    if months and str(month) > months[-1]["month"]:
+        return str(months[-1]["billed_tier"])  # no change since: the last billed tier goes on
+    return Tier.STANDARD.value  # before the subscription's first month (R-TIER-2)
+
+
+def expertise(store: ReadModelStore, *, tenant: str, month: Month) -> dict[str, Any]:
+    """Expert hours of ``tenant`` in ``month`` (R-EXP-1..6)."""
+    with store.transaction() as c:
+        c.execute(
+            "SELECT effective_at, tier FROM expertise_tiers WHERE tenant = ? ORDER BY seq",
+            (tenant,),
+        )
+        history = sorted((parse_ts(at), Tier(tier)) for at, tier in c.fetchall())
+        if not history:
+            raise QueryError(
+                f"unknown tenant {tenant!r}: no subscription or expertise fact recorded"
+            )
+        c.execute(
+            """SELECT consumed_minutes, from_allowance_minutes, from_packs_minutes,
+            overage_minutes, unfunded_minutes FROM expertise_months
+            WHERE tenant = ? AND month = ?""",
+            (tenant, str(month)),
+        )
+        row = c.fetchone() or (0, 0, 0, 0, 0)
+        c.execute(
+            """SELECT COALESCE(SUM(purchased_minutes), 0) - COALESCE(SUM(from_packs_minutes), 0)
+            FROM expertise_months WHERE tenant = ? AND month <= ?""",
+            (tenant, str(month)),
+        )
+        balance = int(c.fetchone()[0])
+    last_instant = month.end() - timedelta(microseconds=1)
+    included = month_allowance(history, month, last_instant)  # type: ignore[arg-type]
+    consumed, allowance, packs, overage, unfunded = (int(v) for v in row)
+    return {
+        "tenant": tenant,
+        "month": str(month),
+        "included_hours": minutes_to_hours(included),
+        "consumed_hours": minutes_to_hours(consumed),
+        "from_allowance_hours": minutes_to_hours(allowance),
+        "from_packs_hours": minutes_to_hours(packs),
+        "overage_hours": minutes_to_hours(overage),
+        "unfunded_hours": minutes_to_hours(unfunded),
+        "pack_balance_hours": minutes_to_hours(balance),
+    }
