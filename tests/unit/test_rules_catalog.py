@@ -217,11 +217,6 @@ class TestEditions:
         )
         assert has_privileged_access(history, utc("2026-07-20T00:00:00+00:00"), self.catalog)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="month_allowance clamps until to month.end() inclusively and reads the terms "
-        "of the edition in force at the next month's first instant",
-    )
     def test_month_end_allowance_uses_the_months_own_edition(self) -> None:
         # June 2026 ends at 2026-06-30T22:00Z, the instant the 2026-07 edition starts;
         # June's allowance is still the 2025 GOLD 240 min, not 360.
@@ -246,31 +241,18 @@ class TestInvalidCatalog:
     def test_catalog_error_is_a_domain_error(self) -> None:
         assert issubclass(CatalogError, DomainError)
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=ValueError,
-        reason="from_dict lets Tier()'s ValueError escape instead of raising CatalogError",
-    )
     def test_unknown_tier_name(self) -> None:
         data = two_editions()
         data["editions"][0]["tiers"]["PLATINUM"] = _tier(1, 8, "always", None)
         with pytest.raises(CatalogError):
             Catalog.from_dict(data)
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=KeyError,
-        reason="from_dict lets a KeyError escape for a missing field instead of CatalogError",
-    )
     def test_missing_field(self) -> None:
         data = two_editions()
         del data["editions"][0]["tiers"]["GOLD"]["gtr_hours"]
         with pytest.raises(CatalogError):
             Catalog.from_dict(data)
 
-    @pytest.mark.xfail(
-        strict=True, reason="from_dict accepts any privileged_access value without checking it"
-    )
     def test_unknown_privileged_access(self) -> None:
         data = two_editions()
         data["editions"][0]["tiers"]["GOLD"]["privileged_access"] = "sometimes"

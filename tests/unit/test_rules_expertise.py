@@ -92,11 +92,6 @@ class TestRExp1AllowanceWithinAMonth:
         assert allowance(hist, "2026-04", "2026-06-15T00:00:00+00:00") == 240
         assert allowance(hist, "2026-03", "2026-06-15T00:00:00+00:00") == 120
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="until is clamped to month.end() inclusively, so a change at exactly the next "
-        "month's 00:00 Paris is counted in this month",
-    )
     def test_change_at_the_next_months_first_instant_is_not_this_months(self) -> None:
         # GOLD from 2026-05-01T00:00+02:00, a May instant: April stays SILVER (120 min).
         hist = history(

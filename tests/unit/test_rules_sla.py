@@ -125,8 +125,15 @@ class TestRSla3RaisedOrLoweredPriority:
         assert status(cancelled, "2026-06-10T10:30:00+00:00") == CycleStatus(
             "not_applicable", "R-SLA-3", 0, False, False
         )
-        # Long after the deadline (12:00Z) a cancelled clock is still not breached.
+        # Long after the deadline (12:00Z) a clock cancelled before it is still not breached.
         assert status(cancelled, "2026-06-11T00:00:00+00:00").status == "not_applicable"
+
+    def test_lowered_after_the_deadline_keeps_the_breach(self) -> None:
+        # GOLD from 08:00Z: deadline 12:00Z; lowered at 12:45Z → breached by 45 min, for good.
+        late = cycle(started(GOLD_START), cancelled="2026-06-10T12:45:00+00:00")
+        assert status(late, "2026-06-12T00:00:00+00:00") == CycleStatus(
+            "breached", None, 45, True, True
+        )
 
 
 class TestRSla4GtrFixedAtClockStart:

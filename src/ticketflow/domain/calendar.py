@@ -43,7 +43,7 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         """Parse ``YYYY-MM``."""
-        match = _MONTH_RE.match(text)
+        match = _MONTH_RE.fullmatch(text)
         if match is None:
             raise ValueError(f"month {text!r} is not of the form YYYY-MM")
         return cls(int(match.group(1)), int(match.group(2)))

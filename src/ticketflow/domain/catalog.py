@@ -30,16 +30,24 @@ class Tier(Enum):
     def rank(self) -> int:
         return _RANK[self]
 
-    def __lt__(self, other: Tier) -> bool:
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
         return self.rank < other.rank
 
-    def __le__(self, other: Tier) -> bool:
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
         return self.rank <= other.rank
 
-    def __gt__(self, other: Tier) -> bool:
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
         return self.rank > other.rank
 
-    def __ge__(self, other: Tier) -> bool:
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
         return self.rank >= other.rank
 
     def __str__(self) -> str:
@@ -92,6 +100,13 @@ class Catalog:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Catalog:
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"catalog data is invalid: {exc!r}") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> Catalog:
         editions = []
         for raw in data["editions"]:
             effective_from = datetime.fromisoformat(raw["effective_from"])
@@ -105,8 +120,13 @@ class Catalog:
         return cls(tuple(editions))
 
 
+ACCESS_KINDS = ("never", "window", "always")
+
+
 def _terms(raw: dict[str, Any]) -> TierTerms:
     gtr = raw["gtr_hours"]
+    if raw["privileged_access"] not in ACCESS_KINDS:
+        raise CatalogError(f"privileged_access {raw['privileged_access']!r} not in {ACCESS_KINDS}")
     return TierTerms(
         gtr_minutes=None if gtr is None else round(gtr * 60),
         included_minutes_per_month=round(raw["included_hours_per_month"] * 60),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from ticketflow.domain.calendar import Month
@@ -75,7 +75,7 @@ def month_allowance(
     """The month's allowance at ``until``: the largest among the tiers in force from the start
     of the month up to ``until`` (R-EXP-1)."""
     start = month.start()
-    until = min(until, month.end())
+    until = min(until, month.end() - timedelta(microseconds=1))
     in_force = {tier_at(history, start)}
     in_force.update(t for at, t in history if start < at <= until)
     return max(tier_allowance(history, t, month, until, catalog) for t in in_force)

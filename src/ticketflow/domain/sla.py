@@ -112,6 +112,10 @@ def cycle_status(cycle: Cycle, as_of: datetime) -> CycleStatus:
     if clock is None or as_of < clock.started_at:
         return CycleStatus("not_applicable", cycle.no_clock_rule or "R-SLA-1", 0, False, False)
     if cycle.cancelled_at is not None and cycle.cancelled_at <= as_of:
+        if cycle.cancelled_at > clock.deadline:
+            # Lowering the priority once the deadline has passed does not erase the breach.
+            late = breach_minutes(clock.deadline, cycle.cancelled_at)
+            return CycleStatus("breached", None, late, True, True)
         return CycleStatus("not_applicable", "R-SLA-3", 0, False, False)
     stopped = cycle.stopped_at is not None and cycle.stopped_at <= as_of
     end = cycle.stopped_at if stopped and cycle.stopped_at is not None else as_of
