@@ -12,6 +12,7 @@ from projections.base import Projection
 from projections.store import ReadModelStore
 from projections.worker import catch_up
 from ticketflow.application import Engine
+from ticketflow.audit import extend_chain
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
@@ -53,16 +54,20 @@ class System:
         keep: Callable[[Any], bool] | None = None,
         into: ReadModelStore | None = None,
     ) -> int:
-        """Bring read models up to date with the event store (embedded worker loop)."""
-        return catch_up(
+        """Bring read models up to date with the event store (embedded worker loop), and
+        extend the audit chain over the new events."""
+        target = into or self.readmodels
+        decoded = catch_up(
             self.engine.recorder,
             self.engine.mapper,
-            into or self.readmodels,
+            target,
             projections,
             upstream=self.engine.name,
             keep=keep,
             progress=progress,
         )
+        extend_chain(self.engine.recorder, target)
+        return decoded
 
     def close(self) -> None:
         self.readmodels.close()

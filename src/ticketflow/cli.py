@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ticketflow import render
+from ticketflow import cli_audit, render
 from ticketflow.bootstrap import System
 from ticketflow.errors import TicketflowError
 from ticketflow.ingest import DeadLetterFile, ingest_lines
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sc_sub.add_parser("export", help="write schemas/*.json from the pydantic models")
     ex.add_argument("--dir", default="schemas")
     ex.set_defaults(func=cmd_schemas)
+    cli_audit.register(sub)
     return parser
 
 

@@ -1,0 +1,45 @@
+"""The recorded events of one ticket or one tenant's subscription, oldest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ticketflow.application import Engine
+from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.errors import QueryError
+
+HISTORY_FIELDS = ("version", "event", "at", "recorded_at", "inbound", "facts")
+_COMMON = {"originator_id", "originator_version", "timestamp", "at", "inbound"}
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def history(
+    engine: Engine, *, ticket: str | None = None, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    if (ticket is None) == (tenant is None):
+        raise QueryError("give exactly one of --ticket or --tenant")
+    aggregate_id = ticket_id(ticket) if ticket is not None else subscription_id(tenant or "")
+    events = list(engine.events.get(aggregate_id))
+    if not events:
+        what = f"ticket {ticket!r}" if ticket is not None else f"tenant {tenant!r}"
+        raise QueryError(f"no recorded events for {what}")
+    rows = []
+    for event in events:
+        facts = {k: _iso(v) for k, v in vars(event).items() if k not in _COMMON}
+        rows.append(
+            {
+                "version": event.originator_version,
+                "event": type(event).__qualname__,
+                "at": _iso(getattr(event, "at", None)),
+                "recorded_at": _iso(event.timestamp),
+                "inbound": getattr(event, "inbound", None),
+                "facts": facts,
+            }
+        )
+    return rows
