@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from tests.factories import apply, event, opened, system_factory, ticket_fact
 from ticketflow import queries
 from ticketflow.bootstrap import System
 from ticketflow.contract import parse_event
 from ticketflow.domain.calendar import Month
-from tests.factories import apply, event, opened, system_factory, ticket_fact
 
 
 @pytest.fixture
@@ -371,12 +372,13 @@ class TestExpertiseUsage:
             m: queries.expertise(store, tenant="acme", month=Month(2026, m))["included_hours"]
             for m in range(1, 7)
         }
-        # R-EXP-2: BRONZE window Jan–Mar (2 h), April none; R-EXP-1: May upgraded → 4 h at month end.
+        # R-EXP-2: BRONZE window Jan–Mar (2 h), April none;
+        # R-EXP-1: upgraded in May → 4 h at month end.
         assert included == {1: 2.0, 2: 2.0, 3: 2.0, 4: 0.0, 5: 4.0, 6: 4.0}
 
 
 class TestDeterminismAndCrashSafety:
-    EVENTS = [
+    EVENTS: ClassVar[list[dict[str, Any]]] = [
         GOLD,
         opened("T1", "2026-05-05T08:00:00Z"),
         opened("T2", "2026-05-05T08:30:00Z", priority="P2"),
@@ -399,8 +401,8 @@ class TestDeterminismAndCrashSafety:
     ]
 
     def digests(self, system: System) -> dict:
-        from ticketflow.audit import table_digests
         from projections import ALL
+        from ticketflow.audit import table_digests
 
         return table_digests(system.readmodels, [t for p in ALL for t in p.tables])
 
