@@ -1,0 +1,296 @@
+"""Benchmark: each phase side by side with its baseline, measured in the same run (DESIGN §6).
+
+Phases run in child processes so each reports its own peak RSS:
+
+| phase | baseline |
+|---|---|
+| ingest: contract + engine, batches of 500, SQLite | bare eventsourcing aggregates, same batches |
+| rebuild of the three read models | reading and decoding the notification log alone |
+| SLA query per tenant, p50/p99 | — (target p99 < 20 ms) |
+
+Run: ``python -m ticketflow.benchmark --events 1000000`` (default 100 000). Figures are
+events/s and ratios; the machine is noisy, so tests never assert them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+TIERS = ("STANDARD", "BRONZE", "SILVER", "GOLD")
+BATCH = 500
+
+
+def generate(n: int, seed: int = 1) -> Iterator[str]:
+    """``n`` valid CloudEvents lines: subscriptions, ticket lives, expert hours."""
+    rng = random.Random(seed)
+    tenants = max(10, n // 200)
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    produced, ticket = 0, 0
+
+    def line(type_: str, subject: str, tenant: str, at: datetime, data: dict[str, Any]) -> str:
+        nonlocal produced
+        produced += 1
+        return json.dumps(
+            {
+                "specversion": "1.0",
+                "id": str(produced),
+                "source": "bench",
+                "type": type_,
+                "subject": subject,
+                "time": at.isoformat(),
+                "tenant": tenant,
+                "data": data,
+            }
+        )
+
+    for i in range(tenants):
+        if produced >= n:
+            return
+        yield line("subscription.started", f"t{i}", f"t{i}", t0, {"tier": TIERS[i % 4]})
+    clock = t0
+    while produced < n:
+        clock += timedelta(seconds=30)
+        tenant = f"t{rng.randrange(tenants)}"
+        if rng.random() < 0.15:
+            yield line("expertise.hours_consumed", tenant, tenant, clock, {"hours": 0.5})
+            continue
+        ticket += 1
+        name = f"T{ticket}"
+        yield line(
+            "ticket.opened",
+            name,
+            tenant,
+            clock,
+            {
+                "priority": rng.choice(("P1", "P2", "P3")),
+                "channel": "portal",
+                "language": "fr",
+                "category": "compute",
+            },
+        )
+        for k, kind in enumerate(("acknowledged", "service_restored", "resolved", "closed")):
+            if produced >= n:
+                return
+            at = clock + timedelta(hours=k + rng.random() * 6)
+            yield line(f"ticket.{kind}", name, tenant, at, {})
+
+
+class Bare(Aggregate):
+    """The baseline aggregate: one created event, then plain updates."""
+
+    @event("Created")
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @event("Updated")
+    def update(self, value: str) -> None:
+        self.value = value
+
+
+def _sqlite_env(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def phase_baseline_ingest(n: int, work: Path) -> dict[str, Any]:
+    app: Application[Any] = Application(env=_sqlite_env(work / "bare.sqlite3"))
+    live: dict[str, Bare] = {}
+    pending: dict[str, Bare] = {}
+    start = time.perf_counter()
+    for i, raw in enumerate(generate(n)):
+        obj = json.loads(raw)
+        subject = obj["subject"]
+        aggregate = live.get(subject)
+        if aggregate is None:
+            aggregate = live[subject] = Bare(subject)
+        else:
+            aggregate.update(obj["type"])
+        pending[subject] = aggregate
+        if (i + 1) % BATCH == 0:
+            app.save(*pending.values())
+            pending.clear()
+    app.save(*pending.values())
+    return {"seconds": time.perf_counter() - start}
+
+
+def phase_ingest(n: int, work: Path) -> dict[str, Any]:
+    from ticketflow.bootstrap import open_engine
+    from ticketflow.ingest import DeadLetterFile, ingest_lines
+    from ticketflow.progress import Progress
+    from ticketflow.settings import Settings
+
+    engine = open_engine(Settings.from_env(env={}, data_dir=work))
+    start = time.perf_counter()
+    report = ingest_lines(
+        engine,
+        generate(n),
+        DeadLetterFile(work / "dead.jsonl", "bench"),
+        batch_size=BATCH,
+        progress=Progress("ingest", n),
+    )
+    return {
+        "seconds": time.perf_counter() - start,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+    }
+
+
+def phase_baseline_decode(n: int, work: Path) -> dict[str, Any]:
+    from ticketflow.bootstrap import open_engine
+    from ticketflow.settings import Settings
+
+    engine = open_engine(Settings.from_env(env={}, data_dir=work))
+    recorder, mapper = engine.recorder, engine.mapper
+    start, position, decoded = time.perf_counter(), 1, 0
+    while True:
+        page = recorder.select_notifications(position, 2000)
+        if not page:
+            break
+        for notification in page:
+            mapper.to_domain_event(notification)
+        decoded += len(page)
+        position = page[-1].id + 1
+    return {"seconds": time.perf_counter() - start, "events": decoded}
+
+
+def phase_rebuild(n: int, work: Path) -> dict[str, Any]:
+    from projections import ALL
+    from projections.store import ReadModelStore
+    from projections.worker import catch_up
+    from ticketflow.bootstrap import open_engine
+    from ticketflow.progress import Progress
+    from ticketflow.settings import Settings
+
+    engine = open_engine(Settings.from_env(env={}, data_dir=work))
+    target = work / f"rebuild-{uuid4().hex}.sqlite3"
+    store = ReadModelStore.sqlite(target)
+    progress = Progress("rebuild", engine.recorder.max_notification_id())
+    start = time.perf_counter()
+    decoded = catch_up(
+        engine.recorder, engine.mapper, store, ALL, upstream=engine.name, progress=progress.update
+    )
+    progress.finish()
+    seconds = time.perf_counter() - start
+    store.close()
+    target.replace(work / "readmodels.sqlite3")
+    return {"seconds": seconds, "events": decoded}
+
+
+def phase_query(n: int, work: Path) -> dict[str, Any]:
+    from projections.store import ReadModelStore
+    from ticketflow import queries
+
+    store = ReadModelStore.sqlite(work / "readmodels.sqlite3")
+    rng = random.Random(3)
+    tenants = max(10, n // 200)
+    as_of = datetime(2026, 2, 1, tzinfo=UTC)
+    timings = []
+    for _ in range(300):
+        tenant = f"t{rng.randrange(tenants)}"
+        start = time.perf_counter()
+        queries.sla(store, as_of=as_of, tenant=tenant)
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
+
+
+PHASES = {
+    "baseline-ingest": phase_baseline_ingest,
+    "ingest": phase_ingest,
+    "baseline-decode": phase_baseline_decode,
+    "rebuild": phase_rebuild,
+    "query": phase_query,
+}
+
+
+def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
+    """Run one phase in a child process; returns its figures and peak RSS."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ticketflow.benchmark",
+            "--phase",
+            name,
+            "--events",
+            str(n),
+            "--work",
+            str(work),
+        ],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def report(n: int, results: dict[str, dict[str, Any]]) -> str:
+    def rate(phase: str) -> float:
+        return n / results[phase]["seconds"]
+
+    ingest, base_ingest = rate("ingest"), rate("baseline-ingest")
+    rebuild, base_decode = rate("rebuild"), rate("baseline-decode")
+    rows = [
+        ("embedded ingest", ingest, base_ingest, 0.5),
+        ("rebuild 3 read models", rebuild, base_decode, 0.25),
+    ]
+    lines = [f"ticketflow benchmark: {n:,} events (SQLite, this machine, one run)", ""]
+    lines.append(f"{'phase':<24}{'events/s':>12}{'baseline/s':>12}{'ratio':>8}{'target':>8}  ok")
+    for name, value, base, target in rows:
+        ratio = value / base
+        ok = "yes" if ratio >= target else "NO"
+        lines.append(f"{name:<24}{value:>12,.0f}{base:>12,.0f}{ratio:>8.2f}{target:>8.2f}  {ok}")
+    rss = results["rebuild"]["peak_rss_mb"]
+    lines.append(
+        f"{'rebuild peak RSS':<24}{rss:>10.0f} MB   target < 500 MB  {'yes' if rss < 500 else 'NO'}"
+    )
+    q = results["query"]
+    lines.append(
+        f"{'SLA query per tenant':<24}p50 {q['p50_ms']:.2f} ms  p99 {q['p99_ms']:.2f} ms"
+        f"   target p99 < 20 ms  {'yes' if q['p99_ms'] < 20 else 'NO'}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ticketflow.benchmark")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--work", help="working directory (default: a temporary one)")
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+    if args.phase:
+        figures = PHASES[args.phase](args.events, Path(args.work))
+        figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(figures))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="ticketflow-bench-") as tmp:
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        results = {}
+        for name in PHASES:
+            print(f"-- {name}", file=sys.stderr, flush=True)
+            results[name] = run_phase(name, args.events, work)
+    print(report(args.events, results))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
