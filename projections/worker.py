@@ -91,7 +91,7 @@ def catch_up(
         )
         if not notifications:
             break
-        items = []
+        items: list[tuple[int, Any]] = []
         for notification in notifications:
             event = mapper.to_domain_event(notification)
             if keep is None or keep(event):

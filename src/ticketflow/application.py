@@ -277,10 +277,10 @@ class Engine(Application[UUID]):
     # -- queries --------------------------------------------------------------------------
 
     def ticket(self, ticket: str) -> Ticket:
-        return self.repository.get(ticket_id(ticket))  # type: ignore[no-any-return]
+        return self.repository.get(ticket_id(ticket))
 
     def subscription(self, tenant: str) -> Subscription:
-        return self.repository.get(subscription_id(tenant))  # type: ignore[no-any-return]
+        return self.repository.get(subscription_id(tenant))
 
 
 T = TypeVar("T")

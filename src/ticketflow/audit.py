@@ -106,7 +106,8 @@ def verify(
         c.execute(CHAIN_DDL)
         c.execute("SELECT notification_id, digest FROM audit_chain ORDER BY notification_id")
         recorded = {int(i): str(d) for i, d in c.fetchall()}
-    digest, versions, broken = GENESIS, {}, False
+    digest, broken = GENESIS, False
+    versions: dict[Any, int] = {}
     last = recorder.max_notification_id() or 0
     for n in _notifications(recorder, 1):
         digest = link(digest, n)

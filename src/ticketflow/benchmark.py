@@ -241,7 +241,7 @@ def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
 
 def report(n: int, results: dict[str, dict[str, Any]]) -> str:
     def rate(phase: str) -> float:
-        return n / results[phase]["seconds"]
+        return n / float(results[phase]["seconds"])
 
     ingest, base_ingest = rate("ingest"), rate("baseline-ingest")
     rebuild, base_decode = rate("rebuild"), rate("baseline-decode")

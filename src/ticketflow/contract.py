@@ -170,7 +170,7 @@ def _typed_envelope(type_name: str, data_model: type[Data]) -> type[BaseModel]:
         class_name + "Event",
         (Envelope,),
         {
-            "__annotations__": {"type": Literal[type_name], "data": data_model},  # type: ignore[valid-type]
+            "__annotations__": {"type": Literal[type_name], "data": data_model},
             "__module__": __name__,
         },
     )

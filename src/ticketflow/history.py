@@ -37,7 +37,7 @@ def history(
                 "version": event.originator_version,
                 "event": type(event).__qualname__,
                 "at": _iso(getattr(event, "at", None)),
-                "recorded_at": _iso(event.timestamp),
+                "recorded_at": _iso(getattr(event, "timestamp", None)),
                 "inbound": getattr(event, "inbound", None),
                 "facts": facts,
             }
