@@ -17,21 +17,22 @@ import json
 import math
 import random
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from projections.base import parse_ts, ts
-from projections.store import ReadModelStore
-from ticketflow import queries, render
+from ticketflow import render, report
 from ticketflow.bootstrap import System
 from ticketflow.domain.calendar import PARIS, Month, maintenance_windows, months_between
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
+from ticketflow.domain.expertise import has_privileged_access
 from ticketflow.errors import TicketflowError
 from ticketflow.ingest import DeadLetterFile, IngestReport, ingest_lines
 from ticketflow.progress import Progress
+from ticketflow.report import Summary
 from ticketflow.settings import Settings
 
 DEFAULT_SEED = 7
@@ -40,7 +41,10 @@ DEFAULT_MONTHS = 6
 DEFAULT_START = Month(2026, 1)
 DATASET_FILE = "demo-events.jsonl"
 DEAD_LETTER_FILE = "demo-deadletter.jsonl"
-REPORT_FILE = "demo-report.html"
+REPORT_FILE = "report.html"
+
+PACKS = (5, 10, 20)
+SESSION_HOURS = (0.5, 0.75, 1, 1, 1.5, 2, 3)
 
 T = TypeVar("T")
 Weighted = Sequence[tuple[T, float]]
@@ -52,11 +56,16 @@ TIER_MIX: Weighted[Tier] = (
     (Tier.GOLD, 7),
 )
 TICKETS_PER_MONTH = {Tier.STANDARD: 0.9, Tier.BRONZE: 2.0, Tier.SILVER: 3.0, Tier.GOLD: 4.5}
-SESSIONS_PER_MONTH = {Tier.STANDARD: 0.7, Tier.BRONZE: 1.2, Tier.SILVER: 1.4, Tier.GOLD: 2.4}
+SESSIONS_PER_MONTH = {Tier.STANDARD: 0.0, Tier.BRONZE: 1.2, Tier.SILVER: 1.2, Tier.GOLD: 2.0}
 PRIORITIES: Weighted[str] = (("P1", 7), ("P2", 18), ("P3", 40), ("P4", 35))
 CHANNELS: Weighted[str] = (("portal", 60), ("email", 25), ("phone", 15))
 LANGUAGES: Weighted[str] = (("fr", 65), ("en", 35))
-ACTIVITIES: Weighted[str] = (("support", 45), ("advice", 25), ("architecture", 20), ("training", 10))
+ACTIVITIES: Weighted[str] = (
+    ("support", 45),
+    ("advice", 25),
+    ("architecture", 20),
+    ("training", 10),
+)
 CATEGORIES: Weighted[str] = (
     ("compute", 30),
     ("network", 18),
@@ -73,12 +82,15 @@ SUMMARIES = {
     "control_plane": ("Portail et API indisponibles", "Portal and APIs unavailable"),
     "other": ("Question sur la facture", "Question about the invoice"),
 }
+DOWNGRADE_ASKED = {
+    "fr": "Passer notre support en {tier}",
+    "en": "Please move our support to {tier}",
+}
 CHANNEL_SOURCES = {"portal": "/customer-space", "email": "/mail-gateway", "phone": "/phone-desk"}
 SUPPORT_TOOL = "/support-tooling"
 TIMESHEETS = "/expert-timesheets"
 PARIS_TIME_SOURCES = ("/phone-desk", SUPPORT_TOOL, TIMESHEETS)  # the others write UTC (Z)
 BAD_KINDS = ("not_json", "unknown_type", "language_de", "missing_offset", "unknown_ticket")
-HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 
@@ -115,7 +127,7 @@ class Customer:
 
     id: str
     changes: list[Change] = field(default_factory=list)
-    tickets: list[str] = field(default_factory=list)
+    tickets: list[tuple[datetime, str]] = field(default_factory=list)
 
     def tier_at(self, at: datetime) -> Tier:
         tier = Tier.STANDARD  # R-TIER-2
@@ -148,9 +160,17 @@ class TicketPlan:
     close: bool = True
 
 
+def period(start: Month, months: int) -> list[Month]:
+    """``months`` calendar months from ``start``."""
+    last = start
+    for _ in range(months - 1):
+        last = last.next()
+    return months_between(start, last)
+
+
 def _pick(rng: random.Random, options: Weighted[T]) -> T:
-    values, weights = zip(*options, strict=True)
-    return rng.choices(values, weights)[0]
+    values = [value for value, _ in options]
+    return rng.choices(values, [weight for _, weight in options])[0]
 
 
 def _poisson(rng: random.Random, rate: float) -> int:
@@ -172,11 +192,8 @@ class Operation:
         if tenants < 3 or not 1 <= months <= 36:
             raise TicketflowError("the demo needs at least 3 tenants and 1 to 36 months")
         self.rng = random.Random(seed)
-        last = Month.parse(str(start))
-        for _ in range(months - 1):
-            last = last.next()
-        self.months = months_between(start, last)
-        self.begin, self.end = start.start(), last.end()
+        self.months = period(start, months)
+        self.begin, self.end = start.start(), self.months[-1].end()
         self.facts: list[Fact] = []
         self.numbers = itertools.count(1)
         self.customers = self._customers(tenants)
@@ -184,8 +201,9 @@ class Operation:
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def emit(self, at: datetime, type_: str, subject: str, tenant: str, data: dict[str, Any],
-             source: str) -> None:
+    def emit(
+        self, at: datetime, type_: str, subject: str, tenant: str, data: dict[str, Any], source: str
+    ) -> None:
         """Record a fact; facts after the end of the period have not happened yet."""
         at = at.replace(microsecond=0)
         if at < self.end:
@@ -197,8 +215,9 @@ class Operation:
         rng = self.rng
         day = rng.choice(month.days())
         hour = rng.randint(8, 18) if rng.random() < business else rng.randint(0, 23)
-        local = datetime(day.year, day.month, day.day, hour, rng.randint(0, 59),
-                         rng.randint(0, 59), tzinfo=PARIS)
+        local = datetime(
+            day.year, day.month, day.day, hour, rng.randint(0, 59), rng.randint(0, 59), tzinfo=PARIS
+        )
         return local.astimezone(UTC)
 
     # -- tenants and their tiers ----------------------------------------------------------
@@ -247,11 +266,18 @@ class Operation:
         for change in customer.changes:
             tier = {"tier": change.tier.value}
             if change.kind == "started":
-                self.emit(change.at, "subscription.started", customer.id, customer.id, tier,
-                          "/billing")
+                self.emit(
+                    change.at, "subscription.started", customer.id, customer.id, tier, "/billing"
+                )
             elif change.kind == "upgrade":
-                self.emit(change.at, "subscription.tier_upgraded", customer.id, customer.id,
-                          tier, "/customer-space")
+                self.emit(
+                    change.at,
+                    "subscription.tier_upgraded",
+                    customer.id,
+                    customer.id,
+                    tier,
+                    "/customer-space",
+                )
             else:
                 self._downgrade(customer, change)
 
@@ -260,20 +286,16 @@ class Operation:
         rng, tenant = self.rng, customer.id
         ticket = f"TCK-{next(self.numbers):06d}"
         language = _pick(rng, LANGUAGES)
-        text = f"Passer notre support en {change.tier}" if language == "fr" else (
-            f"Please move our support to {change.tier}")
         opened = change.at - rng.uniform(1, 4) * DAY
-        data = {"priority": "P4", "channel": "email", "language": language,
-                "category": "other", "summary": text}
+        text = DOWNGRADE_ASKED[language].format(tier=change.tier)
+        data = {"priority": "P4", "channel": "email", "language": language}
+        data |= {"category": "other", "summary": text}
         self.emit(opened, "ticket.opened", ticket, tenant, data, "/mail-gateway")
-        self.emit(opened + _minutes(rng, 20, 240), "ticket.acknowledged", ticket, tenant, {},
-                  SUPPORT_TOOL)
-        self.emit(change.at, "subscription.tier_downgraded", tenant, tenant,
-                  {"tier": change.tier.value, "support_ticket": ticket}, SUPPORT_TOOL)
-        resolved = change.at + _minutes(rng, 5, 60)
-        self.emit(resolved, "ticket.resolved", ticket, tenant, {}, SUPPORT_TOOL)
-        self.emit(resolved + rng.uniform(2, 7) * DAY, "ticket.closed", ticket, tenant, {},
-                  SUPPORT_TOOL)
+        self.support(opened + _minutes(rng, 20, 240), "acknowledged", ticket, customer)
+        asked = {"tier": change.tier.value, "support_ticket": ticket}
+        self.emit(change.at, "subscription.tier_downgraded", tenant, tenant, asked, SUPPORT_TOOL)
+        resolved = self.support(change.at + _minutes(rng, 5, 60), "resolved", ticket, customer)
+        self.support(resolved + rng.uniform(2, 7) * DAY, "closed", ticket, customer)
 
     # -- tickets --------------------------------------------------------------------------
 
@@ -298,7 +320,7 @@ class Operation:
     def ticket(self, customer: Customer, at: datetime, plan: TicketPlan) -> str:
         """Emit the life of one ticket, from its opening to its closing."""
         ticket = f"TCK-{next(self.numbers):06d}"
-        customer.tickets.append(ticket)
+        customer.tickets.append((at, ticket))
         data: dict[str, Any] = {
             "priority": plan.priority,
             "channel": plan.channel,
@@ -309,7 +331,8 @@ class Operation:
         if plan.beta:
             data["beta_feature"] = True
         self.emit(at, "ticket.opened", ticket, customer.id, data, CHANNEL_SOURCES[plan.channel])
-        last, incident = self._reclassify(ticket, customer, at, self._triage(ticket, at, plan), plan)
+        last = self._triage(ticket, customer, at, plan)
+        last, incident = self._reclassify(ticket, customer, at, last, plan)
         last = self._restore(ticket, customer, incident, last, plan.skip_restore, plan.late)
         if plan.reopen:
             last = self._reopen(ticket, customer, last, plan)
@@ -329,13 +352,12 @@ class Operation:
         self.emit(at, f"ticket.{what}", ticket, customer.id, data or {}, SUPPORT_TOOL)
         return at
 
-    def _triage(self, ticket: str, at: datetime, plan: TicketPlan) -> datetime:
+    def _triage(self, ticket: str, customer: Customer, at: datetime, plan: TicketPlan) -> datetime:
         """Acknowledgement and escalations (L2, L3); returns the time of the last one."""
         rng, urgent = self.rng, plan.priority == "P1"
-        customer = Customer(self.facts[-1].tenant)
         if rng.random() < 0.92:
-            at = self.support(at + _minutes(rng, 2, 15 if urgent else 90), "acknowledged",
-                              ticket, customer)  # fmt: skip
+            delay = _minutes(rng, 2, 15 if urgent else 90)
+            at = self.support(at + delay, "acknowledged", ticket, customer)
         if rng.random() < (0.6 if urgent else 0.15):
             level = {"level": "L2"}
             at = self.support(at + _minutes(rng, 10, 60), "escalated", ticket, customer, level)
@@ -343,3 +365,375 @@ class Operation:
                 level = {"level": "L3"}
                 at = self.support(at + _minutes(rng, 15, 90), "escalated", ticket, customer, level)
         return at
+
+    def _reclassify(
+        self, ticket: str, customer: Customer, opened: datetime, last: datetime, plan: TicketPlan
+    ) -> tuple[datetime, datetime | None]:
+        """Raised to P1 or lowered from it (R-SLA-3); returns the last time and when the P1
+        incident began (None when the ticket is not a P1)."""
+        rng = self.rng
+        incident = opened if plan.priority == "P1" else None
+        if plan.raise_to_p1:
+            data = {"priority": "P1"}
+            last = self.support(
+                last + _minutes(rng, 30, 360), "priority_changed", ticket, customer, data
+            )
+            incident = last
+        elif plan.lower_from_p1:
+            data = {"priority": rng.choice(("P2", "P3"))}
+            last = self.support(
+                last + _minutes(rng, 20, 120), "priority_changed", ticket, customer, data
+            )
+            incident = None
+        return last, incident
+
+    def _gtr(self, customer: Customer, at: datetime) -> timedelta:
+        """The GTR of the tier in force (8 h as a working target where there is none)."""
+        minutes = DEFAULT_CATALOG.terms(customer.tier_at(at), at).gtr_minutes
+        return timedelta(minutes=minutes or 480)
+
+    def _restore(
+        self,
+        ticket: str,
+        customer: Customer,
+        incident: datetime | None,
+        last: datetime,
+        skip_restore: bool,
+        late: bool,
+    ) -> datetime:
+        """Service restored then resolved; a P1 mostly within its GTR; returns the resolution
+        time. Some tickets are resolved without a restore (R-SLA-6)."""
+        rng = self.rng
+        if incident is not None:
+            share = rng.uniform(1.05, 2.5) if late else rng.uniform(0.15, 0.95)
+            restored = max(
+                incident + self._gtr(customer, incident) * share, last + _minutes(rng, 1, 20)
+            )
+        else:
+            restored = last + _minutes(rng, 60, 2880)
+            skip_restore = skip_restore or rng.random() < 0.65
+        if skip_restore:
+            return self.support(restored, "resolved", ticket, customer)
+        self.support(restored, "service_restored", ticket, customer)
+        return self.support(restored + _minutes(rng, 30, 2880), "resolved", ticket, customer)
+
+    def _reopen(
+        self, ticket: str, customer: Customer, resolved: datetime, plan: TicketPlan
+    ) -> datetime:
+        """A new cycle, with a new clock for a P1 (R-SLA-7); returns the new resolution time."""
+        rng = self.rng
+        at = self.support(resolved + _minutes(rng, 240, 5760), "reopened", ticket, customer)
+        p1 = plan.raise_to_p1 or (plan.priority == "P1" and not plan.lower_from_p1)
+        return self._restore(ticket, customer, at if p1 else None, at, False, rng.random() < 0.25)
+
+    def tickets(self, customer: Customer) -> None:
+        """Routine tickets, more of them for the higher tiers."""
+        for month in self.months:
+            rate = TICKETS_PER_MONTH[customer.tier_at(month.start())]
+            for _ in range(_poisson(self.rng, rate)):
+                self.ticket(customer, self.instant(month, business=0.7), self.plan())
+
+    def maintenance(self) -> None:
+        """Control-plane tickets opened in planned windows: no SLA (R-SLA-9)."""
+        rng = self.rng
+        for month in self.months:
+            for begin, end in maintenance_windows(month):
+                for _ in range(rng.choice((0, 1, 1, 2, 3))):
+                    at = begin + (end - begin) * rng.uniform(0.02, 0.98)
+                    priority = "P1" if rng.random() < 0.35 else rng.choice(("P2", "P3"))
+                    plan = self.plan(priority, "control_plane")
+                    self.ticket(rng.choice(self.customers), at, plan)
+
+    def showcase(self) -> None:
+        """Tickets every dataset has, however small: a GOLD P1 met and one breached, and a
+        SILVER control-plane P1 opened in the first planned window (R-SLA-9)."""
+        gold, silver = self.customers[0], self.customers[1]
+        first = self.months[0]
+        self.ticket(gold, self._local(first, 6, 3), TicketPlan("P1", "network", "phone"))
+        late = TicketPlan("P1", "storage", "portal", "en", late=True)
+        self.ticket(gold, self._local(first, 9, 14), late)
+        window = maintenance_windows(first)[0][0] + 40 * MINUTE
+        self.ticket(silver, window, TicketPlan("P1", "control_plane"))
+
+    # -- expertise ------------------------------------------------------------------------
+
+    def expertise(self, customer: Customer) -> None:
+        """Packs bought now and then, and expert sessions every month; customers without
+        privileged access (R-EXP-5) call the experts less, mostly on their packs."""
+        packs = self._packs(customer)
+        history = [(change.at, change.tier) for change in customer.changes]
+        for month in self.months:
+            middle = month.start() + 14 * DAY
+            if has_privileged_access(history, middle):
+                rate = SESSIONS_PER_MONTH[customer.tier_at(middle)]
+            else:
+                rate = 0.6 if packs else 0.04
+            for _ in range(_poisson(self.rng, rate)):
+                self._session(customer, self.instant(month, business=0.95))
+
+    def _may_act(self, customer: Customer, at: datetime) -> bool:
+        """Tenant facts come after an explicit start (else the tenant would be STANDARD)."""
+        started = customer.started_at
+        return started is None or at > started
+
+    def _packs(self, customer: Customer) -> int:
+        rng = self.rng
+        tiered = any(change.tier is not Tier.STANDARD for change in customer.changes)
+        count = 0
+        if rng.random() < (0.25 if tiered else 0.05):
+            count = 1 + (rng.random() < 0.3)
+        since = customer.started_at or self.begin - 30 * DAY
+        for n in range(count):
+            at = since + rng.uniform(1, 20) * DAY if n == 0 else self._anytime()
+            if self._may_act(customer, at):
+                data = {"pack_id": f"PACK-{next(self.numbers):06d}", "hours": rng.choice(PACKS)}
+                self.emit(
+                    at,
+                    "expertise.pack_purchased",
+                    customer.id,
+                    customer.id,
+                    data,
+                    "/customer-space",
+                )
+        return count
+
+    def _session(self, customer: Customer, at: datetime) -> None:
+        rng = self.rng
+        if not self._may_act(customer, at):
+            return
+        activity = _pick(rng, ACTIVITIES)
+        data: dict[str, Any] = {
+            "hours": rng.choice(SESSION_HOURS),
+            "expert": f"expert-{rng.randint(1, 12):02d}",
+            "activity": activity,
+        }
+        earlier = [ticket for opened, ticket in customer.tickets if opened < at]
+        if activity == "support" and earlier:
+            data["ticket"] = rng.choice(earlier)
+        self.emit(at, "expertise.hours_consumed", customer.id, customer.id, data, TIMESHEETS)
+
+    # -- the file -------------------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        """The facts in time order, with about 1 % of bad lines and 1 % of duplicates."""
+        rng = self.rng
+        facts = sorted(self.facts, key=lambda fact: (fact.at, fact.order))
+        count = len(facts)
+        chosen = rng.sample(range(count), min(count, max(len(BAD_KINDS), round(count * 0.01))))
+        bad = {i: BAD_KINDS[n % len(BAD_KINDS)] for n, i in enumerate(chosen)}
+        resent = set(rng.sample(range(count), min(count, max(2, round(count * 0.01)))))
+        out: list[str] = []
+        for i, fact in enumerate(facts):
+            line, kind = _line(fact), bad.get(i)
+            if kind == "not_json":
+                out.append(line[: len(line) // 2])  # a cut transmission, then sent again whole
+            out.append(line)
+            if i in resent:
+                out.append(line)  # an upstream retry: the same event again (R-IN-1)
+            if kind is not None and kind != "not_json":
+                out.append(self._bad_line(kind, fact))
+        return out
+
+    def _bad_line(self, kind: str, near: Fact) -> str:
+        """A line the engine must reject (R-IN-2, R-IN-3, R-TIER-3), at ``near``'s time."""
+        ghost = f"TCK-X{next(self.numbers):06d}"
+        at, tenant, uid = near.at, near.tenant, self.uid()
+        if kind == "unknown_type":
+            fact = Fact(
+                at, 0, "ticket.merged", ghost, tenant, SUPPORT_TOOL, uid, {"into": near.subject}
+            )
+        elif kind == "language_de":
+            data = {
+                "priority": "P3",
+                "channel": "portal",
+                "language": "de",
+                "category": "compute",
+                "summary": "VM nicht erreichbar",
+            }
+            fact = Fact(at, 0, "ticket.opened", ghost, tenant, "/customer-space", uid, data)
+        elif kind == "missing_offset":
+            timesheet: dict[str, Any] = {"hours": 1, "activity": "advice"}
+            fact = Fact(
+                at, 0, "expertise.hours_consumed", tenant, tenant, TIMESHEETS, uid, timesheet
+            )
+            return _line(fact, naive=True)
+        else:
+            fact = Fact(at, 0, "ticket.service_restored", ghost, tenant, SUPPORT_TOOL, uid, {})
+        return _line(fact)
+
+
+def _time_text(at: datetime, source: str, naive: bool = False) -> str:
+    """RFC 3339: UTC with ``Z`` or Paris with its offset, depending on the upstream."""
+    if naive:
+        return at.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S")
+    if source in PARIS_TIME_SOURCES:
+        return at.astimezone(PARIS).isoformat(timespec="seconds")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _line(fact: Fact, naive: bool = False) -> str:
+    event = {
+        "specversion": "1.0",
+        "id": fact.id,
+        "source": fact.source,
+        "type": fact.type,
+        "subject": fact.subject,
+        "time": _time_text(fact.at, fact.source, naive),
+        "tenant": fact.tenant,
+        "datacontenttype": "application/json",
+        "data": fact.data,
+    }
+    return json.dumps(event, ensure_ascii=False)
+
+
+def generate(
+    seed: int = DEFAULT_SEED,
+    tenants: int = DEFAULT_TENANTS,
+    months: int = DEFAULT_MONTHS,
+    start: Month = DEFAULT_START,
+) -> list[str]:
+    """The JSON Lines of a seeded operation (same seed, same lines)."""
+    operation = Operation(seed, tenants, months, start)
+    operation.showcase()
+    for customer in operation.customers:
+        operation.subscriptions(customer)
+        operation.tickets(customer)
+        operation.expertise(customer)
+    operation.maintenance()
+    return operation.lines()
+
+
+# -- the demo run ----------------------------------------------------------------------------
+
+
+def run_demo(
+    settings: Settings,
+    seed: int = DEFAULT_SEED,
+    out_dir: Path | None = None,
+    tenants: int = DEFAULT_TENANTS,
+    months: int = DEFAULT_MONTHS,
+    start: Month = DEFAULT_START,
+) -> Summary:
+    """Generate and write the dataset, ingest it, project it, sum it up and write the report."""
+    out_dir = out_dir or settings.data_dir / "demo"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = generate(seed, tenants, months, start)
+    dataset = out_dir / DATASET_FILE
+    dataset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    names = [str(month) for month in period(start, months)]
+    system = System.open(settings)
+    try:
+        notes = _notes(system)
+        ingested = _ingest(system, lines, str(dataset), out_dir / DEAD_LETTER_FILE)
+        _project(system)
+        figures = report.collect(system.readmodels, Month.parse(names[-1]).end(), names)
+    finally:
+        system.close()
+    figures |= _ingest_figures(ingested)
+    summary = Summary(seed, tenants, names, dataset=dataset, lines=len(lines), **figures)
+    summary.notes = notes
+    summary.report = report.write_report(out_dir / REPORT_FILE, summary)
+    return summary
+
+
+def _notes(system: System) -> list[str]:
+    before = system.engine.recorder.max_notification_id() or 0
+    if not before:
+        return []
+    return [f"the data dir already held {before} stored events: the figures include them"]
+
+
+def _ingest(system: System, lines: list[str], origin: str, dead_path: Path) -> IngestReport:
+    dead_path.unlink(missing_ok=True)  # one run, one dead-letter file
+    dead = DeadLetterFile(dead_path, origin=origin)
+    progress = Progress("ingest", len(lines))
+    size = system.settings.batch_size
+    return ingest_lines(system.engine, lines, dead, batch_size=size, progress=progress)
+
+
+def _project(system: System) -> None:
+    progress = Progress("project", system.engine.recorder.max_notification_id() or 0)
+    system.project(progress=progress.update)
+    progress.finish()
+
+
+def _ingest_figures(ingested: IngestReport) -> dict[str, Any]:
+    counts = Counter((r.reason, r.rule or "") for r in ingested.rejections)
+    dead = str(ingested.dead_letter) if ingested.dead_letter else None
+    return {
+        "ingest": {
+            "accepted": ingested.accepted,
+            "duplicate": ingested.duplicate,
+            "rejected": ingested.rejected,
+            "dead_letter": dead,
+        },
+        "rejections": [
+            {"reason": reason, "rule": rule, "lines": n}
+            for (reason, rule), n in sorted(counts.items())
+        ],
+    }
+
+
+# -- the summary as text ---------------------------------------------------------------------
+
+
+def format_summary(summary: Summary, limit: int = 15) -> str:
+    """What an analyst looks at first, as text tables."""
+    latest = summary.months[-1]
+    parts = [
+        f"ticketflow demo: seed {summary.seed}, {summary.tenants} tenants, "
+        f"{summary.months[0]} to {latest}, figures as of {summary.as_of}",
+        *(f"note: {note}" for note in summary.notes),
+        _section("Ingest (R-IN-1 duplicates, R-IN-3 rejections)", _ingest_text(summary)),
+        _section(
+            "P1 tickets with a GTR clock, per tier and month (R-SLA-10)",
+            render.table(summary.p1, report.P1_COLUMNS),
+        ),
+        _section(
+            "Tickets per SLA status (R-SLA-10; rule when not applicable)",
+            render.table(summary.statuses, report.STATUS_COLUMNS),
+        ),
+        _section(
+            f"Tier changes of {latest} (billed from the 1st of the next month, R-BILL-2)",
+            render.table(summary.changes, report.CHANGE_COLUMNS),
+        ),
+        _section("Customers over their hours (R-EXP-4, R-EXP-5)", _over_text(summary, limit)),
+    ]
+    return "\n\n".join(parts)
+
+
+def _section(title: str, body: str) -> str:
+    return f"{title}\n{'=' * len(title)}\n{body}"
+
+
+def _ingest_text(summary: Summary) -> str:
+    i = summary.ingest
+    head = (
+        f"lines {summary.lines}  accepted {i['accepted']}  duplicate {i['duplicate']}  "
+        f"rejected {i['rejected']}"
+    )
+    where = f"\nrejected lines written to {i['dead_letter']}" if i["dead_letter"] else ""
+    return head + where + "\n" + render.table(summary.rejections, ("reason", "rule", "lines"))
+
+
+def _over_text(summary: Summary, limit: int) -> str:
+    per_month: dict[str, list[dict[str, Any]]] = {m: [] for m in summary.months}
+    for row in summary.overage:
+        per_month.setdefault(row["month"], []).append(row)
+    counts = [
+        {
+            "month": m,
+            "customers": len(rows),
+            "overage_hours": round(sum(r["overage_hours"] for r in rows), 2),
+            "unfunded_hours": round(sum(r["unfunded_hours"] for r in rows), 2),
+        }
+        for m, rows in per_month.items()
+    ]
+    latest = per_month[summary.months[-1]]
+    more = f"\n... and {len(latest) - limit} more in the report" if len(latest) > limit else ""
+    return (
+        render.table(counts, ("month", "customers", "overage_hours", "unfunded_hours"))
+        + f"\n\n{summary.months[-1]}, most over first:\n"
+        + render.table(latest[:limit], report.OVER_COLUMNS)
+        + more
+    )

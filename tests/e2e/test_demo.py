@@ -1,0 +1,170 @@
+"""``ticketflow demo`` end to end, on a small seed: the command, its report and its dataset."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+SEED, TENANTS, MONTHS = "11", "20", "2"
+PERIOD_END = "2026-03-01T00:00:00+01:00"  # the end of 2026-01 .. 2026-02, Europe/Paris
+
+
+def ticketflow(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def run_demo(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    small = ("--seed", SEED, "--tenants", TENANTS, "--months", MONTHS)
+    return ticketflow(data_dir, "demo", *small, *extra)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    data_dir: Path
+    done: subprocess.CompletedProcess[str]
+
+    def path(self, label: str) -> Path:
+        match = re.search(rf"^{label}:\s+(.+)$", self.done.stdout, re.MULTILINE)
+        assert match, f"no {label!r} line in:\n{self.done.stdout}"
+        return Path(match.group(1).strip())
+
+    def query(self, *args: str) -> Any:
+        done = ticketflow(self.data_dir, "query", *args, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    return DemoRun(data_dir, run_demo(data_dir))
+
+
+def instant(text: str) -> datetime:
+    """An event time; the deliberately offset-less ones are Paris wall-clock times."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Europe/Paris"))
+
+
+def dataset_events(run: DemoRun) -> list[dict[str, Any]]:
+    events = []
+    for line in run.path("dataset").read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue  # the deliberately cut lines
+    return events
+
+
+class TestCommand:
+    def test_exits_zero_despite_the_bad_lines(self, demo_run: DemoRun) -> None:
+        assert demo_run.done.returncode == 0, demo_run.done.stderr
+        counts = re.search(
+            r"accepted (\d+)\s+duplicate (\d+)\s+rejected (\d+)", demo_run.done.stdout
+        )
+        assert counts, demo_run.done.stdout
+        accepted, duplicate, rejected = (int(n) for n in counts.groups())
+        assert accepted > 0
+        assert duplicate > 0
+        assert rejected > 0
+
+    def test_prints_the_analyst_tables(self, demo_run: DemoRun) -> None:
+        out = demo_run.done.stdout
+        for heading in (
+            "P1 tickets with a GTR clock",
+            "Tier changes of 2026-02",
+            "over their hours",
+        ):
+            assert heading in out
+
+    def test_writes_the_dataset_under_the_data_dir_by_default(self, demo_run: DemoRun) -> None:
+        dataset = demo_run.path("dataset")
+        assert dataset == demo_run.data_dir / "demo" / "demo-events.jsonl"
+        assert dataset.stat().st_size > 0
+
+
+class TestReport:
+    def test_is_self_contained_html_with_svg_charts(self, demo_run: DemoRun) -> None:
+        page = demo_run.path("report").read_text(encoding="utf-8")
+        assert page.startswith("<!DOCTYPE html>")
+        assert page.count("<svg") == 3
+        assert "http://" not in page
+        assert "https://" not in page
+        assert not re.search(r"<script|<link|@import|url\(", page, re.IGNORECASE)
+
+    def test_charts_name_their_rules_and_read_models(self, demo_run: DemoRun) -> None:
+        page = demo_run.path("report").read_text(encoding="utf-8")
+        captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.DOTALL)
+        assert len(captions) == 3
+        for needles in (
+            ("R-SLA-10", "sla_cycles"),
+            ("R-EXP-4", "expertise_"),
+            ("R-BILL-2", "billing_changes"),
+        ):
+            assert any(all(n in c for n in needles) for c in captions), needles
+
+
+class TestDataset:
+    def test_reingest_gives_only_duplicates(self, demo_run: DemoRun) -> None:
+        done = ticketflow(
+            demo_run.data_dir, "ingest", str(demo_run.path("dataset")), "--format", "json"
+        )
+        report = json.loads(done.stdout)
+        assert report["accepted"] == 0
+        assert report["duplicate"] > 0
+        assert report["rejected"] > 0
+
+    def test_same_seed_same_file(self, demo_run: DemoRun, tmp_path: Path) -> None:
+        again = run_demo(tmp_path / "data", "--out", str(tmp_path / "out"))
+        assert again.returncode == 0, again.stderr
+        first = demo_run.path("dataset").read_bytes()
+        assert (tmp_path / "out" / "demo-events.jsonl").read_bytes() == first
+
+    def test_another_seed_another_file(self, demo_run: DemoRun) -> None:
+        from ticketflow.demo import generate
+
+        lines = demo_run.path("dataset").read_text(encoding="utf-8").splitlines()
+        assert generate(seed=int(SEED), tenants=int(TENANTS), months=int(MONTHS)) == lines
+        assert generate(seed=int(SEED) + 1, tenants=int(TENANTS), months=int(MONTHS)) != lines
+
+    def test_is_sorted_by_time(self, demo_run: DemoRun) -> None:
+        times = [instant(e["time"]) for e in dataset_events(demo_run)]
+        assert times == sorted(times)
+
+
+class TestRulesExercised:
+    def test_p1_breached_and_met(self, demo_run: DemoRun) -> None:
+        rows = demo_run.query("sla", "--as-of", PERIOD_END)
+        p1 = [r for r in rows if r["priority"] == "P1" and r["clock_started_at"]]
+        assert {"met", "breached"} <= {r["status"] for r in p1}
+
+    def test_control_plane_in_a_planned_window_has_no_sla(self, demo_run: DemoRun) -> None:
+        rows = demo_run.query("sla", "--as-of", PERIOD_END, "--status", "not_applicable")
+        assert any(r["reason"] == "R-SLA-9" and r["category"] == "control_plane" for r in rows)
+
+    @pytest.mark.parametrize(
+        ("event_type", "kind"),
+        [("subscription.tier_upgraded", "upgrade"), ("subscription.tier_downgraded", "downgrade")],
+    )
+    def test_tier_change_billed_next_month(
+        self, demo_run: DemoRun, event_type: str, kind: str
+    ) -> None:
+        tenant = next(e["tenant"] for e in dataset_events(demo_run) if e["type"] == event_type)
+        changes = demo_run.query("billing", "--tenant", tenant)["changes"]
+        change = next(c for c in changes if c["kind"] == kind)
+        assert change["rule"] == "R-BILL-2"
+        assert change["billing_effective_at"] > change["service_effective_at"]
