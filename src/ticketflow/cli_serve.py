@@ -1,0 +1,86 @@
+"""``ticketflow serve``: the HTTP API (DESIGN §7), and whatever runs alongside it.
+
+Services that should run in the same process as the API (the Kafka-mode workers) are started
+by :func:`start_alongside` before the server and stopped after it, in reverse order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any, Protocol
+
+from ticketflow.api import make_server
+from ticketflow.errors import TicketflowError
+from ticketflow.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+class Alongside(Protocol):
+    """Something started with the API and stopped when it stops."""
+
+    def stop(self) -> None:
+        """Stop and release resources; called once, after the API has stopped."""
+
+
+def start_alongside(args: argparse.Namespace, settings: Settings) -> list[Alongside]:
+    """Hook: start what runs next to the API (Kafka-mode workers); nothing in embedded mode.
+
+    Called before the API serves; what it returns is stopped, last started first, after the
+    API has stopped.
+    """
+    return []
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM (``docker stop``) into the same clean stop as Ctrl-C."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the API until interrupted (Ctrl-C or SIGTERM)."""
+    try:
+        server = make_server(settings, args.host, args.port)
+    except OSError as exc:
+        raise TicketflowError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    alongside: list[Alongside] = []
+    try:
+        _stop_on_sigterm()
+        alongside = start_alongside(args, settings)
+        print(f"ticketflow API on {server.url} (OpenAPI: {server.url}/openapi.json)", flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("ticketflow: stopping", file=sys.stderr, flush=True)
+    finally:
+        server.server_close()
+        for service in reversed(alongside):
+            service.stop()
+    return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
+
+
+def register(sub: Any) -> None:
+    """Add ``serve`` to the ``ticketflow`` subcommands."""
+    p = sub.add_parser("serve", help="run the HTTP API (GET /openapi.json describes it)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+__all__ = ["Alongside", "register", "start_alongside"]
