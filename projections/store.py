@@ -112,6 +112,21 @@ class ReadModelStore:
     def position(self, application_name: str) -> int:
         return self.positions(application_name).get(application_name, 0)
 
+    def lock_position(self, c: Cursor, application_name: str) -> int:
+        """Read a position inside the caller's transaction, locking it against concurrent
+        workers (PostgreSQL row lock; SQLite transactions are already exclusive)."""
+        c.execute(
+            "INSERT INTO tracking (application_name, notification_id) VALUES (?, 0) "
+            "ON CONFLICT (application_name) DO NOTHING",
+            (application_name,),
+        )
+        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+        c.execute(
+            f"SELECT notification_id FROM tracking WHERE application_name = ?{lock}",
+            (application_name,),
+        )
+        return int(c.fetchone()[0])
+
     @staticmethod
     def record(c: Cursor, tracking: Tracking) -> None:
         """Move a position forward inside the caller's transaction."""

@@ -40,21 +40,23 @@ def apply_events(
     projections: Sequence[Projection],
     upstream: str,
     items: Sequence[tuple[int, Any]],
+    also: Sequence[Tracking] = (),
 ) -> int:
     """Apply ``(position, domain event)`` pairs in one transaction; returns events applied.
 
     Each projection skips what its tracking position says it has seen, so a redelivered or
-    replayed batch changes nothing (idempotent consumers).
+    replayed batch changes nothing (idempotent consumers). Positions are read under a lock in
+    the same transaction, so two workers never apply the same position twice. ``also`` holds
+    further positions to record in that transaction (e.g. the relay's notification position).
     """
     if not items:
         return 0
-    names = {p.name: upstream_name(p, upstream) for p in projections}
-    positions = {p.name: store.position(names[p.name]) for p in projections}
     applied = 0
     last = items[-1][0]
     with store.transaction() as c:
         for projection in projections:
-            seen = positions[projection.name]
+            name = upstream_name(projection, upstream)
+            seen = store.lock_position(c, name)
             if last <= seen:
                 continue
             for position, event in items:
@@ -64,7 +66,10 @@ def apply_events(
                 if handler is not None:
                     handler(c, event)
                     applied += 1
-            store.record(c, Tracking(names[projection.name], last))
+            store.record(c, Tracking(name, last))
+        for tracking in also:
+            if store.lock_position(c, tracking.application_name) < tracking.notification_id:
+                store.record(c, tracking)
     return applied
 
 

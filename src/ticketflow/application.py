@@ -47,6 +47,14 @@ class Outcome:
     error: RejectedError | None = None
 
 
+@dataclass(frozen=True)
+class Decision:
+    """Outcomes of a batch and the aggregates it changed, not yet stored."""
+
+    outcomes: list[Outcome]
+    batch: dict[UUID, Ticket | Subscription]
+
+
 ACCEPTED = Outcome("accepted")
 DUPLICATE = Outcome("duplicate")
 
@@ -65,6 +73,12 @@ class Engine(Application[UUID]):
         # A process recorder, so an inbound position can be written with the events.
         return self.factory.process_recorder()
 
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        """The recorder, with its tracking of inbound and relay positions."""
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
     # -- commands -------------------------------------------------------------------------
 
     def apply(self, event: InboundEvent) -> Outcome:
@@ -75,19 +89,32 @@ class Engine(Application[UUID]):
         self, events: Sequence[InboundEvent], tracking: Tracking | None = None
     ) -> list[Outcome]:
         """Apply events in order; save every change, and ``tracking``, in one transaction."""
+        decision = self.decide(events)
+        self.commit(decision, tracking)
+        return decision.outcomes
+
+    def decide(self, events: Sequence[InboundEvent]) -> Decision:
+        """Run the commands; nothing is stored until :meth:`commit` (or :meth:`abandon`)."""
         batch: dict[UUID, Aggregate] = {}
         outcomes = [self._apply_one(event, batch) for event in events]
+        return Decision(outcomes, batch)
+
+    def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
+        """Store the decided changes, with the inbound position when given, atomically."""
         processing = ProcessingEvent[UUID](tracking)
-        processing.collect_events(*batch.values())
+        processing.collect_events(*decision.batch.values())
         if processing.events or tracking is not None:
             try:
                 self._record(processing)
             except Exception:
-                for aggregate_id in batch:
-                    self._evict(aggregate_id)
+                self.abandon(decision)
                 raise
-            self._cache(batch)
-        return outcomes
+            self._cache(decision.batch)
+
+    def abandon(self, decision: Decision) -> None:
+        """Forget decided changes: the aggregates are reloaded from the store next time."""
+        for aggregate_id in decision.batch:
+            self._evict(aggregate_id)
 
     def _apply_one(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
         handler = self._handlers[event.type]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ticketflow import cli_audit, render
+from ticketflow import cli_audit, cli_kafka, cli_serve, render
 from ticketflow.bootstrap import System
 from ticketflow.errors import TicketflowError
 from ticketflow.ingest import DeadLetterFile, ingest_lines
@@ -107,6 +107,31 @@ def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- demo: a seeded dataset, ingested, summed up and reported ------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 even though the dataset holds bad lines on purpose: the summary reports them."""
+    from ticketflow import demo
+
+    out = Path(args.out) if args.out else settings.data_dir / "demo"
+    summary = demo.run_demo(
+        settings, seed=args.seed, out_dir=out, tenants=args.tenants, months=args.months
+    )
+    print(demo.format_summary(summary))
+    print(f"\nreport:  {summary.report}\ndataset: {summary.dataset}")
+    return 0
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    d = sub.add_parser("demo", help="generate a seeded dataset, ingest it and write a report")
+    d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    d.add_argument("--tenants", type=int, default=300, help="number of tenants (default 300)")
+    d.add_argument("--months", type=int, default=6, help="months from 2026-01 (default 6)")
+    d.add_argument("--out", help="directory for the dataset and report (default DATA_DIR/demo)")
+    d.set_defaults(func=cmd_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticketflow",
@@ -151,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--dir", default="schemas")
     ex.set_defaults(func=cmd_schemas)
     cli_audit.register(sub)
+    cli_serve.register(sub)
+    cli_kafka.register(sub)
+    _add_demo_parser(sub)
     return parser
 
 

@@ -7,6 +7,8 @@
 - ``KAFKA_BOOTSTRAP_SERVERS``: Kafka brokers, set for Kafka mode;
 - ``TICKETFLOW_KAFKA_<OPTION>``: passed to kafka-python as ``<option>`` (SASL/TLS, …);
 - ``TICKETFLOW_TOPIC_INBOUND`` / ``_EVENTS`` / ``_DEADLETTER``: topic names;
+- ``TICKETFLOW_GROUP_PREFIX``: consumer groups are ``<prefix>-engine`` and ``<prefix>-<projection>``
+  (default ``ticketflow``);
 - ``TICKETFLOW_PARTITIONS``: partitions for ``ticketflow topics create`` (default 6);
 - ``TICKETFLOW_BATCH_SIZE``: inbound events applied per transaction (default 500).
 """
@@ -34,6 +36,7 @@ class Settings:
     topic_inbound: str = "ticketflow.inbound"
     topic_events: str = "ticketflow.events"
     topic_deadletter: str = "ticketflow.deadletter"
+    group_prefix: str = "ticketflow"
     partitions: int = 6
     batch_size: int = 500
 
@@ -65,6 +68,7 @@ class Settings:
             topic_inbound=env.get("TICKETFLOW_TOPIC_INBOUND", "ticketflow.inbound"),
             topic_events=env.get("TICKETFLOW_TOPIC_EVENTS", "ticketflow.events"),
             topic_deadletter=env.get("TICKETFLOW_TOPIC_DEADLETTER", "ticketflow.deadletter"),
+            group_prefix=env.get("TICKETFLOW_GROUP_PREFIX", "ticketflow"),
             partitions=_int(env, "TICKETFLOW_PARTITIONS", 6),
             batch_size=_int(env, "TICKETFLOW_BATCH_SIZE", 500),
         )

@@ -1,0 +1,114 @@
+"""Kafka clients from settings, and CloudEvents on Kafka records (DESIGN §3, §4).
+
+Inbound records are CloudEvents in binary mode (``ce_*`` headers, ``data`` as the value) or
+structured mode (the whole event as the value, content type ``application/cloudevents+json``).
+Outbound domain events carry CloudEvents headers and the stored event's JSON as the value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.errors import ContractError
+from ticketflow.settings import Settings
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    if not settings.kafka_bootstrap:
+        from ticketflow.errors import ConfigurationError
+
+        raise ConfigurationError("Kafka mode needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)")
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
+    for key, value in settings.kafka_options.items():
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
+def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """An idempotent producer (acks=all, retries without duplicates)."""
+    return KafkaProducer(
+        **_options(settings), enable_idempotence=True, acks="all", linger_ms=5, **overrides
+    )
+
+
+def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> KafkaConsumer:
+    """A consumer with manual commits only, reading from the start for a new group."""
+    return KafkaConsumer(
+        topic,
+        **_options(settings),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **overrides,
+    )
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the inbound, events and dead-letter topics; returns those created."""
+    admin = KafkaAdminClient(**_options(settings))
+    created = []
+    try:
+        existing = set(admin.list_topics())
+        for name in (settings.topic_inbound, settings.topic_events, settings.topic_deadletter):
+            if name in existing:
+                continue
+            try:
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=settings.partitions, replication_factor=1)]
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+    return created
+
+
+def header_map(headers: Headers | None) -> dict[str, str]:
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
+
+
+def decode_inbound(value: bytes | None, headers: Headers | None) -> InboundEvent:
+    """A CloudEvent from a Kafka record, in binary or structured mode."""
+    attributes = header_map(headers)
+    if not any(k.startswith("ce_") for k in attributes):
+        return parse_event(value or b"")
+    event: dict[str, Any] = {k[3:]: v for k, v in attributes.items() if k.startswith("ce_")}
+    try:
+        event["data"] = json.loads(value) if value else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ContractError(
+            "not_json", f"record value (data) is not JSON: {exc}", event.get("id")
+        ) from None
+    return parse_event(event)
+
+
+def deadletter_headers(
+    headers: Headers | None,
+    *,
+    reason: str,
+    detail: str,
+    rule: str | None,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> list[tuple[str, bytes]]:
+    """The original headers plus what went wrong and where the record came from (R-IN-3)."""
+    extra = {
+        "error_reason": reason,
+        "error_detail": detail[:2000],
+        "error_rule": rule or "",
+        "origin_topic": topic,
+        "origin_partition": str(partition),
+        "origin_offset": str(offset),
+    }
+    return [*(headers or []), *((k, v.encode()) for k, v in extra.items())]

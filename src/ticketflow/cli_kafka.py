@@ -1,0 +1,98 @@
+"""Kafka mode commands: ``topics create`` and ``worker inbound|relay|projection NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from typing import Any
+
+from projections import ALL
+from ticketflow.adapters import kafka
+from ticketflow.bootstrap import open_engine, open_readmodels
+from ticketflow.errors import ConfigurationError
+from ticketflow.settings import Settings
+from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, run_until
+
+PROJECTIONS = {p.name: p for p in ALL}
+
+
+def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    created = kafka.create_topics(settings)
+    names = (settings.topic_inbound, settings.topic_events, settings.topic_deadletter)
+    for name in names:
+        print(
+            f"{name}: {'created' if name in created else 'exists'} ({settings.partitions} "
+            "partitions when created)"
+        )
+    return 0
+
+
+def build_workers(settings: Settings, role: str, projection: str | None = None) -> list[Any]:
+    """The workers for one role; ``all`` gives inbound, relay and the three projections."""
+    engine = open_engine(settings)
+    workers: list[Any] = []
+    if role in ("inbound", "all"):
+        workers.append(
+            InboundWorker(
+                settings,
+                engine,
+                kafka.consumer(settings, settings.topic_inbound, f"{settings.group_prefix}-engine"),
+                kafka.producer(settings),
+            )
+        )
+    if role in ("relay", "all"):
+        workers.append(Relay(settings, engine, kafka.producer(settings)))
+    if role in ("projection", "all"):
+        names = list(PROJECTIONS) if projection in (None, "all") else [projection or ""]
+        for name in names:
+            if name not in PROJECTIONS:
+                raise ConfigurationError(
+                    f"unknown projection {name!r}; expected one of: {', '.join(PROJECTIONS)}"
+                )
+            workers.append(
+                ProjectionWorker(
+                    PROJECTIONS[name],
+                    engine,
+                    open_readmodels(settings),
+                    kafka.consumer(
+                        settings, settings.topic_events, f"{settings.group_prefix}-{name}"
+                    ),
+                )
+            )
+    return workers
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    workers = build_workers(settings, args.role, args.projection)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(
+        f"ticketflow worker {args.role}: running ({len(workers)} loop(s)); SIGTERM to stop",
+        flush=True,
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run_until(workers, stop, idle_rounds=args.exit_when_idle)
+    finally:
+        for worker in workers:
+            worker.close()
+    return 0
+
+
+def register(sub: Any) -> None:
+    t = sub.add_parser("topics", help="Kafka topics of ticketflow")
+    t.add_subparsers(dest="action", required=True).add_parser(
+        "create", help="create the inbound, events and dead-letter topics"
+    ).set_defaults(func=cmd_topics)
+    w = sub.add_parser("worker", help="run a Kafka-mode worker")
+    w.add_argument("role", choices=("inbound", "relay", "projection", "all"))
+    w.add_argument("projection", nargs="?", help=f"for projection: {', '.join(PROJECTIONS)} or all")
+    w.add_argument(
+        "--exit-when-idle",
+        type=int,
+        metavar="ROUNDS",
+        help="stop after ROUNDS polls in a row found nothing (batch runs)",
+    )
+    w.set_defaults(func=cmd_worker)

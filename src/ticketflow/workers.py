@@ -1,0 +1,224 @@
+"""The Kafka mode's long-running pieces (DESIGN §4): inbound engine, relay, projection workers.
+
+Commit order, always: dead letters flushed → database transaction (new events or read-model
+rows, with the Kafka position as tracking) → Kafka offsets committed. A crash anywhere repeats
+at most the tail after the last database commit, and tracking makes the repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent, Tracking
+from kafka import OffsetAndMetadata
+
+from projections.base import Projection
+from projections.store import ReadModelStore
+from projections.worker import apply_events
+from ticketflow.adapters.kafka import deadletter_headers, decode_inbound, header_map
+from ticketflow.application import Engine
+from ticketflow.contract import InboundEvent
+from ticketflow.errors import ContractError
+from ticketflow.settings import Settings
+
+POLL_MS = 500
+
+
+def _commit(consumer: Any, tp: Any, next_offset: int) -> None:
+    consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+
+
+class InboundWorker:
+    """``ticketflow.inbound`` → validate → engine → event store (+ dead letters)."""
+
+    def __init__(self, settings: Settings, engine: Engine, consumer: Any, producer: Any) -> None:
+        self.settings, self.engine = settings, engine
+        self.consumer, self.producer = consumer, producer
+        self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "redelivered": 0}
+
+    def run_once(self, timeout_ms: int = POLL_MS) -> int:
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
+        for tp, records in polled.items():
+            self._partition(tp, records)
+        return sum(len(r) for r in polled.values())
+
+    def _partition(self, tp: Any, records: Sequence[Any]) -> None:
+        name = f"{tp.topic}:{tp.partition}"
+        done = self.engine.process_recorder.max_tracking_id(name) or 0
+        fresh = [r for r in records if r.offset + 1 > done]
+        self.counts["redelivered"] += len(records) - len(fresh)
+        valid: list[tuple[Any, InboundEvent]] = []
+        rejects: list[tuple[Any, str, str, str | None]] = []
+        for record in fresh:
+            try:
+                valid.append((record, decode_inbound(record.value, record.headers)))
+            except ContractError as exc:
+                rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
+                rejects.append((record, exc.reason, exc.detail, rule))
+        decision = self.engine.decide([event for _, event in valid])
+        for (record, _), outcome in zip(valid, decision.outcomes, strict=True):
+            self.counts[outcome.status] += outcome.status != "rejected"
+            if outcome.error is not None:
+                error = outcome.error
+                rejects.append((record, error.reason, error.detail, error.rule))
+        try:
+            self._deadletter(rejects)
+        except Exception:
+            self.engine.abandon(decision)
+            raise
+        if fresh:
+            self.engine.commit(decision, Tracking(name, fresh[-1].offset + 1))
+        _commit(self.consumer, tp, records[-1].offset + 1)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
+        self.engine.close()
+
+    def _deadletter(self, rejects: list[tuple[Any, str, str, str | None]]) -> None:
+        for record, reason, detail, rule in rejects:
+            headers = deadletter_headers(
+                record.headers,
+                reason=reason,
+                detail=detail,
+                rule=rule,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            self.producer.send(
+                self.settings.topic_deadletter,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+            )
+            self.counts["rejected"] += 1
+        if rejects:
+            self.producer.flush()
+
+
+RELAY_PREFIX = "relay:"
+
+
+class Relay:
+    """The event store's notification log → ``ticketflow.events`` (key = tenant)."""
+
+    def __init__(self, settings: Settings, engine: Engine, producer: Any, batch: int = 1000):
+        self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
+        self.name = RELAY_PREFIX + settings.topic_events
+        self.tenants: dict[str, str] = {}
+
+    def run_once(self, timeout_ms: int = POLL_MS) -> int:
+        recorder = self.engine.process_recorder
+        position = recorder.max_tracking_id(self.name) or 0
+        notifications = recorder.select_notifications(position + 1, self.batch)
+        if not notifications:
+            time.sleep(timeout_ms / 1000)
+            return 0
+        for n in notifications:
+            self.producer.send(
+                self.settings.topic_events,
+                key=self._tenant(n).encode(),
+                value=bytes(n.state),
+                headers=self._headers(n),
+            )
+        self.producer.flush()  # confirmed by the broker before the position moves
+        recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
+        return len(notifications)
+
+    def close(self) -> None:
+        self.producer.close()
+        self.engine.close()
+
+    def _headers(self, n: Any) -> list[tuple[str, bytes]]:
+        values = {
+            "ce_specversion": "1.0",
+            "ce_id": f"{self.engine.name}:{n.id}",
+            "ce_source": f"ticketflow/{self.engine.name}",
+            "ce_type": n.topic,
+            "ce_subject": str(n.originator_id),
+            "content-type": "application/json",
+            "tf_position": str(n.id),
+            "tf_originator_version": str(n.originator_version),
+        }
+        return [(k, v.encode()) for k, v in values.items()]
+
+    def _tenant(self, n: Any) -> str:
+        key = str(n.originator_id)
+        if key not in self.tenants:
+            first = n
+            if n.originator_version != 1:
+                first = self.engine.recorder.select_events(n.originator_id, lte=1)[0]
+            self.tenants[key] = str(json.loads(bytes(first.state))["tenant"])
+        return self.tenants[key]
+
+
+class ProjectionWorker:
+    """``ticketflow.events`` → one read model, in the consumer group of that projection."""
+
+    def __init__(
+        self, projection: Projection, engine: Engine, store: ReadModelStore, consumer: Any
+    ) -> None:
+        self.projection, self.mapper, self.store, self.consumer = (
+            projection,
+            engine.mapper,
+            store,
+            consumer,
+        )
+        self.applied = 0
+
+    def run_once(self, timeout_ms: int = POLL_MS) -> int:
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=2000)
+        for tp, records in polled.items():
+            self._partition(tp, records)
+        return sum(len(r) for r in polled.values())
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.store.close()
+
+    def _partition(self, tp: Any, records: Sequence[Any]) -> None:
+        upstream = f"{tp.topic}:{tp.partition}"
+        relayed = f"{self.projection.name}@{upstream}#position"
+        seen = self.store.position(relayed)
+        items: list[tuple[int, Any]] = []
+        top = seen
+        for record in records:
+            headers = header_map(record.headers)
+            position = int(headers["tf_position"])
+            if position <= top:  # a tail the relay sent again after a crash
+                items.append((record.offset + 1, None))
+                continue
+            top = position
+            stored = StoredEvent(
+                originator_id=UUID(headers["ce_subject"]),
+                originator_version=int(headers["tf_originator_version"]),
+                topic=headers["ce_type"],
+                state=record.value,
+            )
+            items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
+        also = [Tracking(relayed, top)] if top > seen else []
+        self.applied += apply_events(self.store, [self.projection], upstream, items, also)
+        _commit(self.consumer, tp, records[-1].offset + 1)
+
+
+def run_until(
+    workers: Sequence[Any],
+    stop: threading.Event,
+    idle_rounds: int | None = None,
+) -> None:
+    """Run ``workers`` round-robin until ``stop`` is set, or after ``idle_rounds`` rounds in
+    which none had anything to do (bounded runs for tests and benchmarks)."""
+    idle = 0
+    while not stop.is_set():
+        busy = 0
+        for worker in workers:
+            busy += worker.run_once()
+        idle = 0 if busy else idle + 1
+        if idle_rounds is not None and idle >= idle_rounds:
+            return

@@ -1,0 +1,305 @@
+"""Kafka mode end to end on a real broker and a real PostgreSQL (DESIGN §3–§5)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+
+from projections import ALL
+from tests.factories import event, lines, opened, ticket_fact
+from ticketflow.adapters import kafka as kafka_adapter
+from ticketflow.audit import table_digests
+from ticketflow.benchmark import generate
+from ticketflow.bootstrap import System, open_engine, open_readmodels
+from ticketflow.cli_kafka import build_workers
+from ticketflow.ingest import DeadLetterFile, ingest_lines
+from ticketflow.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+TABLES = [t for p in ALL for t in p.tables]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+RULE_CASES = lines(
+    [
+        event("subscription.started", "acme", "2026-03-01T00:00:00+01:00", {"tier": "GOLD"}),
+        opened("K1", "2026-05-05T10:00:00Z"),
+        ticket_fact("service_restored", "K1", "2026-05-05T14:31:00Z"),
+        opened("K2", "2026-05-05T23:30:00Z", category="control_plane"),
+        event(
+            "subscription.tier_upgraded", "solo", "2026-05-01T00:30:00+02:00", {"tier": "SILVER"}
+        ),
+        event("expertise.hours_consumed", "acme", "2026-05-07T10:00:00Z", {"hours": 5}),
+    ]
+)
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str, pg_database: str, tmp_path: Path) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings.from_env(
+        env={
+            "TICKETFLOW_STORE": "postgres",
+            "TICKETFLOW_PG_DSN": pg_database,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "TICKETFLOW_TOPIC_INBOUND": f"in-{suffix}",
+            "TICKETFLOW_TOPIC_EVENTS": f"ev-{suffix}",
+            "TICKETFLOW_TOPIC_DEADLETTER": f"dl-{suffix}",
+            "TICKETFLOW_GROUP_PREFIX": f"g-{suffix}",
+            "TICKETFLOW_PARTITIONS": "3",
+        },
+        data_dir=tmp_path / "kafka-mode",
+    )
+    kafka_adapter.create_topics(settings)
+    return settings
+
+
+def publish(settings: Settings, raw_lines: list[str]) -> None:
+    """Structured mode, key = tenant: a tenant's subscription and tickets share a partition,
+    so the tier in force is known when a ticket's clock starts, and each subject keeps its
+    order (R-IN-4)."""
+    producer = kafka_adapter.producer(settings)
+    for line in raw_lines:
+        try:
+            key = json.loads(line).get("tenant", "")
+        except ValueError:
+            key = "garbage"
+        producer.send(
+            settings.topic_inbound,
+            key=str(key).encode(),
+            value=line.encode(),
+            headers=[("content-type", b"application/cloudevents+json")],
+        )
+    producer.flush()
+    producer.close()
+
+
+def embedded_digests(tmp_path: Path, raw_lines: list[str]) -> dict[str, Any]:
+    system = System.open(Settings.from_env(env={}, data_dir=tmp_path / "embedded"))
+    ingest_lines(system.engine, raw_lines, DeadLetterFile(tmp_path / "dl.jsonl", "test"))
+    system.project()
+    digests = table_digests(system.readmodels, TABLES)
+    system.close()
+    return digests
+
+
+def drive(workers: list[Any], until: Callable[[], bool], timeout: float = 120) -> None:
+    """Run workers round by round until ``until()`` holds (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for worker in workers:
+                worker.run_once(timeout_ms=200)
+            if until():
+                return
+        raise AssertionError(f"not reached within {timeout} s")
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def stored_events(settings: Settings) -> int:
+    engine = open_engine(settings)
+    try:
+        return int(engine.recorder.max_notification_id() or 0)
+    finally:
+        engine.close()
+
+
+def kafka_digests(settings: Settings) -> dict[str, Any]:
+    store = open_readmodels(settings)
+    try:
+        return table_digests(store, TABLES)
+    finally:
+        store.close()
+
+
+class TestSameReadModelsAsEmbedded:
+    def test_kafka_and_postgres_give_the_embedded_tables(
+        self, kafka_settings: Settings, tmp_path: Path
+    ) -> None:
+        raw = RULE_CASES + list(generate(1500, seed=5))
+        expected = embedded_digests(tmp_path, raw)
+        publish(kafka_settings, raw)
+        workers = build_workers(kafka_settings, "all")
+        drive(workers, lambda: kafka_digests(kafka_settings) == expected)
+        assert kafka_digests(kafka_settings) == expected
+
+
+class TestPoisonMessages:
+    def test_bad_records_go_to_the_deadletter_topic_and_good_ones_pass(
+        self, kafka_settings: Settings, tmp_path: Path
+    ) -> None:
+        bad = [
+            "{not json",
+            json.dumps(event("bogus.type", "acme", "2026-05-05T10:00:00Z", {})),
+            json.dumps(
+                event("subscription.started", "acme", "2026-05-05T10:00:00", {"tier": "GOLD"})
+            ),
+            json.dumps(ticket_fact("service_restored", "NEVER", "2026-05-05T10:00:00Z")),
+        ]
+        good = RULE_CASES
+        publish(kafka_settings, bad + good)
+        expected = embedded_digests(tmp_path, good)
+        workers = build_workers(kafka_settings, "all")
+        drive(workers, lambda: kafka_digests(kafka_settings) == expected)
+
+        dead = KafkaConsumer(
+            kafka_settings.topic_deadletter,
+            bootstrap_servers=kafka_settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        records = list(dead)
+        dead.close()
+        reasons = sorted(dict(r.headers)["error_reason"].decode() for r in records)
+        assert reasons == ["missing_offset", "not_json", "unknown_ticket", "unknown_type"]
+        for record in records:
+            headers = dict(record.headers)
+            assert headers["origin_topic"].decode() == kafka_settings.topic_inbound
+            assert int(headers["origin_offset"]) >= 0
+            assert record.value in [line.encode() for line in bad]  # original bytes kept
+            assert headers["content-type"] == b"application/cloudevents+json"  # original headers
+
+
+class TestRedelivery:
+    def test_the_same_inbound_batch_twice_has_one_effect(
+        self, kafka_settings: Settings, tmp_path: Path
+    ) -> None:
+        publish(kafka_settings, RULE_CASES)
+        expected = embedded_digests(tmp_path, RULE_CASES)
+        first = build_workers(kafka_settings, "all")
+        drive(first, lambda: kafka_digests(kafka_settings) == expected)
+        stored = stored_events(kafka_settings)
+        # A second engine consumer whose Kafka offsets were lost: everything is delivered again.
+        again = dataclasses.replace(kafka_settings, group_prefix=kafka_settings.group_prefix + "-b")
+        second = build_workers(again, "inbound")
+        drive(second, lambda: second[0].counts["redelivered"] == len(RULE_CASES))
+        assert stored_events(kafka_settings) == stored
+        assert kafka_digests(kafka_settings) == expected
+
+    def test_worker_killed_mid_batch_then_restarted_gives_the_same_tables(
+        self, kafka_settings: Settings, tmp_path: Path
+    ) -> None:
+        raw = list(generate(6000, seed=11))
+        expected = embedded_digests(tmp_path, raw)
+        publish(kafka_settings, raw)
+        inbound, relay = build_workers(kafka_settings, "inbound") + build_workers(
+            kafka_settings, "relay"
+        )
+        recorder = relay.engine.process_recorder
+        drive([inbound, relay], lambda: recorder.max_tracking_id(relay.name) == len(raw))
+        env = {**os.environ, **settings_env(kafka_settings)}
+        command = [
+            sys.executable,
+            "-m",
+            "ticketflow",
+            "--data-dir",
+            str(tmp_path / "w"),
+            "worker",
+            "projection",
+            "all",
+        ]
+        worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        assert worker.stdout is not None
+        worker.stdout.readline()  # running
+        time.sleep(3)
+        worker.kill()  # SIGKILL, wherever it is
+        worker.wait(timeout=30)
+        worker.stdout.close()
+        restarted = subprocess.run(
+            [*command, "--exit-when-idle", "10"],
+            env=env,
+            timeout=300,
+            capture_output=True,
+            text=True,
+        )
+        assert restarted.returncode == 0, restarted.stderr
+        assert kafka_digests(kafka_settings) == expected
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        "TICKETFLOW_STORE": settings.store,
+        "TICKETFLOW_PG_DSN": settings.pg_dsn or "",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
+        "TICKETFLOW_TOPIC_INBOUND": settings.topic_inbound,
+        "TICKETFLOW_TOPIC_EVENTS": settings.topic_events,
+        "TICKETFLOW_TOPIC_DEADLETTER": settings.topic_deadletter,
+        "TICKETFLOW_GROUP_PREFIX": settings.group_prefix,
+    }
+
+
+class TestNonPythonClient:
+    def test_kcat_publishes_binary_mode_events(
+        self, kafka_settings: Settings, tmp_path: Path
+    ) -> None:
+        kcat = shutil.which("kcat") or shutil.which("kafkacat")
+        if kcat is None:
+            if IN_CI:
+                pytest.fail("kcat is required in CI (apt-get install kcat)")
+            pytest.skip("kcat not installed (apt-get install kcat)")
+        cases = [
+            ("ce-1", "subscription.started", "kc", {"tier": "GOLD"}, "2026-05-01T08:00:00Z"),
+            (
+                "ce-2",
+                "ticket.opened",
+                "KC-1",
+                {"priority": "P1", "channel": "phone", "language": "en", "category": "storage"},
+                "2026-05-05T10:00:00Z",
+            ),
+        ]
+        for ce_id, type_, subject, data, at in cases:
+            headers = [
+                "ce_specversion=1.0",
+                f"ce_id={ce_id}",
+                "ce_source=kcat",
+                f"ce_type={type_}",
+                f"ce_subject={subject}",
+                f"ce_time={at}",
+                "ce_tenant=kc",
+                "content-type=application/json",
+            ]
+            args = [
+                kcat,
+                "-P",
+                "-b",
+                kafka_settings.kafka_bootstrap or "",
+                "-t",
+                kafka_settings.topic_inbound,
+                "-k",
+                "kc",
+            ]
+            for header in headers:
+                args += ["-H", header]
+            subprocess.run(args, input=json.dumps(data), text=True, check=True, timeout=60)
+        workers = build_workers(kafka_settings, "all")
+
+        def applied() -> bool:
+            from ticketflow import queries
+
+            store = open_readmodels(kafka_settings)
+            try:
+                rows = queries.sla(store, tenant="kc") if _known(store) else []
+            finally:
+                store.close()
+            return bool(rows) and rows[0]["deadline"] == "2026-05-05T14:00:00Z"
+
+        drive(workers, applied)  # GOLD, P1 at 10:00Z → GTR 4 h → 14:00Z
+
+
+def _known(store: Any) -> bool:
+    with store.transaction() as c:
+        c.execute("SELECT 1 FROM sla_tickets WHERE tenant = 'kc'")
+        return c.fetchone() is not None
