@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ticketflow.contract import (
     HoursConsumedData,
@@ -69,6 +70,8 @@ class Engine(Application[UUID]):
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
 
+    _absent: set[UUID] = set()  # noqa: RUF012 (replaced per batch, never mutated)
+
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder, so an inbound position can be written with the events.
         return self.factory.process_recorder()
@@ -96,8 +99,34 @@ class Engine(Application[UUID]):
     def decide(self, events: Sequence[InboundEvent]) -> Decision:
         """Run the commands; nothing is stored until :meth:`commit` (or :meth:`abandon`)."""
         batch: dict[UUID, Aggregate] = {}
-        outcomes = [self._apply_one(event, batch) for event in events]
+        self._absent = self._absent_among(events)
+        try:
+            outcomes = [self._apply_one(event, batch) for event in events]
+        finally:
+            self._absent = set()
         return Decision(outcomes, batch)
+
+    def _absent_among(self, events: Sequence[InboundEvent]) -> set[UUID]:
+        """Ids of new tickets and subscriptions in the batch that have no stored events, found
+        with one query instead of one failed load each (SQLite store only)."""
+        recorder = self.recorder
+        cache = self.repository.cache
+        if not isinstance(recorder, SQLiteApplicationRecorder) or cache is None:
+            return set()
+        wanted = {ticket_id(e.subject) for e in events if e.type == "ticket.opened"}
+        wanted |= {subscription_id(e.tenant) for e in events}
+        unknown = [i for i in wanted if not _cached(cache, i)]
+        if not unknown:
+            return set()
+        marks = ",".join("?" * len(unknown))
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
+                f"WHERE originator_id IN ({marks})",
+                [i.hex for i in unknown],
+            )
+            present = {UUID(row[0]) for row in c.fetchall()}
+        return set(unknown) - present
 
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""
@@ -283,6 +312,8 @@ class Engine(Application[UUID]):
     def _find(self, aggregate_id: UUID, batch: dict[UUID, Aggregate]) -> Aggregate | None:
         if aggregate_id in batch:
             return batch[aggregate_id]
+        if aggregate_id in self._absent:
+            return None
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -311,6 +342,14 @@ class Engine(Application[UUID]):
 
 
 T = TypeVar("T")
+
+
+def _cached(cache: Any, aggregate_id: UUID) -> bool:
+    try:
+        cache.get(aggregate_id)
+    except KeyError:
+        return False
+    return True
 
 
 def _data(event: InboundEvent, model: type[T]) -> T:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -102,6 +103,11 @@ def maintenance_days(month: Month) -> list[date]:
     return [d for i, d in enumerate(wednesdays) if i in chosen]
 
 
+@lru_cache(maxsize=512)
+def _maintenance_days(month: Month) -> frozenset[date]:
+    return frozenset(maintenance_days(month))
+
+
 def maintenance_windows(month: Month) -> list[tuple[datetime, datetime]]:
     """Planned windows of ``month`` as UTC ``[start, end)`` pairs (R-SLA-9)."""
     return [
@@ -118,4 +124,4 @@ def in_planned_window(at: datetime) -> bool:
     local = require_aware(at).astimezone(PARIS)
     if local.weekday() != WEDNESDAY or not MAINTENANCE_START <= local.time() < MAINTENANCE_END:
         return False
-    return local.date() in maintenance_days(Month(local.year, local.month))
+    return local.date() in _maintenance_days(Month(local.year, local.month))

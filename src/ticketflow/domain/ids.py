@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 NAMESPACE = UUID("6f0d3c1e-8f1a-5b7e-9a51-7c1e2d4b9f30")
 
 
+@lru_cache(maxsize=65536)
 def ticket_id(ticket: str) -> UUID:
     return uuid5(NAMESPACE, f"ticket:{ticket}")
 
 
+@lru_cache(maxsize=65536)
 def subscription_id(tenant: str) -> UUID:
     return uuid5(NAMESPACE, f"subscription:{tenant}")
