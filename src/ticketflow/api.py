@@ -18,8 +18,9 @@ A server holds one :class:`~ticketflow.bootstrap.System`, used by one request at
 SQLite connections are not shared safely between threads). In embedded mode the server keeps the
 read models up to date itself: after applying events, and before answering a query (another
 process, e.g. ``ticketflow ingest``, may have written to the event store). In Kafka mode
-(``KAFKA_BOOTSTRAP_SERVERS`` set) the projection workers own the read models and the server
-only reads them.
+(``TICKETFLOW_MODE=kafka``) valid events are published to the inbound topic (outcome
+``published``; the engine worker applies them and sends rejects to the dead-letter topic), and
+the projection workers own the read models: the server only reads them.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ class Service:
                 rejections.append(
                     (Rejection(index + 1, exc.event_id, exc.reason, exc.detail, rule), original)
                 )
+        if not self.project_read_models:
+            return self._publish(valid, originals, outcomes, rejections)
         with self.lock:
             self._check_open()
             try:
@@ -178,6 +181,24 @@ class Service:
                 self._dead_letter(rejections)
             if self.project_read_models:
                 self.system.project()
+        return outcomes
+
+    def _publish(
+        self,
+        valid: list[tuple[int, InboundEvent]],
+        originals: Sequence[str],
+        outcomes: list[dict[str, Any]],
+        rejections: list[tuple[Rejection, str]],
+    ) -> list[dict[str, Any]]:
+        """Kafka mode: hand valid events to the inbound topic, keyed by tenant."""
+        from ticketflow.adapters.kafka import publish_inbound
+
+        self._dead_letter(rejections)
+        publish_inbound(
+            self.system.settings, [(event.tenant, originals[index]) for index, event in valid]
+        )
+        for index, event in valid:
+            outcomes[index] = _outcome(event.id, "published")
         return outcomes
 
     def _apply(
@@ -293,9 +314,9 @@ def post_events(service: Service, request: Request) -> Response:
         )
     originals = _event_texts(request.body)
     outcomes = service.submit(originals)
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("accepted", "duplicate")}
-    rejected = len(outcomes) - sum(counts.values())
-    return json_response(202, {**counts, "rejected": rejected, "outcomes": outcomes})
+    kinds = ("accepted", "duplicate", "published", "rejected")
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in kinds}
+    return json_response(202, {**counts, "outcomes": outcomes})
 
 
 def _event_texts(body: bytes) -> list[str]:
@@ -476,7 +497,7 @@ class ApiServer(ThreadingHTTPServer):
 def make_server(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> ApiServer:
     """A server bound to ``host:port`` (0: any free port), not yet serving."""
     system = System.open(settings)
-    service = Service(system, project_read_models=settings.kafka_bootstrap is None)
+    service = Service(system, project_read_models=settings.mode == "embedded")
     try:
         return ApiServer((host, port), service)
     except BaseException:
@@ -545,7 +566,10 @@ TENANT_PATH = {"name": "tenant", "in": "path", "required": True, "schema": {"typ
 
 
 def _schemas() -> dict[str, Any]:
-    outcome_status = {"type": "string", "enum": ["accepted", "duplicate", "rejected"]}
+    outcome_status = {
+        "type": "string",
+        "enum": ["accepted", "duplicate", "published", "rejected"],
+    }
     return {
         "Error": _object(
             {"error": _object({"code": {"type": "string"}, "message": {"type": "string"}})}
@@ -571,7 +595,10 @@ def _schemas() -> dict[str, Any]:
             {
                 "from_tier": TIER,
                 "to_tier": TIER,
-                "kind": {"type": "string", "enum": ["started", "upgrade", "downgrade"]},
+                "kind": {
+                    "type": "string",
+                    "enum": ["default", "started", "upgrade", "downgrade"],
+                },
                 "service_effective_at": INSTANT,
                 "billing_effective_at": INSTANT,
                 "rule": {"type": "string", "description": "rule of the billing date (R-BILL-5)"},
@@ -632,6 +659,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "accepted": {"type": "integer"},
                 "duplicate": {"type": "integer"},
+                "published": {"type": "integer", "description": "Kafka mode: sent to inbound"},
                 "rejected": {"type": "integer"},
                 "outcomes": {
                     "type": "array",

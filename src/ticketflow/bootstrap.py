@@ -57,6 +57,10 @@ class System:
         """Bring read models up to date with the event store (embedded worker loop), and
         extend the audit chain over the new events."""
         target = into or self.readmodels
+        if into is None and self.settings.mode == "kafka":
+            # The projection workers own the live read models; only the audit chain moves.
+            extend_chain(self.engine.recorder, target)
+            return 0
         decoded = catch_up(
             self.engine.recorder,
             self.engine.mapper,

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ticketflow import cli_audit, cli_kafka, cli_serve, render
 from ticketflow.bootstrap import System
 from ticketflow.errors import TicketflowError
-from ticketflow.ingest import DeadLetterFile, ingest_lines
+from ticketflow.ingest import DeadLetterFile, IngestReport, ingest_lines, publish_lines
 from ticketflow.progress import Progress
 from ticketflow.settings import Settings
 
@@ -32,36 +33,47 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     stem = "stdin" if source == "-" else Path(source).stem
     dead_path = Path(args.dead_letter or settings.data_dir / "deadletter" / f"{stem}-{stamp}.jsonl")
-    system = System.open(settings)
+    total = None if source == "-" else _count_lines(Path(source))
+    progress = Progress("ingest", total)
+    dead = DeadLetterFile(dead_path, origin=source)
+    stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     try:
-        total = None if source == "-" else _count_lines(Path(source))
-        progress = Progress("ingest", total)
-        dead = DeadLetterFile(dead_path, origin=source)
-        stream = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
-        try:
-            report = ingest_lines(
-                system.engine, stream, dead, batch_size=settings.batch_size, progress=progress
-            )
-        finally:
-            if stream is not sys.stdin:
-                stream.close()
-        project = Progress("project", system.engine.recorder.max_notification_id() or 0)
-        system.project(progress=project.update)
-        project.finish()
+        if settings.mode == "kafka":
+            report = publish_lines(settings, stream, dead, progress=progress)
+        else:
+            report = _ingest_embedded(settings, stream, dead, progress)
     finally:
-        system.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
     if args.format == "json":
         print(render.to_json(report.as_dict()))
     else:
-        print(
-            f"accepted {report.accepted}  duplicate {report.duplicate}  rejected {report.rejected}"
-        )
+        counts = f"accepted {report.accepted}  duplicate {report.duplicate}"
+        if settings.mode == "kafka":
+            counts = f"published {report.published} to {settings.topic_inbound}"
+        print(f"{counts}  rejected {report.rejected}")
         for r in report.rejections:
             rule = f" [{r.rule}]" if r.rule else ""
             print(f"  line {r.line}: id={r.id or '-'} {r.reason}{rule}: {r.detail}")
         if report.dead_letter:
             print(f"rejected lines written to {report.dead_letter}")
     return EXIT_REJECTED if report.rejected else 0
+
+
+def _ingest_embedded(
+    settings: Settings, stream: Any, dead: DeadLetterFile, progress: Progress
+) -> IngestReport:
+    system = System.open(settings)
+    try:
+        report = ingest_lines(
+            system.engine, stream, dead, batch_size=settings.batch_size, progress=progress
+        )
+        project = Progress("project", system.engine.recorder.max_notification_id() or 0)
+        system.project(progress=project.update)
+        project.finish()
+    finally:
+        system.close()
+    return report
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,13 +27,40 @@ class Alongside(Protocol):
         """Stop and release resources; called once, after the API has stopped."""
 
 
+class WorkerThread:
+    """Kafka-mode workers (inbound, relay, the three projections) in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ticketflow.cli_kafka import build_workers
+
+        self.workers = build_workers(settings, "all")
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ticketflow-workers", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from ticketflow.workers import run_until
+
+        run_until(self.workers, self.halt)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.thread.join(timeout=30)
+        for worker in self.workers:
+            worker.close()
+
+
 def start_alongside(args: argparse.Namespace, settings: Settings) -> list[Alongside]:
-    """Hook: start what runs next to the API (Kafka-mode workers); nothing in embedded mode.
+    """Start what runs next to the API: with ``--kafka``, every Kafka-mode worker.
 
     Called before the API serves; what it returns is stopped, last started first, after the
     API has stopped.
     """
-    return []
+    if not getattr(args, "kafka", False):
+        return []
+    if settings.mode != "kafka":
+        raise TicketflowError("--kafka needs TICKETFLOW_MODE=kafka and KAFKA_BOOTSTRAP_SERVERS")
+    return [WorkerThread(settings)]
 
 
 def _stop_on_sigterm() -> None:
@@ -79,6 +106,11 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     p.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+    )
+    p.add_argument(
+        "--kafka",
+        action="store_true",
+        help="also run the Kafka-mode workers (inbound, relay, projections) in this process",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -8,6 +8,7 @@ Blank lines are skipped.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from ticketflow.application import Engine
 from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.errors import ContractError
 from ticketflow.progress import Progress
+from ticketflow.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Rejection:
 class IngestReport:
     accepted: int = 0
     duplicate: int = 0
+    published: int = 0
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     dead_letter: Path | None = None
@@ -51,6 +54,7 @@ class IngestReport:
         return {
             "accepted": self.accepted,
             "duplicate": self.duplicate,
+            "published": self.published,
             "rejected": self.rejected,
             "rejections": [r.as_dict() for r in self.rejections],
             "dead_letter": str(self.dead_letter) if self.dead_letter else None,
@@ -65,16 +69,19 @@ class DeadLetterFile:
         self.origin = origin
         self._file: IO[str] | None = None
 
-    def write(self, rejection: Rejection, original: str) -> None:
+    def write(self, rejection: Rejection, original: str | bytes) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
-        record = {
+        record: dict[str, Any] = {
             **rejection.as_dict(),
             "origin": self.origin,
             "rejected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "original": original,
         }
+        if isinstance(original, bytes):  # not UTF-8: kept byte for byte
+            record["original_base64"] = base64.b64encode(original).decode()
+        else:
+            record["original"] = original
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
@@ -82,9 +89,19 @@ class DeadLetterFile:
             self._file.close()
 
 
+def decode_line(line: str | bytes) -> str:
+    """A line as text; raises :class:`ContractError` (``not_utf8``) for invalid UTF-8."""
+    if isinstance(line, str):
+        return line.rstrip("\r\n")
+    try:
+        return line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ContractError("not_utf8", f"line is not UTF-8: {exc}") from None
+
+
 def ingest_lines(
     engine: Engine,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     dead_letter: DeadLetterFile,
     *,
     batch_size: int = 500,
@@ -94,7 +111,7 @@ def ingest_lines(
     report = IngestReport()
     pending: list[tuple[int, str, InboundEvent]] = []
 
-    def reject(number: int, original: str, rejection: Rejection) -> None:
+    def reject(number: int, original: str | bytes, rejection: Rejection) -> None:
         report.rejected += 1
         report.rejections.append(rejection)
         dead_letter.write(rejection, original)
@@ -119,7 +136,11 @@ def ingest_lines(
 
     number = 0
     for number, line in enumerate(lines, start=1):
-        text = line.rstrip("\n")
+        try:
+            text = decode_line(line)
+        except ContractError as exc:
+            reject(number, line, Rejection(number, None, exc.reason, exc.detail, "R-IN-3"))
+            continue
         if not text.strip():
             continue
         try:
@@ -138,4 +159,45 @@ def ingest_lines(
         progress.finish()
     dead_letter.close()
     report.rejections.sort(key=lambda r: r.line)
+    return report
+
+
+def publish_lines(
+    settings: Settings,
+    lines: Iterable[str | bytes],
+    dead_letter: DeadLetterFile,
+    *,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Kafka mode: validate each line, publish the valid ones to the inbound topic (keyed by
+    tenant); the engine worker applies them. Contract rejects stay here, in the dead-letter
+    file; duplicates and impossible transitions go to the dead-letter topic."""
+    from ticketflow.adapters.kafka import publish_inbound
+
+    report = IngestReport()
+    keyed: list[tuple[str, str]] = []
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        original: str | bytes = line
+        try:
+            text = original = decode_line(line)
+            if not text.strip():
+                continue
+            keyed.append((parse_event(text).tenant, text))
+        except ContractError as exc:
+            rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
+            rejection = Rejection(number, exc.event_id, exc.reason, exc.detail, rule)
+            report.rejected += 1
+            report.rejections.append(rejection)
+            dead_letter.write(rejection, original)
+            report.dead_letter = dead_letter.path
+        if len(keyed) >= settings.batch_size:
+            report.published += publish_inbound(settings, keyed)
+            keyed.clear()
+        if progress is not None:
+            progress.update(number)
+    report.published += publish_inbound(settings, keyed) if keyed else 0
+    if progress is not None:
+        progress.finish()
+    dead_letter.close()
     return report

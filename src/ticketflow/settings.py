@@ -2,6 +2,8 @@
 
 - ``TICKETFLOW_HOME``: data directory of the embedded default (``--data-dir``),
   default ``./.ticketflow``;
+- ``TICKETFLOW_MODE``: ``embedded`` (default: commands keep the read models up to date from
+  the event store) or ``kafka`` (inbound goes through Kafka; workers own the read models);
 - ``TICKETFLOW_STORE``: ``sqlite`` (default) or ``postgres``, for events and read models;
 - ``TICKETFLOW_PG_DSN``: ``postgresql://user:password@host:port/dbname`` for postgres;
 - ``KAFKA_BOOTSTRAP_SERVERS``: Kafka brokers, set for Kafka mode;
@@ -29,6 +31,7 @@ KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_"
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
+    mode: str = "embedded"
     store: str = "sqlite"
     pg_dsn: str | None = None
     kafka_bootstrap: str | None = None
@@ -54,6 +57,13 @@ class Settings:
                 "TICKETFLOW_STORE=postgres needs TICKETFLOW_PG_DSN "
                 "(postgresql://user:password@host:port/dbname)"
             )
+        mode = env.get("TICKETFLOW_MODE", "embedded")
+        if mode not in ("embedded", "kafka"):
+            raise ConfigurationError(f"TICKETFLOW_MODE={mode!r}: expected 'embedded' or 'kafka'")
+        if mode == "kafka" and not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            raise ConfigurationError(
+                "TICKETFLOW_MODE=kafka needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)"
+            )
         options = {
             k[len(KAFKA_OPTION_PREFIX) :].lower(): v
             for k, v in env.items()
@@ -61,6 +71,7 @@ class Settings:
         }
         return cls(
             data_dir=Path(data_dir or env.get("TICKETFLOW_HOME") or ".ticketflow"),
+            mode=mode,
             store=store,
             pg_dsn=dsn,
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS"),

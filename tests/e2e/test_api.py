@@ -473,10 +473,19 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def test_in_kafka_mode_the_workers_own_the_read_models(tmp_path: Path) -> None:
-    settings = Settings.from_env(env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}, data_dir=tmp_path)
-    server = make_server(settings, "127.0.0.1", 0)
+    env = {"TICKETFLOW_MODE": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    server = make_server(Settings.from_env(env=env, data_dir=tmp_path), "127.0.0.1", 0)
     try:
         assert server.service.project_read_models is False
+    finally:
+        server.server_close()
+
+
+def test_a_broker_address_alone_keeps_the_embedded_mode(tmp_path: Path) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    server = make_server(Settings.from_env(env=env, data_dir=tmp_path), "127.0.0.1", 0)
+    try:
+        assert server.service.project_read_models is True
     finally:
         server.server_close()
 

@@ -73,6 +73,27 @@ def create_topics(settings: Settings) -> list[str]:
     return created
 
 
+def publish_inbound(settings: Settings, keyed: Sequence[tuple[str, str]]) -> int:
+    """Publish ``(tenant, CloudEvent JSON)`` pairs to the inbound topic in structured mode.
+
+    The key is the tenant: a tenant's subscription facts and tickets share a partition, so the
+    tier in force is known when a clock starts, and each subject keeps its order (R-IN-4).
+    """
+    client = producer(settings)
+    try:
+        for tenant, text in keyed:
+            client.send(
+                settings.topic_inbound,
+                key=tenant.encode(),
+                value=text.encode(),
+                headers=[("content-type", b"application/cloudevents+json")],
+            )
+        client.flush()
+    finally:
+        client.close()
+    return len(keyed)
+
+
 def header_map(headers: Headers | None) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
 
