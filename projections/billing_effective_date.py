@@ -1,6 +1,7 @@
 """Billing effective dates (R-BILL-*): every tier change and the billed tier of every month.
 
-Reads ``Subscription.Started``, ``Subscription.TierUpgraded``, ``Subscription.TierDowngraded``.
+Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
+``Subscription.TierDowngraded``.
 Writes ``billing_subscriptions``, ``billing_changes`` (one row per change, each date with the
 rule that produced it, R-BILL-5) and ``billing_months`` (R-BILL-3), recomputed for the tenant
 from its changes with ``ticketflow.domain.billing.billed_months``.
@@ -47,6 +48,7 @@ DDL = (
 
 # (service-effective rule, billing-effective rule) per kind of change (R-BILL-5)
 RULES = {
+    "default": ("R-TIER-2", "R-BILL-3"),
     "started": ("R-BILL-3", "R-BILL-3"),
     "upgrade": ("R-BILL-1", "R-BILL-2"),
     "downgrade": ("R-BILL-4", "R-BILL-2"),
@@ -108,7 +110,11 @@ def started(c: Cursor, e: Any) -> None:
         current_tier, changes) VALUES (?, ?, ?, ?, ?, 0)""",
         (e.tenant, str(e.originator_id), ts(e.at), int(e.implicit), e.tier),
     )
-    _record(c, e.tenant, e, "started", "STANDARD")
+    _record(c, e.tenant, e, "default" if e.implicit else "started", "STANDARD")
+
+
+def subscribed(c: Cursor, e: Any) -> None:
+    _record(c, _tenant(c, e), e, "started", e.from_tier)
 
 
 def upgraded(c: Cursor, e: Any) -> None:
@@ -125,6 +131,7 @@ PROJECTION = Projection(
     ddl=DDL,
     handlers={
         "Subscription.Started": started,
+        "Subscription.Subscribed": subscribed,
         "Subscription.TierUpgraded": upgraded,
         "Subscription.TierDowngraded": downgraded,
     },

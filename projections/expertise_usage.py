@@ -1,6 +1,7 @@
 """Expert-hour usage (R-EXP-*): per tenant and month, per pack, and per consumption.
 
-Reads ``Subscription.Started``, ``Subscription.TierUpgraded``, ``Subscription.TierDowngraded``,
+Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
+``Subscription.TierDowngraded``,
 ``Subscription.PackPurchased``, ``Subscription.HoursConsumed``. Writes ``expertise_tiers`` (the
 tier history that fixes each month's allowance), ``expertise_months``, ``expertise_packs`` and
 ``expertise_consumptions``. How each consumption is funded was decided by the aggregate and
@@ -155,6 +156,7 @@ PROJECTION = Projection(
     ddl=DDL,
     handlers={
         "Subscription.Started": started,
+        "Subscription.Subscribed": tier_changed,
         "Subscription.TierUpgraded": tier_changed,
         "Subscription.TierDowngraded": tier_changed,
         "Subscription.PackPurchased": pack_purchased,

@@ -225,17 +225,20 @@ class Engine(Application[UUID]):
 
     def _started(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
         existing = self._find(subscription_id(event.tenant), batch)
+        tier = _data(event, SubscriptionStartedData).tier
         if isinstance(existing, Subscription):
             if existing.has_applied(event.key):
                 return DUPLICATE
-            how = "implicitly as STANDARD (R-TIER-2)" if existing.implicit else "already"
-            raise RejectedError(
-                "already_started",
-                f"the subscription of {event.tenant} was started {how} on "
-                f"{existing.started_at.isoformat()}; change its tier with "
-                "subscription.tier_upgraded or subscription.tier_downgraded",
-            )
-        tier = _data(event, SubscriptionStartedData).tier
+            if not existing.implicit:
+                raise RejectedError(
+                    "already_started",
+                    f"the subscription of {event.tenant} was already started on "
+                    f"{existing.started_at.isoformat()}; change its tier with "
+                    "subscription.tier_upgraded or subscription.tier_downgraded",
+                )
+            existing.subscribe(at=event.time, inbound=event.key, tier=tier)
+            batch[existing.id] = existing
+            return ACCEPTED
         subscription = Subscription.start(
             tenant=event.tenant, at=event.time, inbound=event.key, tier=tier
         )

@@ -90,7 +90,8 @@ def sla(
     if tenant is not None:
         known_tenant(store, tenant)
     as_of = as_of or datetime.now(UTC)
-    where, params = "t.opened_at <= ?", [ts(as_of)]
+    # Instants are compared as datetimes below, not as text (fractions of seconds).
+    where, params = "1 = 1", []
     if tenant is not None:
         where += " AND t.tenant = ?"
         params.append(tenant)
@@ -100,14 +101,15 @@ def sla(
             y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes, y.edition,
             y.no_clock_rule, y.cancelled_at, y.stopped_at
             FROM sla_tickets t JOIN sla_cycles y ON y.ticket = t.ticket
-            WHERE {where} AND y.opened_at <= ? ORDER BY t.opened_at, t.ticket, y.cycle""",
-            (*params, ts(as_of)),
+            WHERE {where} ORDER BY t.opened_at, t.ticket, y.cycle""",
+            params,
         )
         rows = c.fetchall()
     tickets: dict[str, tuple[tuple[Any, ...], list[Cycle]]] = {}
     for row in rows:
         head, cycle = row[:6], _cycle(row[6:])
-        tickets.setdefault(row[0], (head, []))[1].append(cycle)
+        if cycle.opened_at <= as_of:  # cycles (and tickets) that existed at as_of
+            tickets.setdefault(row[0], (head, []))[1].append(cycle)
     out = []
     for head, cycles in tickets.values():
         row = _sla_row(head, cycles, as_of)

@@ -82,6 +82,15 @@ class TestSlaBreach:
         rows = queries.sla(system.readmodels, as_of=queries.parse_instant("2026-05-05T09:00:00Z"))
         assert rows == []
 
+    def test_fractions_of_a_second_are_compared_as_instants(self, system: System) -> None:
+        apply(system, [GOLD, opened("T1", "2026-05-05T10:00:00.500Z")])
+        # As text "…10:00:00.500000Z" < "…10:00:00Z"; as instants it is half a second later.
+        assert (
+            queries.sla(system.readmodels, as_of=queries.parse_instant("2026-05-05T10:00:00Z"))
+            == []
+        )
+        assert sla_row(system, "T1", "2026-05-05T10:00:01Z")["status"] == "running"
+
     def test_no_subscription_means_standard_and_no_gtr(self, system: System) -> None:
         apply(system, [opened("T1", "2026-05-05T10:00:00Z", tenant="solo")])
         row = sla_row(system, "T1")
@@ -271,6 +280,33 @@ class TestBillingEffectiveDate:
         )
         kinds = [c["kind"] for c in queries.billing(store, tenant="acme")["changes"]]
         assert kinds == ["started", "upgrade", "upgrade", "downgrade"]
+
+    def test_a_start_after_an_implicit_standard_subscription(self, system: System) -> None:
+        apply(
+            system,
+            [
+                event(
+                    "expertise.pack_purchased",
+                    "acme",
+                    "2026-03-05T10:00:00+01:00",
+                    {"pack_id": "P1", "hours": 2},
+                ),
+                event(
+                    "subscription.started", "acme", "2026-04-10T10:00:00+02:00", {"tier": "SILVER"}
+                ),
+            ],
+        )
+        result = queries.billing(system.readmodels, tenant="acme")
+        # R-TIER-2 default STANDARD from March; the start in April is billed from May (R-BILL-3).
+        assert [(c["kind"], c["to_tier"], c["rule"]) for c in result["changes"]] == [
+            ("default", "STANDARD", "R-BILL-3"),
+            ("started", "SILVER", "R-BILL-3"),
+        ]
+        assert [(m["month"], m["billed_tier"]) for m in result["months"]] == [
+            ("2026-03", "STANDARD"),
+            ("2026-04", "STANDARD"),
+            ("2026-05", "SILVER"),
+        ]
 
     def test_upgrade_not_higher_is_rejected(self, system: System) -> None:
         statuses = apply(

@@ -93,6 +93,22 @@ class Subscription(Aggregate):
 
     # -- commands -------------------------------------------------------------------------
 
+    def subscribe(self, *, at: datetime, inbound: str, tier: Tier) -> None:
+        """The explicit start of a subscription first seen implicitly as STANDARD (R-TIER-2):
+        in force now, billed from the next month (R-BILL-3)."""
+        if not self.implicit:
+            raise SubscriptionTransitionError(
+                f"the subscription of {self.tenant} was already started on "
+                f"{self.started_at.isoformat()}; change its tier with an upgrade or a downgrade"
+            )
+        self._subscribed(
+            at=at,
+            inbound=inbound,
+            from_tier=self.tier_at(at).value,
+            tier=tier.value,
+            billing_effective_at=billing_effective_at(at),
+        )
+
     def upgrade(self, *, at: datetime, inbound: str, tier: Tier) -> None:
         """Self-service upgrade: in force now (R-BILL-1), billed next month (R-BILL-2)."""
         current = self.tier_at(at)
@@ -183,6 +199,19 @@ class Subscription(Aggregate):
         )
 
     # -- events ---------------------------------------------------------------------------
+
+    @event("Subscribed")
+    def _subscribed(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        from_tier: str,
+        tier: str,
+        billing_effective_at: datetime,
+    ) -> None:
+        self.implicit = False
+        self._record_change(at, tier, inbound)
 
     @event("TierUpgraded")
     def _tier_upgraded(

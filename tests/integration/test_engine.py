@@ -1,0 +1,359 @@
+"""The engine against a real SQLite file: batches, idempotency across restarts (R-IN-1),
+rejections (R-IN-3), and the tier in force at clock start (R-SLA-4, R-TIER-2)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ticketflow.application import Engine
+from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.subscription import Subscription
+from ticketflow.domain.ticket import Ticket
+
+_ids = itertools.count(1)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def ce(
+    type_: str, subject: str, time: str, data: dict[str, Any] | None = None, **attrs: Any
+) -> InboundEvent:
+    tenant = attrs.pop("tenant", "acme")
+    return parse_event(
+        {
+            "specversion": "1.0",
+            "id": attrs.pop("id", f"e-{next(_ids)}"),
+            "source": attrs.pop("source", "tests"),
+            "type": type_,
+            "subject": subject,
+            "time": time,
+            "tenant": tenant,
+            "data": data or {},
+        }
+    )
+
+
+def started(tier: str, time: str, tenant: str = "acme", **attrs: Any) -> InboundEvent:
+    return ce("subscription.started", tenant, time, {"tier": tier}, tenant=tenant, **attrs)
+
+
+def upgraded(tier: str, time: str, tenant: str = "acme") -> InboundEvent:
+    return ce("subscription.tier_upgraded", tenant, time, {"tier": tier}, tenant=tenant)
+
+
+def opened(ticket: str, time: str, priority: str = "P1", **attrs: Any) -> InboundEvent:
+    data = {"priority": priority, "channel": "portal", "language": "fr", "category": "compute"}
+    return ce("ticket.opened", ticket, time, data, **attrs)
+
+
+def fact(kind: str, ticket: str, time: str, **attrs: Any) -> InboundEvent:
+    data = attrs.pop("data", {})
+    return ce(f"ticket.{kind}", ticket, time, data, **attrs)
+
+
+def statuses(outcomes: list[Any]) -> list[str]:
+    return [o.status if o.error is None else f"{o.status}:{o.error.reason}" for o in outcomes]
+
+
+def open_engine(path: Path) -> Engine:
+    return Engine(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "e.sqlite3"
+
+
+@pytest.fixture
+def engine(db: Path) -> Iterator[Engine]:
+    app = open_engine(db)
+    yield app
+    app.close()
+
+
+def events_of(engine: Engine, ticket: str) -> list[Any]:
+    return list(engine.repository.event_store.get(ticket_id(ticket)))
+
+
+def opened_event(engine: Engine, ticket: str) -> Any:
+    return events_of(engine, ticket)[0]
+
+
+class TestBatch:
+    def test_a_batch_is_applied_in_order_and_stored(self, engine: Engine) -> None:
+        batch = [
+            started("GOLD", "2026-05-01T08:00:00Z"),
+            opened("T-1", "2026-05-04T10:00:00Z"),
+            fact("acknowledged", "T-1", "2026-05-04T10:05:00Z"),
+            fact("escalated", "T-1", "2026-05-04T10:10:00Z", data={"level": "L2"}),
+            fact("service_restored", "T-1", "2026-05-04T12:00:00Z"),
+        ]
+        assert statuses(engine.apply_batch(batch)) == ["accepted"] * 5
+        # 1 Started + 4 ticket events (Opened, Acknowledged, Escalated, ServiceRestored).
+        assert engine.recorder.max_notification_id() == 5
+        ticket = engine.ticket("T-1")
+        assert (ticket.state, ticket.level, ticket.acknowledged) == ("restored", "L2", True)
+        assert engine.subscription("acme").tier_at(utc("2026-05-04T10:00:00Z")).value == "GOLD"
+
+    def test_a_rejection_does_not_hold_up_the_rest_of_its_batch(self, engine: Engine) -> None:
+        batch = [
+            opened("T-1", "2026-05-04T10:00:00Z"),
+            fact("reopened", "T-1", "2026-05-04T10:30:00Z"),  # open: cannot be reopened
+            fact("service_restored", "T-1", "2026-05-04T11:00:00Z"),
+        ]
+        outcomes = engine.apply_batch(batch)
+        assert statuses(outcomes) == ["accepted", "rejected:transition_error", "accepted"]
+        assert "cannot be reopened" in str(outcomes[1].error)
+        assert engine.recorder.max_notification_id() == 2  # Opened, ServiceRestored
+        assert engine.ticket("T-1").state == "restored"
+
+    def test_an_empty_or_all_rejected_batch_stores_nothing(self, engine: Engine) -> None:
+        assert engine.apply_batch([]) == []
+        outcomes = engine.apply_batch([fact("closed", "T-404", "2026-05-04T10:00:00Z")])
+        assert statuses(outcomes) == ["rejected:unknown_ticket"]
+        assert engine.recorder.max_notification_id() in (None, 0)
+
+    def test_apply_is_a_batch_of_one(self, engine: Engine) -> None:
+        assert engine.apply(opened("T-1", "2026-05-04T10:00:00Z")).status == "accepted"
+        assert engine.recorder.max_notification_id() == 1
+
+
+class TestIdempotencyRIn1:
+    def events(self) -> list[InboundEvent]:
+        return [
+            started("SILVER", "2026-03-02T09:00:00+01:00", id="s-1", source="portal"),
+            ce(
+                "expertise.pack_purchased",
+                "acme",
+                "2026-03-03T10:00:00+01:00",
+                {"pack_id": "PK-1", "hours": 2},
+                id="p-1",
+            ),
+            ce("expertise.hours_consumed", "acme", "2026-03-05T10:00:00Z", {"hours": 3}, id="h-1"),
+            upgraded("GOLD", "2026-04-10T10:00:00Z"),
+            opened("T-1", "2026-05-04T10:00:00Z", id="o-1", source="portal"),
+            fact("service_restored", "T-1", "2026-05-04T11:00:00Z", id="r-1"),
+            fact("resolved", "T-1", "2026-05-04T12:00:00Z", id="v-1"),
+            fact("reopened", "T-1", "2026-05-05T09:00:00Z", id="x-1"),
+        ]
+
+    def test_duplicates_across_restarts_have_no_second_effect(self, db: Path) -> None:
+        events = self.events()
+        first = open_engine(db)
+        try:
+            assert statuses(first.apply_batch(events)) == ["accepted"] * len(events)
+            stored = first.recorder.max_notification_id()
+            assert stored == len(events)  # one stored event per inbound event
+        finally:
+            first.close()
+
+        second = open_engine(db)  # a fresh process: empty cache, state read back from the file
+        try:
+            assert statuses(second.apply_batch(events)) == ["duplicate"] * len(events)
+            for event in events:  # one by one too
+                assert second.apply(event).status == "duplicate"
+            assert second.recorder.max_notification_id() == stored
+            ticket = second.ticket("T-1")
+            assert (ticket.cycle, ticket.state, ticket.version) == (2, "open", 4)
+            sub = second.subscription("acme")
+            # 180 min consumed once: SILVER's 120 for March, then 60 of the 120 min pack.
+            # Applied twice, the pack would be empty (the second 180: 120 from it + overage).
+            assert sub.allowance_used == {"2026-03": 120}
+            assert sub.packs[0][3] == 60
+        finally:
+            second.close()
+
+    def test_same_id_from_another_source_is_another_event(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z", id="x", source="portal"))
+        outcome = engine.apply(fact("acknowledged", "T-1", "2026-05-04T10:01:00Z", id="x"))
+        assert outcome.status == "accepted"  # (tests, x) is not (portal, x)
+
+    def test_duplicate_within_one_batch(self, engine: Engine) -> None:
+        ack = fact("acknowledged", "T-1", "2026-05-04T10:01:00Z", id="a-1")
+        outcomes = engine.apply_batch([opened("T-1", "2026-05-04T10:00:00Z"), ack, ack])
+        assert statuses(outcomes) == ["accepted", "accepted", "duplicate"]
+        assert engine.recorder.max_notification_id() == 2
+
+    def test_second_opening_under_another_id_is_rejected(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z", id="o-1"))
+        outcome = engine.apply(opened("T-1", "2026-05-04T10:00:00Z", id="o-2"))
+        assert statuses([outcome]) == ["rejected:already_opened"]
+
+    def test_second_start_under_another_id_is_rejected(self, engine: Engine) -> None:
+        engine.apply(started("GOLD", "2026-03-02T09:00:00Z", id="s-1"))
+        outcome = engine.apply(started("SILVER", "2026-03-03T09:00:00Z", id="s-2"))
+        assert statuses([outcome]) == ["rejected:already_started"]
+
+
+class TestRejections:
+    @pytest.mark.parametrize(
+        "kind", ["acknowledged", "service_restored", "resolved", "closed", "reopened"]
+    )
+    def test_fact_about_a_ticket_never_opened(self, engine: Engine, kind: str) -> None:
+        outcome = engine.apply(fact(kind, "T-404", "2026-05-04T10:00:00Z", id="f-1"))
+        assert outcome.status == "rejected"
+        assert outcome.error is not None
+        assert outcome.error.reason == "unknown_ticket"
+        assert outcome.error.rule == "R-SLA-2"
+        assert "T-404" in outcome.error.detail
+        assert engine.recorder.max_notification_id() in (None, 0)
+
+    def test_escalation_of_a_ticket_never_opened(self, engine: Engine) -> None:
+        event = fact("escalated", "T-404", "2026-05-04T10:00:00Z", data={"level": "L2"})
+        assert statuses([engine.apply(event)]) == ["rejected:unknown_ticket"]
+
+    def test_tenant_mismatch(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z", tenant="acme"))
+        outcome = engine.apply(fact("closed", "T-1", "2026-05-04T11:00:00Z", tenant="globex"))
+        assert outcome.error is not None
+        assert outcome.error.reason == "tenant_mismatch"
+        assert "acme" in outcome.error.detail
+        assert "globex" in outcome.error.detail
+        assert engine.ticket("T-1").state == "open"
+
+    def test_transition_error_carries_the_rule(self, engine: Engine) -> None:
+        engine.apply(started("SILVER", "2026-03-02T09:00:00Z"))
+        outcome = engine.apply(upgraded("BRONZE", "2026-04-02T09:00:00Z"))
+        assert outcome.error is not None
+        assert (outcome.error.reason, outcome.error.rule) == ("transition_error", "R-BILL-4")
+
+    def test_downgrade_without_subscription(self, engine: Engine) -> None:
+        event = ce(
+            "subscription.tier_downgraded",
+            "acme",
+            "2026-04-02T09:00:00Z",
+            {"tier": "STANDARD", "support_ticket": "T-9"},
+        )
+        outcome = engine.apply(event)
+        assert outcome.error is not None
+        assert (outcome.error.reason, outcome.error.rule) == ("transition_error", "R-BILL-4")
+        assert engine.recorder.max_notification_id() in (None, 0)  # no implicit subscription
+
+
+class TestTierAtClockStartRSla4:
+    """SILVER from March, upgraded to GOLD at 2026-05-04T12:00Z."""
+
+    def subscription(self, engine: Engine) -> None:
+        outcomes = engine.apply_batch(
+            [started("SILVER", "2026-03-02T09:00:00Z"), upgraded("GOLD", "2026-05-04T12:00:00Z")]
+        )
+        assert statuses(outcomes) == ["accepted", "accepted"]
+
+    def test_ticket_opened_before_the_upgrade_keeps_silver(self, engine: Engine) -> None:
+        self.subscription(engine)
+        # Ingested after the upgrade, but its time is before it: SILVER, 8 h.
+        engine.apply(opened("T-1", "2026-05-04T11:00:00Z"))
+        event = opened_event(engine, "T-1")
+        assert (event.tier, event.clock_tier, event.gtr_minutes) == ("SILVER", "SILVER", 480)
+        assert event.clock_started_at == utc("2026-05-04T11:00:00Z")  # deadline 19:00Z
+
+    def test_ticket_opened_after_the_upgrade_gets_gold(self, engine: Engine) -> None:
+        self.subscription(engine)
+        engine.apply(opened("T-2", "2026-05-04T12:00:00Z"))  # at the upgrade instant
+        event = opened_event(engine, "T-2")
+        assert (event.tier, event.clock_tier, event.gtr_minutes) == ("GOLD", "GOLD", 240)
+
+    def test_upgrade_after_opening_does_not_move_the_deadline(self, engine: Engine) -> None:
+        engine.apply(started("SILVER", "2026-03-02T09:00:00Z"))
+        engine.apply(opened("T-1", "2026-05-04T11:00:00Z"))
+        engine.apply(upgraded("GOLD", "2026-05-04T12:00:00Z"))
+        assert opened_event(engine, "T-1").gtr_minutes == 480
+        # A later raise to P1 on another ticket uses the tier at the change: GOLD.
+        engine.apply(opened("T-3", "2026-05-04T11:30:00Z", priority="P3"))
+        engine.apply(
+            fact("priority_changed", "T-3", "2026-05-04T12:30:00Z", data={"priority": "P1"})
+        )
+        change = events_of(engine, "T-3")[-1]
+        assert (change.clock_effect, change.clock_tier, change.gtr_minutes) == (
+            "started",
+            "GOLD",
+            240,
+        )
+
+    def test_reopen_uses_the_tier_at_reopening(self, engine: Engine) -> None:
+        engine.apply(started("SILVER", "2026-03-02T09:00:00Z"))
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z"))
+        engine.apply(fact("service_restored", "T-1", "2026-05-04T11:00:00Z"))
+        engine.apply(upgraded("GOLD", "2026-05-04T12:00:00Z"))
+        engine.apply(fact("reopened", "T-1", "2026-05-04T13:00:00Z"))
+        reopened = events_of(engine, "T-1")[-1]
+        assert (reopened.cycle, reopened.clock_tier, reopened.gtr_minutes) == (2, "GOLD", 240)
+
+    def test_subscription_and_ticket_in_one_batch(self, engine: Engine) -> None:
+        # The subscription created earlier in the same batch is seen by the opening.
+        engine.apply_batch(
+            [started("GOLD", "2026-03-02T09:00:00Z"), opened("T-1", "2026-05-04T10:00:00Z")]
+        )
+        assert opened_event(engine, "T-1").gtr_minutes == 240
+
+
+class TestDefaultStandardRTier2:
+    def test_tenant_without_subscription_has_no_gtr(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z", tenant="newco"))
+        event = opened_event(engine, "T-1")
+        assert event.tier == "STANDARD"
+        assert event.clock_started_at is None
+        assert event.no_clock_rule == "R-SLA-1"
+        # Opening a ticket does not create a subscription.
+        assert engine.recorder.select_events(subscription_id("newco")) == []
+
+    def test_ticket_opened_before_the_subscription_started(self, engine: Engine) -> None:
+        engine.apply(started("GOLD", "2026-05-04T12:00:00Z"))
+        engine.apply(opened("T-1", "2026-05-04T11:59:59Z"))
+        assert opened_event(engine, "T-1").tier == "STANDARD"
+
+    def test_pack_purchase_creates_an_implicit_standard_subscription(self, engine: Engine) -> None:
+        outcome = engine.apply(
+            ce(
+                "expertise.pack_purchased",
+                "newco",
+                "2026-03-03T10:00:00+01:00",
+                {"pack_id": "PK-1", "hours": 1.5},
+                tenant="newco",
+            )
+        )
+        assert outcome.status == "accepted"
+        sub = engine.subscription("newco")
+        assert isinstance(sub, Subscription)
+        assert sub.implicit is True
+        assert sub.tier_at(utc("2026-03-03T09:00:00Z")).value == "STANDARD"
+        assert sub.packs[0][0] == "PK-1"
+        assert sub.packs[0][2] == 90  # 1.5 h = 90 min (R-EXP-6)
+        names = [type(e).__name__ for e in engine.repository.event_store.get(sub.id)]
+        assert names == ["Started", "PackPurchased"]
+        # The explicit start that follows is applied: GOLD from then on (R-BILL-1, R-BILL-3).
+        later = engine.apply(started("GOLD", "2026-03-04T10:00:00Z", tenant="newco"))
+        assert later.status == "accepted"
+        sub = engine.subscription("newco")
+        assert sub.implicit is False
+        assert sub.tier_at(utc("2026-03-04T10:00:00Z")).value == "GOLD"
+        # A second explicit start is refused: change the tier instead.
+        refused = engine.apply(started("SILVER", "2026-03-05T10:00:00Z", tenant="newco"))
+        assert refused.error is not None
+        assert refused.error.reason == "already_started"
+
+    def test_implicit_subscription_can_be_upgraded(self, engine: Engine) -> None:
+        engine.apply(upgraded("BRONZE", "2026-03-03T10:00:00Z", tenant="newco"))
+        sub = engine.subscription("newco")
+        assert sub.implicit is True
+        assert sub.tier_at(utc("2026-03-03T10:00:00Z")).value == "BRONZE"
+        assert [type(e).__name__ for e in engine.repository.event_store.get(sub.id)] == [
+            "Started",
+            "TierUpgraded",
+        ]
+
+
+class TestState:
+    def test_ticket_aggregate_is_found_by_its_upstream_id(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z"))
+        assert isinstance(engine.ticket("T-1"), Ticket)
+        assert engine.ticket("T-1").id == ticket_id("T-1")
