@@ -1,0 +1,157 @@
+"""Stored events of older shapes still load: Ticket.Opened v1 had no ``edition`` (R-TIER-1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from ticketflow.application import Engine
+from ticketflow.contract import parse_event
+from ticketflow.domain.ids import ticket_id
+from ticketflow.domain.ticket import Ticket
+
+OPENED_TOPIC = "ticketflow.domain.ticket:Ticket.Opened"
+OPENED_AT = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    app = Engine(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"})
+    yield app
+    app.close()
+
+
+def v1_opened_state(*, ticket: str, with_clock: bool) -> dict[str, Any]:
+    """The attributes of a v1 Opened event as written then: no ``edition``."""
+    return {
+        "timestamp": datetime(2025, 6, 2, 8, 0, 1, tzinfo=UTC),
+        "originator_topic": "ticketflow.domain.ticket:Ticket",
+        "ticket": ticket,
+        "tenant": "acme",
+        "at": OPENED_AT,
+        "inbound": f"portal open-{ticket}",
+        "priority": "P1" if with_clock else "P3",
+        "channel": "portal",
+        "language": "fr",
+        "category": "compute",
+        "beta_feature": False,
+        "summary": None,
+        "tier": "GOLD",
+        "in_planned_window": False,
+        "clock_started_at": OPENED_AT if with_clock else None,
+        "clock_tier": "GOLD" if with_clock else None,
+        "gtr_minutes": 240 if with_clock else None,
+        "no_clock_rule": None if with_clock else "R-SLA-1",
+        "no_clock_detail": None if with_clock else "priority P3 carries no GTR",
+    }
+
+
+def write_v1(engine: Engine, *, ticket: str, with_clock: bool) -> UUID:
+    state = v1_opened_state(ticket=ticket, with_clock=with_clock)
+    assert "edition" not in state
+    assert "class_version" not in state  # the mapper writes class_version only when > 1
+    aggregate_id = ticket_id(ticket)
+    stored = StoredEvent(
+        originator_id=aggregate_id,
+        originator_version=1,
+        topic=OPENED_TOPIC,
+        state=engine.mapper.transcoder.encode(state),
+    )
+    engine.recorder.insert_events([stored])
+    return aggregate_id
+
+
+def first_event(engine: Engine, aggregate_id: UUID) -> Any:
+    return next(iter(engine.repository.event_store.get(aggregate_id)))
+
+
+class TestOpenedV1:
+    def test_the_topic_is_still_the_class(self) -> None:
+        assert f"{Ticket.Opened.__module__}:{Ticket.Opened.__qualname__}" == OPENED_TOPIC
+        assert Ticket.Opened.class_version == 2
+
+    def test_v1_with_a_clock_loads_with_the_first_edition(self, engine: Engine) -> None:
+        aggregate_id = write_v1(engine, ticket="T-OLD", with_clock=True)
+        ticket: Any = engine.repository.get(aggregate_id)
+        assert isinstance(ticket, Ticket)
+        assert (ticket.ticket, ticket.tenant, ticket.state, ticket.priority) == (
+            "T-OLD",
+            "acme",
+            "open",
+            "P1",
+        )
+        assert ticket.clock_running is True
+        assert ticket.has_applied("portal open-T-OLD")
+        opened = first_event(engine, aggregate_id)
+        assert isinstance(opened, Ticket.Opened)
+        assert opened.edition == "2025-01"
+        assert (opened.clock_started_at, opened.gtr_minutes) == (OPENED_AT, 240)
+
+    def test_v1_without_a_clock_has_no_edition(self, engine: Engine) -> None:
+        aggregate_id = write_v1(engine, ticket="T-OLD-P3", with_clock=False)
+        opened = first_event(engine, aggregate_id)
+        assert opened.edition is None
+        assert opened.no_clock_rule == "R-SLA-1"
+        assert engine.repository.get(aggregate_id).clock_running is False
+
+    def test_stored_state_is_left_as_written(self, engine: Engine) -> None:
+        aggregate_id = write_v1(engine, ticket="T-OLD", with_clock=True)
+        (stored,) = engine.recorder.select_events(aggregate_id)
+        decoded = engine.mapper.transcoder.decode(stored.state)
+        assert "edition" not in decoded
+        assert "class_version" not in decoded
+
+    def test_new_facts_apply_on_top_of_a_v1_ticket(self, engine: Engine) -> None:
+        aggregate_id = write_v1(engine, ticket="T-OLD", with_clock=True)
+        restored = parse_event(
+            {
+                "specversion": "1.0",
+                "id": "restore-1",
+                "source": "support-tooling",
+                "type": "ticket.service_restored",
+                "subject": "T-OLD",
+                "time": "2025-06-02T11:00:00Z",
+                "tenant": "acme",
+                "data": {},
+            }
+        )
+        outcome = engine.apply(restored)
+        assert (outcome.status, outcome.error) == ("accepted", None)
+        ticket: Any = engine.repository.get(aggregate_id)
+        assert (ticket.version, ticket.state) == (2, "restored")
+        events: list[Any] = list(engine.repository.event_store.get(aggregate_id))
+        assert [type(e).__name__ for e in events] == ["Opened", "ServiceRestored"]
+        assert events[1].stopped_clock is True
+        # A duplicate of the v1 opening is still recognised (R-IN-1).
+        assert ticket.has_applied("portal open-T-OLD")
+
+    def test_current_events_are_written_as_v2(self, engine: Engine) -> None:
+        outcome = engine.apply(
+            parse_event(
+                {
+                    "specversion": "1.0",
+                    "id": "open-new",
+                    "source": "portal",
+                    "type": "ticket.opened",
+                    "subject": "T-NEW",
+                    "time": "2026-05-04T10:00:00Z",
+                    "tenant": "acme",
+                    "data": {
+                        "priority": "P1",
+                        "channel": "portal",
+                        "language": "fr",
+                        "category": "compute",
+                    },
+                }
+            )
+        )
+        assert outcome.status == "accepted"
+        (stored,) = engine.recorder.select_events(ticket_id("T-NEW"))
+        decoded = engine.mapper.transcoder.decode(stored.state)
+        assert decoded["class_version"] == 2
+        assert "edition" in decoded
