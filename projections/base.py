@@ -39,6 +39,37 @@ class Projection:
         return self.handlers.get(type(event).__qualname__)
 
 
+class Owners:
+    """Aggregate id → (name, tenant), learnt from creation events.
+
+    Ids are derived from names (``ticketflow.domain.ids``), so the mapping is true for every
+    store and never changes; remembering it saves a query per event. A miss falls back to the
+    read model's own table.
+    """
+
+    LIMIT = 500_000
+
+    def __init__(self) -> None:
+        self._known: dict[Any, tuple[str, str]] = {}
+
+    def learn(self, aggregate_id: Any, name: str, tenant: str) -> None:
+        if len(self._known) >= self.LIMIT:
+            self._known.clear()
+        self._known[aggregate_id] = (name, tenant)
+
+    def get(self, c: Cursor, aggregate_id: Any, sql: str) -> tuple[str, str]:
+        found = self._known.get(aggregate_id)
+        if found is None:
+            c.execute(sql, (str(aggregate_id),))
+            row = c.fetchone()
+            found = (str(row[0]), str(row[1]))
+            self.learn(aggregate_id, *found)
+        return found
+
+
+OWNERS = Owners()
+
+
 def ts(at: datetime | None) -> str | None:
     """An instant as stored in read models: RFC 3339 UTC with ``Z``."""
     if at is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import Cursor, Projection, parse_ts, ts
+from projections.base import OWNERS, Cursor, Projection, parse_ts, ts
 from ticketflow.domain.billing import TierChange, billed_months
 from ticketflow.domain.catalog import Tier
 
@@ -55,12 +55,11 @@ RULES = {
 }
 
 
+OWNER_SQL = "SELECT tenant, tenant FROM billing_subscriptions WHERE subscription_id = ?"
+
+
 def _tenant(c: Cursor, e: Any) -> str:
-    c.execute(
-        "SELECT tenant FROM billing_subscriptions WHERE subscription_id = ?",
-        (str(e.originator_id),),
-    )
-    return str(c.fetchone()[0])
+    return OWNERS.get(c, e.originator_id, OWNER_SQL)[1]
 
 
 def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
@@ -105,6 +104,7 @@ def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
 
 
 def started(c: Cursor, e: Any) -> None:
+    OWNERS.learn(e.originator_id, e.tenant, e.tenant)
     c.execute(
         """INSERT INTO billing_subscriptions (tenant, subscription_id, started_at, implicit,
         current_tier, changes) VALUES (?, ?, ?, ?, ?, 0)""",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from projections.base import Cursor, Projection, ts
+from projections.base import OWNERS, Cursor, Projection, ts
 from ticketflow.domain.calendar import Month
 
 DDL = (
@@ -78,12 +78,11 @@ UPSERT_MONTH = """INSERT INTO expertise_months (tenant, month, consumed_minutes,
     purchased_minutes = expertise_months.purchased_minutes + excluded.purchased_minutes"""
 
 
+OWNER_SQL = "SELECT tenant, tenant FROM expertise_tiers WHERE subscription_id = ? LIMIT 1"
+
+
 def _tenant(c: Cursor, e: Any) -> str:
-    c.execute(
-        "SELECT tenant FROM expertise_tiers WHERE subscription_id = ? LIMIT 1",
-        (str(e.originator_id),),
-    )
-    return str(c.fetchone()[0])
+    return OWNERS.get(c, e.originator_id, OWNER_SQL)[1]
 
 
 def _tier(c: Cursor, tenant: str, e: Any) -> None:
@@ -95,6 +94,7 @@ def _tier(c: Cursor, tenant: str, e: Any) -> None:
 
 
 def started(c: Cursor, e: Any) -> None:
+    OWNERS.learn(e.originator_id, e.tenant, e.tenant)
     _tier(c, e.tenant, e)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from projections.base import Cursor, Projection, parse_ts, ts
+from projections.base import OWNERS, Cursor, Projection, parse_ts, ts
 from ticketflow.domain.sla import AT_RISK_FRACTION, WARN_FRACTION, breach_minutes
 
 DDL = (
@@ -113,16 +113,17 @@ def opened(c: Cursor, e: Any) -> None:
     c.execute(INSERT_CYCLE, (e.ticket, 1, e.tenant, ts(e.at), *_clock_values(e)))
 
 
+OWNER_SQL = """SELECT i.ticket, t.tenant FROM sla_ticket_ids i
+    JOIN sla_tickets t ON t.ticket = i.ticket WHERE i.id = ?"""
+
+
 def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
-    c.execute("SELECT ticket, tenant FROM sla_tickets WHERE ticket = ?", (_name(c, e),))
-    row = c.fetchone()
-    return str(row[0]), str(row[1])
+    # Events after Opened carry the aggregate id; the ticket and tenant are kept per id.
+    return OWNERS.get(c, e.originator_id, OWNER_SQL)
 
 
 def _name(c: Cursor, e: Any) -> str:
-    # Events after Opened carry the aggregate id; the ticket name is kept per id.
-    c.execute("SELECT ticket FROM sla_ticket_ids WHERE id = ?", (str(e.originator_id),))
-    return str(c.fetchone()[0])
+    return _ticket_of(c, e)[0]
 
 
 def escalated(c: Cursor, e: Any) -> None:
@@ -195,6 +196,7 @@ def reopened(c: Cursor, e: Any) -> None:
 
 
 def opened_with_id(c: Cursor, e: Any) -> None:
+    OWNERS.learn(e.originator_id, e.ticket, e.tenant)
     c.execute(
         "INSERT INTO sla_ticket_ids (id, ticket) VALUES (?, ?)", (str(e.originator_id), e.ticket)
     )

@@ -81,11 +81,20 @@ class ReadModelStore:
                 raise
             cursor.execute("COMMIT")
         else:
-            with self.connection.transaction(), self.connection.cursor() as raw:
+            # Pipeline mode: statements are sent without waiting for each reply; a read
+            # (fetchone) waits only for what it needs.
+            with (
+                self.connection.pipeline(),
+                self.connection.transaction(),
+                self.connection.cursor() as raw,
+            ):
                 yield _PgCursor(raw)
 
     def create_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:
+            if self.dialect == "postgres":
+                # Workers starting together would race on CREATE TABLE IF NOT EXISTS.
+                c.execute("SELECT pg_advisory_xact_lock(7411)")
             c.execute(TRACKING_DDL)
             for projection in projections:
                 for statement in projection.ddl:

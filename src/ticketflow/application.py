@@ -18,6 +18,12 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import ProcessRecorder, Tracking
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+try:
+    from eventsourcing.postgres import PostgresApplicationRecorder
+    from psycopg.sql import SQL, Identifier
+except ImportError:  # the postgres extra is not installed
+    PostgresApplicationRecorder = None  # type: ignore[assignment,misc]
+
 from ticketflow.contract import (
     HoursConsumedData,
     InboundEvent,
@@ -108,25 +114,42 @@ class Engine(Application[UUID]):
 
     def _absent_among(self, events: Sequence[InboundEvent]) -> set[UUID]:
         """Ids of new tickets and subscriptions in the batch that have no stored events, found
-        with one query instead of one failed load each (SQLite store only)."""
-        recorder = self.recorder
+        with one query instead of one failed load each."""
         cache = self.repository.cache
-        if not isinstance(recorder, SQLiteApplicationRecorder) or cache is None:
+        if cache is None:
             return set()
         wanted = {ticket_id(e.subject) for e in events if e.type == "ticket.opened"}
         wanted |= {subscription_id(e.tenant) for e in events}
         unknown = [i for i in wanted if not _cached(cache, i)]
         if not unknown:
             return set()
-        marks = ",".join("?" * len(unknown))
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
-                f"WHERE originator_id IN ({marks})",
-                [i.hex for i in unknown],
+        return set(unknown) - self._stored_among(unknown)
+
+    def _stored_among(self, ids: list[UUID]) -> set[UUID]:
+        recorder = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            marks = ",".join("?" * len(ids))
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
+                    f"WHERE originator_id IN ({marks})",
+                    [i.hex for i in ids],
+                )
+                return {UUID(row[0]) for row in c.fetchall()}
+        if PostgresApplicationRecorder is not None and isinstance(
+            recorder, PostgresApplicationRecorder
+        ):
+            statement = SQL(
+                "SELECT DISTINCT originator_id FROM {schema}.{table} "
+                "WHERE originator_id = ANY(%s)"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                table=Identifier(recorder.events_table_name),
             )
-            present = {UUID(row[0]) for row in c.fetchall()}
-        return set(unknown) - present
+            with recorder.datastore.transaction(commit=False) as pc:
+                pc.execute(statement, (ids,))
+                return {UUID(str(row["originator_id"])) for row in pc.fetchall()}
+        return set(ids)  # unknown store: no shortcut, every id is loaded as usual
 
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""

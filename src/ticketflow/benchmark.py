@@ -209,6 +209,125 @@ def phase_query(n: int, work: Path) -> dict[str, Any]:
     return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
 
 
+def _kafka_settings(work: Path) -> Any:
+    """Settings for a Kafka + PostgreSQL run on fresh topics and a fresh database."""
+    import os
+
+    import psycopg
+
+    from ticketflow.settings import Settings
+
+    dsn = os.environ["TICKETFLOW_PG_DSN"]
+    name = f"tf_bench_{uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    suffix = uuid4().hex[:8]
+    env = {
+        "TICKETFLOW_MODE": "kafka",
+        "TICKETFLOW_STORE": "postgres",
+        "TICKETFLOW_PG_DSN": dsn.rsplit("/", 1)[0] + "/" + name,
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        "TICKETFLOW_TOPIC_INBOUND": f"bench-in-{suffix}",
+        "TICKETFLOW_TOPIC_EVENTS": f"bench-ev-{suffix}",
+        "TICKETFLOW_TOPIC_DEADLETTER": f"bench-dl-{suffix}",
+        "TICKETFLOW_GROUP_PREFIX": f"bench-{suffix}",
+    }
+    return Settings.from_env(env=env, data_dir=work)
+
+
+def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
+    """kafka-python alone: produce the same lines and consume them back, same broker."""
+    from ticketflow.adapters import kafka
+
+    settings = _kafka_settings(work)
+    kafka.create_topics(settings)
+    lines = list(generate(n))
+    start = time.perf_counter()
+    producer = kafka.producer(settings)
+    for line in lines:
+        producer.send(settings.topic_inbound, key=line[-12:].encode(), value=line.encode())
+    producer.flush()
+    consumer = kafka.consumer(settings, settings.topic_inbound, settings.group_prefix + "-raw")
+    seen = 0
+    while seen < n:
+        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+            seen += len(records)
+    seconds = time.perf_counter() - start
+    producer.close()
+    consumer.close()
+    return {"seconds": seconds}
+
+
+def phase_kafka(n: int, work: Path) -> dict[str, Any]:
+    """inbound topic → engine → PostgreSQL store → relay → events topic → three read models,
+    each piece in its own ``ticketflow worker`` process, as deployed."""
+    import os
+
+    from ticketflow.adapters import kafka
+    from ticketflow.cli_kafka import PROJECTIONS
+    from ticketflow.contract import parse_event
+    from ticketflow.progress import Progress
+
+    settings = _kafka_settings(work)
+    kafka.create_topics(settings)
+    keyed = [(parse_event(line).tenant, line) for line in generate(n)]
+    env = {**os.environ, **_settings_env(settings)}
+    roles = [["inbound"], ["relay"], *(["projection", name] for name in PROJECTIONS)]
+    base = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "worker"]
+    progress = Progress("kafka pipeline", n * len(PROJECTIONS))
+    start = time.perf_counter()
+    processes = {
+        " ".join(role): subprocess.Popen([*base, *role], env=env, stdout=subprocess.DEVNULL)
+        for role in roles
+    }
+    try:
+        kafka.publish_inbound(settings, keyed)
+        groups = [f"{settings.group_prefix}-{name}" for name in PROJECTIONS]
+        while (done := _consumed(settings, groups)) < n * len(groups):
+            progress.update(done)
+            time.sleep(0.2)
+            if failed := [name for name, p in processes.items() if p.poll() is not None]:
+                raise RuntimeError(f"worker(s) {failed} stopped; see their output above")
+        seconds = time.perf_counter() - start
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=60)
+    progress.finish()
+    return {"seconds": seconds, "workers": len(processes)}
+
+
+def _settings_env(settings: Any) -> dict[str, str]:
+    return {
+        "TICKETFLOW_MODE": "kafka",
+        "TICKETFLOW_STORE": settings.store,
+        "TICKETFLOW_PG_DSN": settings.pg_dsn or "",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
+        "TICKETFLOW_TOPIC_INBOUND": settings.topic_inbound,
+        "TICKETFLOW_TOPIC_EVENTS": settings.topic_events,
+        "TICKETFLOW_TOPIC_DEADLETTER": settings.topic_deadletter,
+        "TICKETFLOW_GROUP_PREFIX": settings.group_prefix,
+    }
+
+
+def _consumed(settings: Any, groups: list[str]) -> int:
+    """Events committed by the projection groups on the events topic, added up."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets(dict.fromkeys(groups))
+        return sum(
+            max(meta.offset, 0)
+            for group in offsets.values()
+            for tp, meta in group.items()
+            if tp.topic == settings.topic_events
+        )
+    finally:
+        admin.close()
+
+
 PHASES = {
     "baseline-ingest": phase_baseline_ingest,
     "ingest": phase_ingest,
@@ -216,6 +335,7 @@ PHASES = {
     "rebuild": phase_rebuild,
     "query": phase_query,
 }
+KAFKA_PHASES = {"baseline-kafka": phase_baseline_kafka, "kafka": phase_kafka}
 
 
 def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
@@ -267,15 +387,35 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def kafka_report(n: int, results: dict[str, dict[str, Any]]) -> str:
+    rate = n / float(results["kafka"]["seconds"])
+    base = n / float(results["baseline-kafka"]["seconds"])
+    ok = "yes" if rate / base >= 0.25 else "NO"
+    return (
+        f"{'kafka pipeline':<24}{rate:>12,.0f}{base:>12,.0f}{rate / base:>8.2f}{0.25:>8.2f}  {ok}"
+        f"   ({n:,} events: inbound → PostgreSQL → events → 3 read models)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ticketflow.benchmark")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--work", help="working directory (default: a temporary one)")
-    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=sorted({**PHASES, **KAFKA_PHASES}), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--kafka-events",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the Kafka pipeline on N events (needs "
+        "KAFKA_BOOTSTRAP_SERVERS and TICKETFLOW_PG_DSN)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     if args.phase:
-        figures = PHASES[args.phase](args.events, Path(args.work))
+        figures = {**PHASES, **KAFKA_PHASES}[args.phase](args.events, Path(args.work))
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(figures))
         return 0
@@ -286,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in PHASES:
             print(f"-- {name}", file=sys.stderr, flush=True)
             results[name] = run_phase(name, args.events, work)
+        for name in KAFKA_PHASES if args.kafka_events else ():
+            print(f"-- {name}", file=sys.stderr, flush=True)
+            results[name] = run_phase(name, args.kafka_events, work)
     print(report(args.events, results))
+    if args.kafka_events:
+        print(kafka_report(args.kafka_events, results))
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -13,7 +13,7 @@ from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.errors import ConfigurationError
 from ticketflow.settings import Settings
-from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, run_until
+from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, run_in_threads, run_until
 
 PROJECTIONS = {p.name: p for p in ALL}
 
@@ -74,7 +74,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            run_until(workers, stop, idle_rounds=args.exit_when_idle)
+            if args.exit_when_idle is not None:
+                run_until(workers, stop, idle_rounds=args.exit_when_idle)
+            else:
+                for thread in run_in_threads(workers, stop):
+                    while thread.is_alive():
+                        thread.join(timeout=0.5)
     finally:
         for worker in workers:
             worker.close()

@@ -35,17 +35,14 @@ class WorkerThread:
 
         self.workers = build_workers(settings, "all")
         self.halt = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="ticketflow-workers", daemon=True)
-        self.thread.start()
+        from ticketflow.workers import run_in_threads
 
-    def _run(self) -> None:
-        from ticketflow.workers import run_until
-
-        run_until(self.workers, self.halt)
+        self.threads = run_in_threads(self.workers, self.halt)
 
     def stop(self) -> None:
         self.halt.set()
-        self.thread.join(timeout=30)
+        for thread in self.threads:
+            thread.join(timeout=30)
         for worker in self.workers:
             worker.close()
 

@@ -12,6 +12,7 @@ CloudEvents extensions; for subscription and expertise events ``subject`` must e
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,10 +43,22 @@ def _json_number(value: Any) -> Any:
     return value
 
 
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # An offset-less time still reaches pydantic's own check, reported as missing_offset.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("time must be an RFC 3339 string, e.g. 2026-05-04T12:00:00+02:00")
+    return value
+
+
 Hours = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(gt=0, le=10_000, max_digits=12, decimal_places=4),
+    Field(gt=0, le=10_000),
     WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 10_000}),
 ]
 Priority = Literal["P1", "P2", "P3", "P4"]
@@ -133,7 +146,9 @@ class Envelope(BaseModel):
     source: NonEmpty
     type: str
     subject: NonEmpty
-    time: AwareDatetime = Field(description="RFC 3339 with an offset (R-IN-2)")
+    time: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)] = Field(
+        description="RFC 3339 with an offset (R-IN-2)"
+    )
     tenant: NonEmpty
     datacontenttype: Literal["application/json"] | None = None
     data: dict[str, Any]

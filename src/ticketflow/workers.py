@@ -112,6 +112,7 @@ class Relay:
         self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
         self.name = RELAY_PREFIX + settings.topic_events
         self.tenants: dict[str, str] = {}
+        self.published = 0
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
         recorder = self.engine.process_recorder
@@ -129,6 +130,7 @@ class Relay:
             )
         self.producer.flush()  # confirmed by the broker before the position moves
         recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
+        self.published += len(notifications)
         return len(notifications)
 
     def close(self) -> None:
@@ -171,12 +173,15 @@ class ProjectionWorker:
             consumer,
         )
         self.applied = 0
+        self.consumed = 0
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=2000)
         for tp, records in polled.items():
             self._partition(tp, records)
-        return sum(len(r) for r in polled.values())
+        count = sum(len(r) for r in polled.values())
+        self.consumed += count
+        return count
 
     def close(self) -> None:
         self.consumer.close()
@@ -195,6 +200,9 @@ class ProjectionWorker:
                 items.append((record.offset + 1, None))
                 continue
             top = position
+            if headers["ce_type"].rsplit(":", 1)[-1] not in self.projection.handlers:
+                items.append((record.offset + 1, None))  # not read by this projection
+                continue
             stored = StoredEvent(
                 originator_id=UUID(headers["ce_subject"]),
                 originator_version=int(headers["tf_originator_version"]),
@@ -222,3 +230,17 @@ def run_until(
         idle = 0 if busy else idle + 1
         if idle_rounds is not None and idle >= idle_rounds:
             return
+
+
+def run_in_threads(workers: Sequence[Any], stop: threading.Event) -> list[threading.Thread]:
+    """One thread per worker, so one worker's wait on Kafka or the database never holds up
+    another; each stops when ``stop`` is set."""
+    threads = [
+        threading.Thread(
+            target=run_until, args=([worker], stop), name=type(worker).__name__, daemon=True
+        )
+        for worker in workers
+    ]
+    for thread in threads:
+        thread.start()
+    return threads

@@ -101,6 +101,13 @@ class Subscription(Aggregate):
                 f"the subscription of {self.tenant} was already started on "
                 f"{self.started_at.isoformat()}; change its tier with an upgrade or a downgrade"
             )
+        current = self.tier_at(at)
+        if tier < current:
+            raise SubscriptionTransitionError(
+                f"start of {self.tenant} at {tier} rejected: it is lower than the tier in force, "
+                f"{current}; a downgrade goes through customer support with its ticket",
+                rule="R-BILL-4",
+            )
         self._subscribed(
             at=at,
             inbound=inbound,
