@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eventsourcing.persistence import PersistenceError
 
 from projections import ALL
 from projections.base import Projection
@@ -18,8 +21,17 @@ from ticketflow.settings import Settings
 READMODELS_FILE = "readmodels.sqlite3"
 
 
-def open_engine(settings: Settings) -> Engine:
-    return Engine(env=settings.eventstore_env())
+def open_engine(settings: Settings, attempts: int = 5) -> Engine:
+    """The engine on the configured store. Processes starting together on a new PostgreSQL
+    database race to create its tables; the loser sees the winner's tables on a retry."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return Engine(env=settings.eventstore_env())
+        except PersistenceError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadModelStore:

@@ -29,8 +29,15 @@ from ticketflow.settings import Settings
 POLL_MS = 500
 
 
-def _commit(consumer: Any, tp: Any, next_offset: int) -> None:
-    consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+def _commit(consumer: Any, polled: dict[Any, Sequence[Any]]) -> None:
+    """Commit every partition of a poll in one request, once its database work is durable."""
+    if polled:
+        consumer.commit(
+            {
+                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                for tp, records in polled.items()
+            }
+        )
 
 
 class InboundWorker:
@@ -45,6 +52,7 @@ class InboundWorker:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
         for tp, records in polled.items():
             self._partition(tp, records)
+        _commit(self.consumer, polled)
         return sum(len(r) for r in polled.values())
 
     def _partition(self, tp: Any, records: Sequence[Any]) -> None:
@@ -73,7 +81,6 @@ class InboundWorker:
             raise
         if fresh:
             self.engine.commit(decision, Tracking(name, fresh[-1].offset + 1))
-        _commit(self.consumer, tp, records[-1].offset + 1)
 
     def close(self) -> None:
         self.consumer.close()
@@ -108,7 +115,7 @@ RELAY_PREFIX = "relay:"
 class Relay:
     """The event store's notification log → ``ticketflow.events`` (key = tenant)."""
 
-    def __init__(self, settings: Settings, engine: Engine, producer: Any, batch: int = 1000):
+    def __init__(self, settings: Settings, engine: Engine, producer: Any, batch: int = 5000):
         self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
         self.name = RELAY_PREFIX + settings.topic_events
         self.tenants: dict[str, str] = {}
@@ -179,6 +186,7 @@ class ProjectionWorker:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=2000)
         for tp, records in polled.items():
             self._partition(tp, records)
+        _commit(self.consumer, polled)
         count = sum(len(r) for r in polled.values())
         self.consumed += count
         return count
@@ -212,7 +220,6 @@ class ProjectionWorker:
             items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
         also = [Tracking(relayed, top)] if top > seen else []
         self.applied += apply_events(self.store, [self.projection], upstream, items, also)
-        _commit(self.consumer, tp, records[-1].offset + 1)
 
 
 def run_until(

@@ -35,9 +35,8 @@ def _options(settings: Settings) -> dict[str, Any]:
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """An idempotent producer (acks=all, retries without duplicates)."""
-    return KafkaProducer(
-        **_options(settings), enable_idempotence=True, acks="all", linger_ms=5, **overrides
-    )
+    options = {"linger_ms": 10, "batch_size": 256 * 1024, **overrides}
+    return KafkaProducer(**_options(settings), enable_idempotence=True, acks="all", **options)
 
 
 def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> KafkaConsumer:
