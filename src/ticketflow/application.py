@@ -140,8 +140,7 @@ class Engine(Application[UUID]):
             recorder, PostgresApplicationRecorder
         ):
             statement = SQL(
-                "SELECT DISTINCT originator_id FROM {schema}.{table} "
-                "WHERE originator_id = ANY(%s)"
+                "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
             ).format(
                 schema=Identifier(recorder.datastore.schema),
                 table=Identifier(recorder.events_table_name),

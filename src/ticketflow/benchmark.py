@@ -271,7 +271,7 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
     settings = _kafka_settings(work)
     kafka.create_topics(settings)
     keyed = [(parse_event(line).tenant, line) for line in generate(n)]
-    env = {**os.environ, **_settings_env(settings)}
+    env = {**os.environ, **settings.to_env()}
     roles = [["inbound"], ["relay"], *(["projection", name] for name in PROJECTIONS)]
     base = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "worker"]
     progress = Progress("kafka pipeline", n * len(PROJECTIONS))
@@ -296,19 +296,6 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
             process.wait(timeout=60)
     progress.finish()
     return {"seconds": seconds, "workers": len(processes)}
-
-
-def _settings_env(settings: Any) -> dict[str, str]:
-    return {
-        "TICKETFLOW_MODE": "kafka",
-        "TICKETFLOW_STORE": settings.store,
-        "TICKETFLOW_PG_DSN": settings.pg_dsn or "",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
-        "TICKETFLOW_TOPIC_INBOUND": settings.topic_inbound,
-        "TICKETFLOW_TOPIC_EVENTS": settings.topic_events,
-        "TICKETFLOW_TOPIC_DEADLETTER": settings.topic_deadletter,
-        "TICKETFLOW_GROUP_PREFIX": settings.group_prefix,
-    }
 
 
 def _consumed(settings: Any, groups: list[str]) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 FORMATS = ("table", "json", "csv")
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A value as shown in a table cell."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -22,7 +23,7 @@ def _cell(value: Any) -> str:
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
         return "(no rows)"
-    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    cells = [[cell(row.get(col)) for col in columns] for row in rows]
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
     lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -35,7 +36,7 @@ def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({col: _cell(row.get(col)) for col in columns})
+        writer.writerow({col: cell(row.get(col)) for col in columns})
     return buffer.getvalue().rstrip("\n")
 
 
@@ -59,7 +60,7 @@ def record(data: dict[str, Any], fmt: str) -> str:
     if fmt == "csv":
         return to_csv([scalars], list(scalars))
     width = max(len(k) for k in data)
-    parts = ["\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in scalars.items())]
+    parts = ["\n".join(f"{k.ljust(width)}  {cell(v)}" for k, v in scalars.items())]
     for key, value in data.items():
         if isinstance(value, list):
             columns = list(value[0]) if value else []

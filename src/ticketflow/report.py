@@ -20,7 +20,7 @@ from typing import Any
 
 from projections.base import parse_ts, ts
 from projections.store import ReadModelStore
-from ticketflow import queries
+from ticketflow import queries, render
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours
@@ -459,14 +459,6 @@ svg .small { font-size: 9px; } svg .grid { stroke: #e4e4e4; } svg .axis { stroke
 """
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
 def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
         return '<p class="note">none</p>'
@@ -475,7 +467,7 @@ def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         "<tr>"
         + "".join(
             f"<td{' class=num' if isinstance(r.get(c), int | float) else ''}>"
-            f"{html.escape(_cell(r.get(c)))}</td>"
+            f"{html.escape(render.cell(r.get(c)))}</td>"
             for c in columns
         )
         + "</tr>"

@@ -84,6 +84,25 @@ class Settings:
             batch_size=_int(env, "TICKETFLOW_BATCH_SIZE", 500),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment variables that give them back (for children)."""
+        env = {
+            "TICKETFLOW_MODE": self.mode,
+            "TICKETFLOW_STORE": self.store,
+            "TICKETFLOW_TOPIC_INBOUND": self.topic_inbound,
+            "TICKETFLOW_TOPIC_EVENTS": self.topic_events,
+            "TICKETFLOW_TOPIC_DEADLETTER": self.topic_deadletter,
+            "TICKETFLOW_GROUP_PREFIX": self.group_prefix,
+            "TICKETFLOW_PARTITIONS": str(self.partitions),
+            "TICKETFLOW_BATCH_SIZE": str(self.batch_size),
+        }
+        if self.pg_dsn:
+            env["TICKETFLOW_PG_DSN"] = self.pg_dsn
+        if self.kafka_bootstrap:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
+        env.update({KAFKA_OPTION_PREFIX + k.upper(): v for k, v in self.kafka_options.items()})
+        return env
+
     def eventstore_env(self, name: str = "events") -> dict[str, str]:
         """The eventsourcing environment for the event store (storage chosen by settings)."""
         if self.store == "postgres":

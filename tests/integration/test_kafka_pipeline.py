@@ -200,7 +200,7 @@ class TestRedelivery:
         )
         recorder = relay.engine.process_recorder
         drive([inbound, relay], lambda: recorder.max_tracking_id(relay.name) == len(raw))
-        env = {**os.environ, **settings_env(kafka_settings)}
+        env = {**os.environ, **kafka_settings.to_env()}
         command = [
             sys.executable,
             "-m",
@@ -227,18 +227,6 @@ class TestRedelivery:
         )
         assert restarted.returncode == 0, restarted.stderr
         assert kafka_digests(kafka_settings) == expected
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {
-        "TICKETFLOW_STORE": settings.store,
-        "TICKETFLOW_PG_DSN": settings.pg_dsn or "",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
-        "TICKETFLOW_TOPIC_INBOUND": settings.topic_inbound,
-        "TICKETFLOW_TOPIC_EVENTS": settings.topic_events,
-        "TICKETFLOW_TOPIC_DEADLETTER": settings.topic_deadletter,
-        "TICKETFLOW_GROUP_PREFIX": settings.group_prefix,
-    }
 
 
 class TestNonPythonClient:
