@@ -171,12 +171,14 @@ def _stopped(state: str) -> Any:
         )
         if not e.stopped_clock:
             return
-        c.execute(
-            "SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (ticket, e.cycle)
-        )
-        deadline = c.fetchone()[0]
-
-        late = breach_minutes(parse_ts(deadline), e.at)  # type: ignore[arg-type]
+        deadline = e.deadline
+        if deadline is None:  # recorded before stop events carried their deadline (v1)
+            c.execute(
+                "SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?",
+                (ticket, e.cycle),
+            )
+            deadline = parse_ts(c.fetchone()[0])
+        late = breach_minutes(deadline, e.at)
         c.execute(
             """UPDATE sla_cycles SET stopped_at = ?, stopped_by = ?, outcome = ?,
             breach_minutes = ? WHERE ticket = ? AND cycle = ?""",

@@ -86,6 +86,7 @@ def catch_up(
 ) -> int:
     """Bring ``projections`` up to the end of the notification log; returns events decoded."""
     store.create_tables(projections)
+    read = {name for p in projections for name in p.handlers}
     names = [upstream_name(p, upstream) for p in projections]
     start = min(store.position(name) for name in names) + 1
     last = recorder.max_notification_id() or 0
@@ -98,6 +99,8 @@ def catch_up(
             break
         items: list[tuple[int, Any]] = []
         for notification in notifications:
+            if notification.topic.rsplit(":", 1)[-1] not in read:
+                continue  # no projection reads it: not even decoded
             event = mapper.to_domain_event(notification)
             if keep is None or keep(event):
                 items.append((notification.id, event))

@@ -155,3 +155,44 @@ class TestOpenedV1:
         decoded = engine.mapper.transcoder.decode(stored.state)
         assert decoded["class_version"] == 2
         assert "edition" in decoded
+
+
+class TestServiceRestoredV1:
+    """v1 stop events had no ``deadline``; the SLA read model then looks it up."""
+
+    def test_a_v1_restoration_loads_and_projects_like_a_v2_one(self, tmp_path: Any) -> None:
+        from tests.factories import system_factory
+        from ticketflow import queries
+
+        system = system_factory(tmp_path)
+        try:
+            aggregate_id = write_v1(system.engine, ticket="T-OLD", with_clock=True)
+            restored = {
+                "timestamp": datetime(2025, 6, 2, 13, 0, 1, tzinfo=UTC),
+                "at": datetime(2025, 6, 2, 12, 30, tzinfo=UTC),
+                "inbound": "portal restore-T-OLD",
+                "cycle": 1,
+                "stopped_clock": True,
+            }
+            system.engine.recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=aggregate_id,
+                        originator_version=2,
+                        topic="ticketflow.domain.ticket:Ticket.ServiceRestored",
+                        state=system.engine.mapper.transcoder.encode(restored),
+                    )
+                ]
+            )
+            second = list(system.engine.repository.event_store.get(aggregate_id))[1]
+            assert second.deadline is None  # upcast v1 → v2
+            system.project()
+            # GOLD from 08:00Z: deadline 12:00Z, restored 12:30Z → breached by 30 minutes.
+            row = queries.sla(system.readmodels, tenant="acme")[0]
+            assert (row["status"], row["deadline"], row["breach_minutes"]) == (
+                "breached",
+                "2025-06-02T12:00:00Z",
+                30,
+            )
+        finally:
+            system.close()

@@ -6,7 +6,7 @@ the engine, R-SLA-4), and recorded in the event, so read models never need a joi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -72,6 +72,26 @@ class Ticket(Aggregate):
             # v1 events predate catalog editions: a clock they started used the first one.
             state["edition"] = "2025-01" if state.get("clock_started_at") else None
 
+    class ServiceRestored(Aggregate.Event):
+        """v2 adds ``deadline``: the deadline of the clock the fact stops (R-SLA-6)."""
+
+        class_version = 2
+        at: datetime
+        inbound: str
+        cycle: int
+        stopped_clock: bool
+        deadline: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["deadline"] = None  # unknown then: read models look it up
+
+    class Resolved(ServiceRestored):
+        """Resolved; stops a clock never stopped by a restoration (R-SLA-6)."""
+
+    class Closed(ServiceRestored):
+        """Closed (final); stops a clock still running (R-SLA-6)."""
+
     @staticmethod
     def create_id(ticket: str) -> UUID:
         return ticket_id(ticket)
@@ -110,6 +130,7 @@ class Ticket(Aggregate):
         self.cycle = 1
         self.cycle_opened_at = at
         self.clock_running = clock_started_at is not None
+        self.deadline = _deadline(clock_started_at, gtr_minutes)
         self.clock_cancelled = False
         self.inbound_keys: dict[str, None] = {inbound: None}
 
@@ -229,29 +250,37 @@ class Ticket(Aggregate):
                 "open ticket"
             )
         self._service_restored(
-            at=at, inbound=inbound, cycle=self.cycle, stopped_clock=self.clock_running
+            at=at,
+            inbound=inbound,
+            cycle=self.cycle,
+            stopped_clock=self.clock_running,
+            deadline=self.deadline if self.clock_running else None,
         )
 
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
         if self.state not in ("open", "restored"):
             raise TicketTransitionError(f"ticket {self.ticket} is already {self.state}")
+        stops = self.clock_running and self.state == "open"
         self._resolved(
             at=at,
             inbound=inbound,
             cycle=self.cycle,
-            stopped_clock=self.clock_running and self.state == "open",
+            stopped_clock=stops,
+            deadline=self.deadline if stops else None,
         )
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
             raise TicketTransitionError(f"ticket {self.ticket} is already closed")
+        stops = self.clock_running and self.state == "open"
         self._closed(
             at=at,
             inbound=inbound,
             cycle=self.cycle,
-            stopped_clock=self.clock_running and self.state == "open",
+            stopped_clock=stops,
+            deadline=self.deadline if stops else None,
         )
 
     def reopen(
@@ -317,27 +346,50 @@ class Ticket(Aggregate):
             self.clock_cancelled = True
         elif clock_effect == "started":
             self.clock_running = True
+            self.deadline = _deadline(clock_started_at, gtr_minutes)
             if new_cycle:
                 self.clock_cancelled = False
         self.cycle = cycle
         self.inbound_keys[inbound] = None
 
-    @event("ServiceRestored")
+    @event(ServiceRestored)
     def _service_restored(
-        self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        cycle: int,
+        stopped_clock: bool,
+        deadline: datetime | None,
     ) -> None:
         self.state = "restored"
         self.clock_running = False
         self.inbound_keys[inbound] = None
 
-    @event("Resolved")
-    def _resolved(self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool) -> None:
+    @event(Resolved)
+    def _resolved(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        cycle: int,
+        stopped_clock: bool,
+        deadline: datetime | None,
+    ) -> None:
         self.state = "resolved"
         self.clock_running = False
         self.inbound_keys[inbound] = None
 
-    @event("Closed")
-    def _closed(self, *, at: datetime, inbound: str, cycle: int, stopped_clock: bool) -> None:
+    @event(Closed)
+    def _closed(
+        self,
+        *,
+        at: datetime,
+        inbound: str,
+        cycle: int,
+        stopped_clock: bool,
+        deadline: datetime | None,
+    ) -> None:
         self.state = "closed"
         self.clock_running = False
         self.inbound_keys[inbound] = None
@@ -361,5 +413,12 @@ class Ticket(Aggregate):
         self.cycle = cycle
         self.cycle_opened_at = at
         self.clock_running = clock_started_at is not None
+        self.deadline = _deadline(clock_started_at, gtr_minutes)
         self.clock_cancelled = False
         self.inbound_keys[inbound] = None
+
+
+def _deadline(started_at: datetime | None, gtr_minutes: int | None) -> datetime | None:
+    if started_at is None or gtr_minutes is None:
+        return None
+    return started_at + timedelta(minutes=gtr_minutes)
