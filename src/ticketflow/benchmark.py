@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -231,6 +232,7 @@ def _kafka_settings(work: Path) -> Any:
         "TICKETFLOW_TOPIC_EVENTS": f"bench-ev-{suffix}",
         "TICKETFLOW_TOPIC_DEADLETTER": f"bench-dl-{suffix}",
         "TICKETFLOW_GROUP_PREFIX": f"bench-{suffix}",
+        "TICKETFLOW_BATCH_SIZE": "2000",  # inbound records per poll and transaction
     }
     return Settings.from_env(env=env, data_dir=work)
 
@@ -289,13 +291,23 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
             if failed := [name for name, p in processes.items() if p.poll() is not None]:
                 raise RuntimeError(f"worker(s) {failed} stopped; see their output above")
         seconds = time.perf_counter() - start
+        cpu = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
     finally:
         for process in processes.values():
             process.terminate()
         for process in processes.values():
             process.wait(timeout=60)
     progress.finish()
-    return {"seconds": seconds, "workers": len(processes)}
+    return {"seconds": seconds, "workers": len(processes), "cpu_seconds": cpu}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _consumed(settings: Any, groups: list[str]) -> int:
