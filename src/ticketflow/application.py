@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    LRUCache,
+    ProcessingEvent,
+)
+from eventsourcing.persistence import ProcessRecorder, RecordConflictError, Tracking
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 try:
@@ -97,10 +102,24 @@ class Engine(Application[UUID]):
     def apply_batch(
         self, events: Sequence[InboundEvent], tracking: Tracking | None = None
     ) -> list[Outcome]:
-        """Apply events in order; save every change, and ``tracking``, in one transaction."""
+        """Apply events in order; save every change, and ``tracking``, in one transaction.
+
+        If another writer changed one of the aggregates meanwhile (optimistic concurrency),
+        the cached aggregates are dropped and the batch is decided again from the store.
+        """
         decision = self.decide(events)
-        self.commit(decision, tracking)
+        try:
+            self.commit(decision, tracking)
+        except RecordConflictError:
+            self.forget_cached()
+            decision = self.decide(events)
+            self.commit(decision, tracking)
         return decision.outcomes
+
+    def forget_cached(self) -> None:
+        """Drop every cached aggregate (another process wrote to the store)."""
+        if isinstance(self.repository.cache, LRUCache):
+            self.repository.cache.clear()
 
     def decide(self, events: Sequence[InboundEvent]) -> Decision:
         """Run the commands; nothing is stored until :meth:`commit` (or :meth:`abandon`)."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
 from kafka import OffsetAndMetadata
 
 from projections.base import Projection
@@ -68,9 +68,25 @@ class InboundWorker:
             except ContractError as exc:
                 rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
                 rejects.append((record, exc.reason, exc.detail, rule))
+        try:
+            self._apply(name, fresh, valid, rejects)
+        except RecordConflictError:
+            # Another engine wrote these aggregates (e.g. after a rebalance): decide again from
+            # the store. The contract rejects were already sent; engine rejects may be sent
+            # again (dead letters are at least once).
+            self.engine.forget_cached()
+            self._apply(name, fresh, valid, [])
+
+    def _apply(
+        self,
+        name: str,
+        fresh: Sequence[Any],
+        valid: list[tuple[Any, InboundEvent]],
+        contract_rejects: list[tuple[Any, str, str, str | None]],
+    ) -> None:
         decision = self.engine.decide([event for _, event in valid])
+        rejects = list(contract_rejects)
         for (record, _), outcome in zip(valid, decision.outcomes, strict=True):
-            self.counts[outcome.status] += outcome.status != "rejected"
             if outcome.error is not None:
                 error = outcome.error
                 rejects.append((record, error.reason, error.detail, error.rule))
@@ -81,6 +97,8 @@ class InboundWorker:
             raise
         if fresh:
             self.engine.commit(decision, Tracking(name, fresh[-1].offset + 1))
+        for outcome in decision.outcomes:
+            self.counts[outcome.status] += outcome.status != "rejected"
 
     def close(self) -> None:
         self.consumer.close()

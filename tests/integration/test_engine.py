@@ -357,3 +357,20 @@ class TestState:
         engine.apply(opened("T-1", "2026-05-04T10:00:00Z"))
         assert isinstance(engine.ticket("T-1"), Ticket)
         assert engine.ticket("T-1").id == ticket_id("T-1")
+
+
+class TestTwoWriters:
+    def test_a_stale_cache_is_dropped_and_the_batch_decided_again(self, db: Path) -> None:
+        first, second = open_engine(db), open_engine(db)
+        try:
+            assert first.apply(opened("T-2W", "2026-05-04T08:00:00Z")).status == "accepted"
+            # The second engine acknowledges: the first one's cached ticket is now stale.
+            ack = second.apply(fact("acknowledged", "T-2W", "2026-05-04T08:05:00Z"))
+            assert ack.status == "accepted"
+            restored = first.apply(fact("service_restored", "T-2W", "2026-05-04T09:00:00Z"))
+            assert restored.status == "accepted"
+            names = [type(e).__name__ for e in events_of(first, "T-2W")]
+            assert names == ["Opened", "Acknowledged", "ServiceRestored"]
+        finally:
+            first.close()
+            second.close()
