@@ -18,6 +18,7 @@ from ticketflow.domain.sla import AT_RISK_FRACTION, WARN_FRACTION, breach_minute
 DDL = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
         ticket TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
         tenant TEXT NOT NULL,
         priority TEXT NOT NULL,
         opening_tier TEXT NOT NULL,
@@ -92,12 +93,14 @@ INSERT_CYCLE = """INSERT INTO sla_cycles (ticket, cycle, tenant, opened_at, cloc
 
 
 def opened(c: Cursor, e: Any) -> None:
+    OWNERS.learn(e.originator_id, e.ticket, e.tenant)
     c.execute(
-        """INSERT INTO sla_tickets (ticket, tenant, priority, opening_tier, category, channel,
+        """INSERT INTO sla_tickets (ticket, id, tenant, priority, opening_tier, category, channel,
         language, beta_feature, in_planned_window, opened_at, state, level, cycles, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'L1', 1, ?)""",
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'L1', 1, ?)""",
         (
             e.ticket,
+            str(e.originator_id),
             e.tenant,
             e.priority,
             e.tier,
@@ -113,8 +116,7 @@ def opened(c: Cursor, e: Any) -> None:
     c.execute(INSERT_CYCLE, (e.ticket, 1, e.tenant, ts(e.at), *_clock_values(e)))
 
 
-OWNER_SQL = """SELECT i.ticket, t.tenant FROM sla_ticket_ids i
-    JOIN sla_tickets t ON t.ticket = i.ticket WHERE i.id = ?"""
+OWNER_SQL = "SELECT ticket, tenant FROM sla_tickets WHERE id = ?"
 
 
 def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
@@ -197,23 +199,12 @@ def reopened(c: Cursor, e: Any) -> None:
     c.execute(INSERT_CYCLE, (ticket, e.cycle, tenant, ts(e.at), *_clock_values(e)))
 
 
-def opened_with_id(c: Cursor, e: Any) -> None:
-    OWNERS.learn(e.originator_id, e.ticket, e.tenant)
-    c.execute(
-        "INSERT INTO sla_ticket_ids (id, ticket) VALUES (?, ?)", (str(e.originator_id), e.ticket)
-    )
-    opened(c, e)
-
-
 PROJECTION = Projection(
     name="sla_breach",
-    tables=("sla_tickets", "sla_cycles", "sla_ticket_ids"),
-    ddl=(
-        *DDL,
-        "CREATE TABLE IF NOT EXISTS sla_ticket_ids (id TEXT PRIMARY KEY, ticket TEXT NOT NULL)",
-    ),
+    tables=("sla_tickets", "sla_cycles"),
+    ddl=DDL,
     handlers={
-        "Ticket.Opened": opened_with_id,
+        "Ticket.Opened": opened,
         "Ticket.Escalated": escalated,
         "Ticket.PriorityChanged": priority_changed,
         "Ticket.ServiceRestored": _stopped("restored"),

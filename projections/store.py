@@ -58,6 +58,8 @@ class ReadModelStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=30000")
+        # Projections update rows all over their tables: keep the hot pages in memory.
+        connection.execute("PRAGMA cache_size=-65536")
         return cls(connection, "sqlite")
 
     @classmethod
