@@ -74,8 +74,9 @@ def ts(at: datetime | None) -> str | None:
     """An instant as stored in read models: RFC 3339 UTC with ``Z``."""
     if at is None:
         return None
-    text = at.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    if at.tzinfo is not UTC:  # the engine already stores UTC: skip the conversion then
+        at = at.astimezone(UTC)
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def parse_ts(text: str | None) -> datetime | None:

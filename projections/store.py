@@ -60,6 +60,8 @@ class ReadModelStore:
         connection.execute("PRAGMA busy_timeout=30000")
         # Projections update rows all over their tables: keep the hot pages in memory.
         connection.execute("PRAGMA cache_size=-65536")
+        # Fewer, larger WAL checkpoints during long catch-ups and rebuilds.
+        connection.execute("PRAGMA wal_autocheckpoint=16384")
         return cls(connection, "sqlite")
 
     @classmethod

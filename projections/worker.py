@@ -14,7 +14,7 @@ from eventsourcing.persistence import Mapper, Notification, Tracking
 from projections.base import Projection
 from projections.store import ReadModelStore
 
-BATCH = 2000
+BATCH = 5000
 Progress = Callable[[int, int], None]  # (position reached, last position)
 
 
