@@ -100,7 +100,8 @@ def tier_changes(store: ReadModelStore) -> list[dict[str, Any]]:
         c.execute(
             """SELECT tenant, kind, from_tier, to_tier, service_effective_at,
             billing_effective_at, rule, support_ticket FROM billing_changes
-            WHERE NOT (kind = 'started' AND to_tier = 'STANDARD') ORDER BY tenant, seq"""
+            WHERE kind <> 'default' AND NOT (kind = 'started' AND to_tier = 'STANDARD')
+            ORDER BY tenant, seq"""
         )
         rows = c.fetchall()
     changes = []
