@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
+from kafka.errors import KafkaError
+
 from ticketflow import cli_audit, cli_kafka, cli_serve, render
 from ticketflow.bootstrap import System
 from ticketflow.errors import TicketflowError
@@ -19,6 +22,7 @@ from ticketflow.settings import Settings
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
 
 
 def _count_lines(path: Path) -> int:
@@ -203,6 +207,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TicketflowError as exc:
         print(f"ticketflow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PersistenceError as exc:
+        print(
+            f"ticketflow: error: the store cannot be used: {exc}\n"
+            "  check --data-dir (embedded) or TICKETFLOW_PG_DSN and that PostgreSQL runs",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    except KafkaError as exc:
+        print(
+            f"ticketflow: error: Kafka: {exc!r}\n"
+            "  check KAFKA_BOOTSTRAP_SERVERS and that the broker runs (scripts/kafka-local start)",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         print("ticketflow: interrupted", file=sys.stderr)
         return 130

@@ -128,6 +128,7 @@ def pg_env(dsn: str) -> dict[str, str]:
         "POSTGRES_PORT": str(url.port or 5432),
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",  # fail with a clear error rather than wait 30 s
     }
 
 
