@@ -249,39 +249,19 @@ class Ticket(Aggregate):
                 f"ticket {self.ticket} is {self.state}; service can only be restored on an "
                 "open ticket"
             )
-        self._service_restored(
-            at=at,
-            inbound=inbound,
-            cycle=self.cycle,
-            stopped_clock=self.clock_running,
-            deadline=self.deadline if self.clock_running else None,
-        )
+        self._service_restored(at=at, inbound=inbound, **self._stop_fields())
 
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
         if self.state not in ("open", "restored"):
             raise TicketTransitionError(f"ticket {self.ticket} is already {self.state}")
-        stops = self.clock_running and self.state == "open"
-        self._resolved(
-            at=at,
-            inbound=inbound,
-            cycle=self.cycle,
-            stopped_clock=stops,
-            deadline=self.deadline if stops else None,
-        )
+        self._resolved(at=at, inbound=inbound, **self._stop_fields())
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
             raise TicketTransitionError(f"ticket {self.ticket} is already closed")
-        stops = self.clock_running and self.state == "open"
-        self._closed(
-            at=at,
-            inbound=inbound,
-            cycle=self.cycle,
-            stopped_clock=stops,
-            deadline=self.deadline if stops else None,
-        )
+        self._closed(at=at, inbound=inbound, **self._stop_fields())
 
     def reopen(
         self, *, at: datetime, inbound: str, tier: Tier, catalog: Catalog = DEFAULT_CATALOG
@@ -302,6 +282,15 @@ class Ticket(Aggregate):
         self._reopened(
             at=at, inbound=inbound, cycle=self.cycle + 1, tier=tier.value, **clock_fields(decision)
         )
+
+    def _stop_fields(self) -> dict[str, Any]:
+        """What a restoration, resolution or closing records about the clock it stops."""
+        stops = self.clock_running and self.state == "open"
+        return {
+            "cycle": self.cycle,
+            "stopped_clock": stops,
+            "deadline": self.deadline if stops else None,
+        }
 
     def _require_active(self, verb: str) -> None:
         if self.state in ("resolved", "closed"):
