@@ -20,7 +20,7 @@ from kafka import OffsetAndMetadata
 from projections.base import Projection
 from projections.store import ReadModelStore
 from projections.worker import apply_events
-from ticketflow.adapters.kafka import deadletter_headers, decode_inbound, header_map
+from ticketflow.adapters.kafka import deadletter_headers, decode_inbound
 from ticketflow.application import Engine
 from ticketflow.contract import InboundEvent
 from ticketflow.errors import ContractError
@@ -220,19 +220,20 @@ class ProjectionWorker:
         items: list[tuple[int, Any]] = []
         top = seen
         for record in records:
-            headers = header_map(record.headers)
+            headers = dict(record.headers)  # bytes values: decode only what is used
             position = int(headers["tf_position"])
             if position <= top:  # a tail the relay sent again after a crash
                 items.append((record.offset + 1, None))
                 continue
             top = position
-            if headers["ce_type"].rsplit(":", 1)[-1] not in self.projection.handlers:
+            topic = headers["ce_type"].decode()
+            if topic.rsplit(":", 1)[-1] not in self.projection.handlers:
                 items.append((record.offset + 1, None))  # not read by this projection
                 continue
             stored = StoredEvent(
-                originator_id=UUID(headers["ce_subject"]),
+                originator_id=UUID(headers["ce_subject"].decode()),
                 originator_version=int(headers["tf_originator_version"]),
-                topic=headers["ce_type"],
+                topic=topic,
                 state=record.value,
             )
             items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
