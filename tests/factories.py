@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,21 @@ def ticket_fact(
     type_: str, ticket: str, time: str, tenant: str = "acme", **data: Any
 ) -> dict[str, Any]:
     return event(f"ticket.{type_}", ticket, time, data, tenant=tenant)
+
+
+_inbound_keys = itertools.count(1)
+
+
+def utc(text: str) -> datetime:
+    """An instant written with its offset, in UTC."""
+    parsed = datetime.fromisoformat(text)
+    assert parsed.tzinfo is not None, "test instants carry an offset"
+    return parsed.astimezone(UTC)
+
+
+def key() -> str:
+    """A fresh inbound key ``(source, id)``."""
+    return f"tests e-{next(_inbound_keys)}"
 
 
 def lines(events: list[dict[str, Any]]) -> list[str]:

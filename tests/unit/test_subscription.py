@@ -3,28 +3,15 @@ how each consumption is funded (R-EXP-*), as recorded in its events."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tests.factories import key, utc
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.errors import SubscriptionTransitionError, TransitionError
 from ticketflow.domain.ids import subscription_id
 from ticketflow.domain.subscription import Subscription
-
-_keys = itertools.count(1)
-
-
-def utc(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
-    assert parsed.tzinfo is not None, "test instants carry an offset"
-    return parsed.astimezone(UTC)
-
-
-def key() -> str:
-    return f"tests e-{next(_keys)}"
 
 
 def started(tier: Tier, at: str = "2026-03-02T09:00:00+01:00") -> Subscription:

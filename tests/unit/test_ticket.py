@@ -6,29 +6,17 @@ Restoring a ticket that was never opened is refused by the engine (no aggregate 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.factories import key, utc
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.errors import TicketTransitionError, TransitionError
 from ticketflow.domain.ids import ticket_id
 from ticketflow.domain.ticket import Ticket
-
-_keys = itertools.count(1)
-
-
-def utc(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
-    assert parsed.tzinfo is not None, "test instants carry an offset"
-    return parsed.astimezone(UTC)
-
-
-def key() -> str:
-    return f"tests e-{next(_keys)}"
 
 
 def open_ticket(

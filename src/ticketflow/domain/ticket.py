@@ -351,9 +351,7 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self.state = "restored"
-        self.clock_running = False
-        self.inbound_keys[inbound] = None
+        self._stop("restored", inbound)
 
     @event(Resolved)
     def _resolved(
@@ -365,9 +363,7 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self.state = "resolved"
-        self.clock_running = False
-        self.inbound_keys[inbound] = None
+        self._stop("resolved", inbound)
 
     @event(Closed)
     def _closed(
@@ -379,7 +375,10 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self.state = "closed"
+        self._stop("closed", inbound)
+
+    def _stop(self, state: str, inbound: str) -> None:
+        self.state = state
         self.clock_running = False
         self.inbound_keys[inbound] = None
 
