@@ -30,19 +30,31 @@ class TrackingError(Exception):
 
 
 class _PgCursor:
-    """psycopg cursor taking ``?`` placeholders."""
+    """psycopg cursors taking ``?`` placeholders, for one pipeline-mode transaction.
 
-    def __init__(self, cursor: Any) -> None:
+    Writes share one cursor. Each read gets a cursor of its own: in pipeline mode the replies
+    to earlier writes can be read while a later statement is being sent, and a shared cursor
+    would then hand the fetch a write's result instead of the rows (psycopg issue 604).
+    """
+
+    def __init__(self, connection: Any, cursor: Any) -> None:
+        self._connection = connection
         self._cursor = cursor
+        self._reader = cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._cursor.execute(sql.replace("?", "%s"), params)
+        query = sql.replace("?", "%s")
+        if query.lstrip()[:6].upper() in ("SELECT", "WITH "):
+            self._reader = self._connection.cursor()
+            self._reader.execute(query, params)
+        else:
+            self._cursor.execute(query, params)
 
     def fetchone(self) -> Any:
-        return self._cursor.fetchone()
+        return self._reader.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return list(self._cursor.fetchall())
+        return list(self._reader.fetchall())
 
 
 class ReadModelStore:
@@ -92,7 +104,7 @@ class ReadModelStore:
                 self.connection.transaction(),
                 self.connection.cursor() as raw,
             ):
-                yield _PgCursor(raw)
+                yield _PgCursor(self.connection, raw)
 
     def create_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:

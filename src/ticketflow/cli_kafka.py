@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -13,7 +14,7 @@ from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.errors import ConfigurationError
 from ticketflow.settings import Settings
-from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, run_in_threads, run_until
+from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, WorkerThreads, run_until
 
 PROJECTIONS = {p.name: p for p in ALL}
 
@@ -72,17 +73,25 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         f"ticketflow worker {args.role}: running ({len(workers)} loop(s)); SIGTERM to stop",
         flush=True,
     )
+    threads = None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             if args.exit_when_idle is not None:
                 run_until(workers, stop, idle_rounds=args.exit_when_idle)
             else:
-                for thread in run_in_threads(workers, stop):
-                    while thread.is_alive():
-                        thread.join(timeout=0.5)
+                threads = WorkerThreads(workers, stop)
+                threads.join()
     finally:
         for worker in workers:
             worker.close()
+    if threads is not None and threads.failures:
+        print(
+            f"ticketflow worker {args.role}: stopped after an error "
+            f"({threads.describe_failures()}); restart it: it resumes from the positions it "
+            "recorded",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

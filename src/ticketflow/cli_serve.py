@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ticketflow.api import make_server
@@ -26,28 +27,34 @@ class Alongside(Protocol):
     def stop(self) -> None:
         """Stop and release resources; called once, after the API has stopped."""
 
+    def failure(self) -> str | None:
+        """What made it stop by itself, if it did."""
+
 
 class WorkerThread:
     """Kafka-mode workers (inbound, relay, the three projections) in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_failure: Callable[[], None] | None = None) -> None:
         from ticketflow.cli_kafka import build_workers
+        from ticketflow.workers import WorkerThreads
 
         self.workers = build_workers(settings, "all")
         self.halt = threading.Event()
-        from ticketflow.workers import run_in_threads
+        self.threads = WorkerThreads(self.workers, self.halt, on_failure)
 
-        self.threads = run_in_threads(self.workers, self.halt)
+    def failure(self) -> str | None:
+        return self.threads.describe_failures() or None
 
     def stop(self) -> None:
         self.halt.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
+        self.threads.join(timeout=30)
         for worker in self.workers:
             worker.close()
 
 
-def start_alongside(args: argparse.Namespace, settings: Settings) -> list[Alongside]:
+def start_alongside(
+    args: argparse.Namespace, settings: Settings, on_failure: Callable[[], None] | None = None
+) -> list[Alongside]:
     """Start what runs next to the API: with ``--kafka``, every Kafka-mode worker.
 
     Called before the API serves; what it returns is stopped, last started first, after the
@@ -57,7 +64,7 @@ def start_alongside(args: argparse.Namespace, settings: Settings) -> list[Alongs
         return []
     if settings.mode != "kafka":
         raise TicketflowError("--kafka needs TICKETFLOW_MODE=kafka and KAFKA_BOOTSTRAP_SERVERS")
-    return [WorkerThread(settings)]
+    return [WorkerThread(settings, on_failure)]
 
 
 def _stop_on_sigterm() -> None:
@@ -75,7 +82,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     alongside: list[Alongside] = []
     try:
         _stop_on_sigterm()
-        alongside = start_alongside(args, settings)
+        # A worker that fails stops the API too: it would otherwise serve tables that no
+        # longer move. ``shutdown`` must run outside the serving thread.
+        alongside = start_alongside(
+            args,
+            settings,
+            lambda: threading.Thread(target=server.shutdown, daemon=True).start(),
+        )
         print(f"ticketflow API on {server.url} (OpenAPI: {server.url}/openapi.json)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
@@ -84,6 +97,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server.server_close()
         for service in reversed(alongside):
             service.stop()
+    failures = [f for service in alongside if (f := service.failure())]
+    if failures:
+        print(
+            f"ticketflow serve: stopped after a worker error ({'; '.join(failures)})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

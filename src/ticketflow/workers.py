@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -258,15 +258,45 @@ def run_until(
             return
 
 
-def run_in_threads(workers: Sequence[Any], stop: threading.Event) -> list[threading.Thread]:
+class WorkerThreads:
     """One thread per worker, so one worker's wait on Kafka or the database never holds up
-    another; each stops when ``stop`` is set."""
-    threads = [
-        threading.Thread(
-            target=run_until, args=([worker], stop), name=type(worker).__name__, daemon=True
-        )
-        for worker in workers
-    ]
-    for thread in threads:
-        thread.start()
-    return threads
+    another. A worker that fails stops all of them (``stop`` is set) and is listed in
+    ``failures``: a process never goes on with some of its loops silently dead."""
+
+    def __init__(
+        self,
+        workers: Sequence[Any],
+        stop: threading.Event,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
+        self.stop, self.on_failure = stop, on_failure
+        self.failures: list[tuple[str, BaseException]] = []
+        self.threads = [
+            threading.Thread(
+                target=self._run, args=(worker,), name=type(worker).__name__, daemon=True
+            )
+            for worker in workers
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, worker: Any) -> None:
+        try:
+            run_until([worker], self.stop)
+        except BaseException as exc:
+            self.failures.append((type(worker).__name__, exc))
+            self.stop.set()
+            if self.on_failure is not None:
+                self.on_failure()
+            raise  # the thread's traceback goes to stderr
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for every thread (each stops once ``stop`` is set)."""
+        for thread in self.threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5 if timeout is None else timeout)
+                if timeout is not None:
+                    break
+
+    def describe_failures(self) -> str:
+        return "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in self.failures)

@@ -1,0 +1,48 @@
+"""Worker threads: one failing loop stops the others and is reported."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ticketflow.workers import WorkerThreads
+
+
+class Loop:
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.rounds = 0
+        self.fail_after = fail_after
+
+    def run_once(self) -> int:
+        self.rounds += 1
+        if self.fail_after is not None and self.rounds > self.fail_after:
+            raise RuntimeError("database went away")
+        threading.Event().wait(0.001)
+        return 1
+
+
+# The failing thread's traceback is printed on purpose (it is the worker's log).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failing_worker_stops_the_others_and_is_reported() -> None:
+    stop = threading.Event()
+    called = threading.Event()
+    healthy, failing = Loop(), Loop(fail_after=3)
+    threads = WorkerThreads([healthy, failing], stop, on_failure=called.set)
+    threads.join()
+    assert stop.is_set()
+    assert called.is_set()
+    assert not any(thread.is_alive() for thread in threads.threads)
+    assert threads.describe_failures() == "Loop: RuntimeError: database went away"
+    assert healthy.rounds > 0
+
+
+def test_workers_run_until_stopped_without_failures() -> None:
+    stop = threading.Event()
+    loops = [Loop(), Loop()]
+    threads = WorkerThreads(loops, stop)
+    threading.Event().wait(0.05)
+    stop.set()
+    threads.join()
+    assert threads.failures == []
+    assert all(loop.rounds > 0 for loop in loops)
