@@ -106,7 +106,13 @@ class Settings:
     def eventstore_env(self, name: str = "events") -> dict[str, str]:
         """The eventsourcing environment for the event store (storage chosen by settings)."""
         if self.store == "postgres":
-            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **pg_env(self.pg_dsn or "")}
+            from ticketflow.pgstore import TOPIC
+
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PROCESS_RECORDER_TOPIC": TOPIC,
+                **pg_env(self.pg_dsn or ""),
+            }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",

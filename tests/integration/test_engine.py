@@ -374,3 +374,62 @@ class TestTwoWriters:
         finally:
             first.close()
             second.close()
+
+
+@pytest.mark.postgres
+class TestPostgresEventStore:
+    """The PostgreSQL recorder (``ticketflow.pgstore``) behind the same engine."""
+
+    @staticmethod
+    def open(dsn: str) -> Engine:
+        from ticketflow.pgstore import PostgresRecorder
+        from ticketflow.settings import pg_env
+
+        app = Engine(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PROCESS_RECORDER_TOPIC": "ticketflow.pgstore:PostgresRecorder",
+                **pg_env(dsn),
+            }
+        )
+        assert isinstance(app.recorder, PostgresRecorder)
+        return app
+
+    def test_a_batch_and_its_tracking_are_stored_together_in_order(self, pg_database: str) -> None:
+        from eventsourcing.persistence import Tracking
+
+        app = self.open(pg_database)
+        try:
+            batch = [
+                started("GOLD", "2026-05-01T08:00:00Z"),
+                opened("T-1", "2026-05-04T10:00:00Z"),
+                fact("escalated", "T-1", "2026-05-04T10:10:00Z", data={"level": "L2"}),
+            ]
+            decision = app.decide(batch)
+            app.commit(decision, Tracking("ticketflow.inbound:0", 3))
+            assert app.process_recorder.max_tracking_id("ticketflow.inbound:0") == 3
+            notifications = app.recorder.select_notifications(1, 10)
+            assert [n.id for n in notifications] == [1, 2, 3]
+            assert [n.topic.rsplit(":", 1)[1] for n in notifications] == [
+                "Subscription.Started",
+                "Ticket.Opened",
+                "Ticket.Escalated",
+            ]
+            assert [n.originator_version for n in notifications] == [1, 1, 2]
+            assert app.ticket("T-1").level == "L2"
+        finally:
+            app.close()
+
+    def test_a_stale_writer_gets_a_conflict_and_decides_again(self, pg_database: str) -> None:
+        first, second = self.open(pg_database), self.open(pg_database)
+        try:
+            assert first.apply(opened("T-2W", "2026-05-04T08:00:00Z")).status == "accepted"
+            ack = second.apply(fact("acknowledged", "T-2W", "2026-05-04T08:05:00Z"))
+            assert ack.status == "accepted"
+            restored = first.apply(fact("service_restored", "T-2W", "2026-05-04T09:00:00Z"))
+            assert restored.status == "accepted"
+            names = [type(e).__name__ for e in events_of(first, "T-2W")]
+            assert names == ["Opened", "Acknowledged", "ServiceRestored"]
+        finally:
+            first.close()
+            second.close()
