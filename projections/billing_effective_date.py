@@ -64,51 +64,70 @@ def _tenant(c: Cursor, e: Any) -> str:
 
 def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
     service_rule, rule = RULES[kind]
-    c.execute(
-        """INSERT INTO billing_changes (tenant, seq, kind, from_tier, to_tier,
-        service_effective_at, service_rule, billing_effective_at, rule, support_ticket)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            tenant,
-            e.originator_version,
-            kind,
-            from_tier,
-            e.tier,
-            ts(e.at),
-            service_rule,
-            ts(e.billing_effective_at),
-            rule,
-            getattr(e, "support_ticket", None),
-        ),
+    c.insert(
+        "billing_changes",
+        {"tenant": tenant, "seq": e.originator_version},
+        {
+            "kind": kind,
+            "from_tier": from_tier,
+            "to_tier": e.tier,
+            "service_effective_at": ts(e.at),
+            "service_rule": service_rule,
+            "billing_effective_at": ts(e.billing_effective_at),
+            "rule": rule,
+            "support_ticket": getattr(e, "support_ticket", None),
+        },
     )
+    c.defer(_recompute, tenant)
+
+
+def _recompute(c: Cursor, tenants: list[str]) -> None:
+    """The current tier and billed months of tenants whose changes moved, from all their
+    changes (R-BILL-3), once per batch rather than once per change."""
+    for start in range(0, len(tenants), 500):
+        _recompute_some(c, tenants[start : start + 500])
+
+
+def _recompute_some(c: Cursor, tenants: list[str]) -> None:
+    marks = ", ".join("?" * len(tenants))
     c.execute(
-        """SELECT kind, from_tier, to_tier, service_effective_at, billing_effective_at
-        FROM billing_changes WHERE tenant = ? ORDER BY seq""",
-        (tenant,),
+        f"""SELECT tenant, kind, from_tier, to_tier, service_effective_at, billing_effective_at
+        FROM billing_changes WHERE tenant IN ({marks}) ORDER BY tenant, seq""",
+        tenants,
     )
-    changes = [
-        TierChange(k, Tier(f), Tier(t), parse_ts(s), parse_ts(b))  # type: ignore[arg-type]
-        for k, f, t, s, b in c.fetchall()
-    ]
-    current = max(changes, key=lambda ch: ch.service_effective_at).to_tier
-    c.execute(
-        "UPDATE billing_subscriptions SET current_tier = ?, changes = ? WHERE tenant = ?",
-        (current.value, len(changes), tenant),
-    )
-    c.execute("DELETE FROM billing_months WHERE tenant = ?", (tenant,))
-    for month, tier in billed_months(changes):
-        c.execute(
-            "INSERT INTO billing_months (tenant, month, billed_tier, rule) VALUES (?, ?, ?, ?)",
-            (tenant, str(month), tier.value, "R-BILL-3"),
+    changes: dict[str, list[TierChange]] = {}
+    for tenant, k, f, t, s, b in c.fetchall():
+        changes.setdefault(tenant, []).append(
+            TierChange(k, Tier(f), Tier(t), parse_ts(s), parse_ts(b))  # type: ignore[arg-type]
         )
+    c.execute(f"DELETE FROM billing_months WHERE tenant IN ({marks})", tenants)
+    for tenant, history in changes.items():
+        current = max(history, key=lambda ch: ch.service_effective_at).to_tier
+        c.update(
+            "billing_subscriptions",
+            {"tenant": tenant},
+            {"current_tier": current.value, "changes": len(history)},
+        )
+        for month, tier in billed_months(history):
+            c.insert(
+                "billing_months",
+                {"tenant": tenant, "month": str(month)},
+                {"billed_tier": tier.value, "rule": "R-BILL-3"},
+            )
 
 
 def started(c: Cursor, e: Any) -> None:
     OWNERS.learn(e.originator_id, e.tenant, e.tenant)
-    c.execute(
-        """INSERT INTO billing_subscriptions (tenant, subscription_id, started_at, implicit,
-        current_tier, changes) VALUES (?, ?, ?, ?, ?, 0)""",
-        (e.tenant, str(e.originator_id), ts(e.at), int(e.implicit), e.tier),
+    c.insert(
+        "billing_subscriptions",
+        {"tenant": e.tenant},
+        {
+            "subscription_id": str(e.originator_id),
+            "started_at": ts(e.at),
+            "implicit": int(e.implicit),
+            "current_tier": e.tier,
+            "changes": 0,
+        },
     )
     _record(c, e.tenant, e, "default" if e.implicit else "started", "STANDARD")
 

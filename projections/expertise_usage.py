@@ -65,19 +65,6 @@ DDL = (
     )""",
 )
 
-UPSERT_MONTH = """INSERT INTO expertise_months (tenant, month, consumed_minutes,
-    from_allowance_minutes, from_packs_minutes, overage_minutes, unfunded_minutes,
-    purchased_minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (tenant, month) DO UPDATE SET
-    consumed_minutes = expertise_months.consumed_minutes + excluded.consumed_minutes,
-    from_allowance_minutes = expertise_months.from_allowance_minutes
-        + excluded.from_allowance_minutes,
-    from_packs_minutes = expertise_months.from_packs_minutes + excluded.from_packs_minutes,
-    overage_minutes = expertise_months.overage_minutes + excluded.overage_minutes,
-    unfunded_minutes = expertise_months.unfunded_minutes + excluded.unfunded_minutes,
-    purchased_minutes = expertise_months.purchased_minutes + excluded.purchased_minutes"""
-
-
 OWNER_SQL = "SELECT tenant, tenant FROM expertise_tiers WHERE subscription_id = ? LIMIT 1"
 
 
@@ -86,10 +73,10 @@ def _tenant(c: Cursor, e: Any) -> str:
 
 
 def _tier(c: Cursor, tenant: str, e: Any) -> None:
-    c.execute(
-        """INSERT INTO expertise_tiers (tenant, subscription_id, seq, effective_at, tier)
-        VALUES (?, ?, ?, ?, ?)""",
-        (tenant, str(e.originator_id), e.originator_version, ts(e.at), e.tier),
+    c.insert(
+        "expertise_tiers",
+        {"tenant": tenant, "seq": e.originator_version},
+        {"subscription_id": str(e.originator_id), "effective_at": ts(e.at), "tier": e.tier},
     )
 
 
@@ -102,51 +89,59 @@ def tier_changed(c: Cursor, e: Any) -> None:
     _tier(c, _tenant(c, e), e)
 
 
+MONTH_COLUMNS = (
+    "consumed_minutes",
+    "from_allowance_minutes",
+    "from_packs_minutes",
+    "overage_minutes",
+    "unfunded_minutes",
+    "purchased_minutes",
+)
+
+
+def _add_to_month(c: Cursor, tenant: str, month: str, *minutes: int) -> None:
+    key = {"tenant": tenant, "month": month}
+    c.upsert_add("expertise_months", key, dict(zip(MONTH_COLUMNS, minutes, strict=True)))
+
+
 def pack_purchased(c: Cursor, e: Any) -> None:
     tenant = _tenant(c, e)
-    c.execute(
-        """INSERT INTO expertise_packs (tenant, pack_id, purchased_at, minutes)
-        VALUES (?, ?, ?, ?)""",
-        (tenant, e.pack_id, ts(e.at), e.minutes),
+    c.insert(
+        "expertise_packs",
+        {"tenant": tenant, "pack_id": e.pack_id},
+        {"purchased_at": ts(e.at), "minutes": e.minutes, "used_minutes": 0},
     )
-    c.execute(UPSERT_MONTH, (tenant, str(Month.of(e.at)), 0, 0, 0, 0, 0, e.minutes))
+    _add_to_month(c, tenant, str(Month.of(e.at)), 0, 0, 0, 0, 0, e.minutes)
 
 
 def hours_consumed(c: Cursor, e: Any) -> None:
     tenant = _tenant(c, e)
     from_packs = sum(minutes for _, minutes in e.from_packs)
-    c.execute(
-        UPSERT_MONTH,
-        (tenant, e.month, e.minutes, e.from_allowance, from_packs, e.overage, e.unfunded, 0),
+    _add_to_month(
+        c, tenant, e.month, e.minutes, e.from_allowance, from_packs, e.overage, e.unfunded, 0
     )
     for pack_id, minutes in e.from_packs:
-        c.execute(
-            """UPDATE expertise_packs SET used_minutes = used_minutes + ?
-            WHERE tenant = ? AND pack_id = ?""",
-            (minutes, tenant, pack_id),
+        c.increment(
+            "expertise_packs", {"tenant": tenant, "pack_id": pack_id}, {"used_minutes": minutes}
         )
-    c.execute(
-        """INSERT INTO expertise_consumptions (tenant, seq, at, month, minutes, tier,
-        privileged, allowance_minutes, from_allowance_minutes, from_packs, overage_minutes,
-        unfunded_minutes, ticket, expert, activity)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            tenant,
-            e.originator_version,
-            ts(e.at),
-            e.month,
-            e.minutes,
-            e.tier,
-            int(e.privileged),
-            e.allowance_minutes,
-            e.from_allowance,
-            json.dumps(e.from_packs),
-            e.overage,
-            e.unfunded,
-            e.ticket,
-            e.expert,
-            e.activity,
-        ),
+    c.insert(
+        "expertise_consumptions",
+        {"tenant": tenant, "seq": e.originator_version},
+        {
+            "at": ts(e.at),
+            "month": e.month,
+            "minutes": e.minutes,
+            "tier": e.tier,
+            "privileged": int(e.privileged),
+            "allowance_minutes": e.allowance_minutes,
+            "from_allowance_minutes": e.from_allowance,
+            "from_packs": json.dumps(e.from_packs),
+            "overage_minutes": e.overage,
+            "unfunded_minutes": e.unfunded,
+            "ticket": e.ticket,
+            "expert": e.expert,
+            "activity": e.activity,
+        },
     )
 
 

@@ -59,61 +59,71 @@ DDL = (
 )
 
 
-def _clock_values(event: Any) -> tuple[Any, ...]:
+CLOCK_COLUMNS = (
+    "clock_started_at",
+    "clock_tier",
+    "gtr_minutes",
+    "edition",
+    "deadline",
+    "warn_50_at",
+    "warn_75_at",
+    "no_clock_rule",
+    "no_clock_detail",
+)
+
+
+def _clock_values(event: Any) -> dict[str, Any]:
     start = event.clock_started_at
     if start is None:
-        return (
+        values: tuple[Any, ...] = (None,) * 7 + (event.no_clock_rule, event.no_clock_detail)
+    else:
+        gtr = event.gtr_minutes
+        values = (
+            ts(start),
+            event.clock_tier,
+            gtr,
+            event.edition,
+            ts(start + timedelta(minutes=gtr)),
+            ts(start + timedelta(minutes=gtr * WARN_FRACTION)),
+            ts(start + timedelta(minutes=gtr * AT_RISK_FRACTION)),
             None,
             None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            event.no_clock_rule,
-            event.no_clock_detail,
         )
-    gtr = event.gtr_minutes
-    return (
-        ts(start),
-        event.clock_tier,
-        gtr,
-        event.edition,
-        ts(start + timedelta(minutes=gtr)),
-        ts(start + timedelta(minutes=gtr * WARN_FRACTION)),
-        ts(start + timedelta(minutes=gtr * AT_RISK_FRACTION)),
-        None,
-        None,
+    return dict(zip(CLOCK_COLUMNS, values, strict=True))
+
+
+def _new_cycle(c: Cursor, ticket: str, cycle: int, tenant: str, e: Any) -> None:
+    c.insert(
+        "sla_cycles",
+        {"ticket": ticket, "cycle": cycle},
+        {"tenant": tenant, "opened_at": ts(e.at), **_clock_values(e)},
     )
-
-
-INSERT_CYCLE = """INSERT INTO sla_cycles (ticket, cycle, tenant, opened_at, clock_started_at,
-    clock_tier, gtr_minutes, edition, deadline, warn_50_at, warn_75_at, no_clock_rule,
-    no_clock_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 def opened(c: Cursor, e: Any) -> None:
     OWNERS.learn(e.originator_id, e.ticket, e.tenant)
-    c.execute(
-        """INSERT INTO sla_tickets (ticket, id, tenant, priority, opening_tier, category, channel,
-        language, beta_feature, in_planned_window, opened_at, state, level, cycles, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'L1', 1, ?)""",
-        (
-            e.ticket,
-            str(e.originator_id),
-            e.tenant,
-            e.priority,
-            e.tier,
-            e.category,
-            e.channel,
-            e.language,
-            int(e.beta_feature),
-            int(e.in_planned_window),
-            ts(e.at),
-            ts(e.at),
-        ),
+    at = ts(e.at)
+    c.insert(
+        "sla_tickets",
+        {"ticket": e.ticket},
+        {
+            "id": str(e.originator_id),
+            "tenant": e.tenant,
+            "priority": e.priority,
+            "opening_tier": e.tier,
+            "category": e.category,
+            "channel": e.channel,
+            "language": e.language,
+            "beta_feature": int(e.beta_feature),
+            "in_planned_window": int(e.in_planned_window),
+            "opened_at": at,
+            "state": "open",
+            "level": "L1",
+            "cycles": 1,
+            "updated_at": at,
+        },
     )
-    c.execute(INSERT_CYCLE, (e.ticket, 1, e.tenant, ts(e.at), *_clock_values(e)))
+    _new_cycle(c, e.ticket, 1, e.tenant, e)
 
 
 OWNER_SQL = "SELECT ticket, tenant FROM sla_tickets WHERE id = ?"
@@ -124,38 +134,26 @@ def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
     return OWNERS.get(c, e.originator_id, OWNER_SQL)
 
 
-def _name(c: Cursor, e: Any) -> str:
-    return _ticket_of(c, e)[0]
+def _ticket(c: Cursor, e: Any, **values: Any) -> str:
+    """Set columns of the event's ticket row (and ``updated_at``); returns the ticket."""
+    ticket = _ticket_of(c, e)[0]
+    c.update("sla_tickets", {"ticket": ticket}, {**values, "updated_at": ts(e.at)})
+    return ticket
 
 
 def escalated(c: Cursor, e: Any) -> None:
-    c.execute(
-        "UPDATE sla_tickets SET level = ?, updated_at = ? WHERE ticket = ?",
-        (e.level, ts(e.at), _name(c, e)),
-    )
+    _ticket(c, e, level=e.level)
 
 
 def priority_changed(c: Cursor, e: Any) -> None:
-    ticket, tenant = _ticket_of(c, e)
-    c.execute(
-        "UPDATE sla_tickets SET priority = ?, cycles = ?, updated_at = ? WHERE ticket = ?",
-        (e.priority, e.cycle, ts(e.at), ticket),
-    )
+    ticket = _ticket(c, e, priority=e.priority, cycles=e.cycle)
+    cycle = {"ticket": ticket, "cycle": e.cycle}
     if e.clock_effect == "cancelled":
-        c.execute(
-            "UPDATE sla_cycles SET cancelled_at = ? WHERE ticket = ? AND cycle = ?",
-            (ts(e.at), ticket, e.cycle),
-        )
+        c.update("sla_cycles", cycle, {"cancelled_at": ts(e.at)})
     elif e.clock_effect == "started" and e.new_cycle:
-        c.execute(INSERT_CYCLE, (ticket, e.cycle, tenant, ts(e.at), *_clock_values(e)))
+        _new_cycle(c, ticket, e.cycle, _ticket_of(c, e)[1], e)
     elif e.clock_effect == "started":
-        values = _clock_values(e)
-        c.execute(
-            """UPDATE sla_cycles SET clock_started_at = ?, clock_tier = ?, gtr_minutes = ?,
-            edition = ?, deadline = ?, warn_50_at = ?, warn_75_at = ?, no_clock_rule = ?,
-            no_clock_detail = ? WHERE ticket = ? AND cycle = ?""",
-            (*values, ticket, e.cycle),
-        )
+        c.update("sla_cycles", cycle, _clock_values(e))
     elif e.no_clock_rule is not None:
         c.execute(
             """UPDATE sla_cycles SET no_clock_rule = ?, no_clock_detail = ?
@@ -166,11 +164,7 @@ def priority_changed(c: Cursor, e: Any) -> None:
 
 def _stopped(state: str) -> Any:
     def handle(c: Cursor, e: Any) -> None:
-        ticket = _name(c, e)
-        c.execute(
-            "UPDATE sla_tickets SET state = ?, updated_at = ? WHERE ticket = ?",
-            (state, ts(e.at), ticket),
-        )
+        ticket = _ticket(c, e, state=state)
         if not e.stopped_clock:
             return
         deadline = e.deadline
@@ -181,10 +175,15 @@ def _stopped(state: str) -> Any:
             )
             deadline = parse_ts(c.fetchone()[0])
         late = breach_minutes(deadline, e.at)
-        c.execute(
-            """UPDATE sla_cycles SET stopped_at = ?, stopped_by = ?, outcome = ?,
-            breach_minutes = ? WHERE ticket = ? AND cycle = ?""",
-            (ts(e.at), state, "breached" if late else "met", late, ticket, e.cycle),
+        c.update(
+            "sla_cycles",
+            {"ticket": ticket, "cycle": e.cycle},
+            {
+                "stopped_at": ts(e.at),
+                "stopped_by": state,
+                "outcome": "breached" if late else "met",
+                "breach_minutes": late,
+            },
         )
 
     return handle
@@ -192,11 +191,8 @@ def _stopped(state: str) -> Any:
 
 def reopened(c: Cursor, e: Any) -> None:
     ticket, tenant = _ticket_of(c, e)
-    c.execute(
-        "UPDATE sla_tickets SET state = 'open', cycles = ?, updated_at = ? WHERE ticket = ?",
-        (e.cycle, ts(e.at), ticket),
-    )
-    c.execute(INSERT_CYCLE, (ticket, e.cycle, tenant, ts(e.at), *_clock_values(e)))
+    _ticket(c, e, state="open", cycles=e.cycle)
+    _new_cycle(c, ticket, e.cycle, tenant, e)
 
 
 PROJECTION = Projection(

@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from projections.base import Cursor, Projection
+from projections.rows import Rows
 
 TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
     application_name TEXT PRIMARY KEY,
@@ -86,12 +87,16 @@ class ReadModelStore:
         self.connection.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self) -> Iterator[Rows]:
+        """One transaction; row changes buffered in the :class:`Rows` it yields are written
+        before it commits."""
         if self.dialect == "sqlite":
             cursor = self.connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield cursor
+                rows = Rows(cursor, "sqlite")
+                yield rows
+                rows.flush()
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
@@ -104,7 +109,9 @@ class ReadModelStore:
                 self.connection.transaction(),
                 self.connection.cursor() as raw,
             ):
-                yield _PgCursor(self.connection, raw)
+                rows = Rows(_PgCursor(self.connection, raw), "postgres")
+                yield rows
+                rows.flush()
 
     def create_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:

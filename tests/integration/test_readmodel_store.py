@@ -1,46 +1,154 @@
-"""The read-model store on PostgreSQL: pipeline-mode reads and writes inside one transaction."""
+"""The read-model store: buffered row changes (``projections.rows``) on SQLite and PostgreSQL,
+and pipeline-mode reads on PostgreSQL."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from projections.store import ReadModelStore
 
-pytestmark = pytest.mark.postgres
+DDL = (
+    "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER, w TEXT)",
+    "CREATE TABLE m (a TEXT NOT NULL, b TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0, "
+    "p INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (a, b))",
+)
 
 
-@pytest.fixture
-def store(pg_database: str) -> ReadModelStore:
-    store = ReadModelStore.postgres(pg_database)
-    store.connection.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
+    if request.param == "sqlite":
+        store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")
+    else:
+        store = ReadModelStore.postgres(request.getfixturevalue("pg_database"))
+    with store.transaction() as c:
+        for statement in DDL:
+            c.execute(statement)
     yield store
     store.close()
 
 
-def test_a_read_gets_its_own_result_when_an_earlier_write_answers_late(
-    store: ReadModelStore,
-) -> None:
-    # The server answers the writes only after the client has queued them all; enough replies
-    # to overflow its send buffer reach the socket and are read while the SELECT is being
-    # sent. The fetch must still return the SELECT's rows, not a write's status.
+def rows(store: ReadModelStore, sql: str) -> list[tuple[Any, ...]]:
     with store.transaction() as c:
-        c.execute("INSERT INTO t (k, v) SELECT 'a', 1 FROM pg_sleep(0.1)")
-        for n in range(1000):
-            c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (f"k{n}", n))
-        time.sleep(0.5)
-        c.execute("SELECT v + 41 FROM t WHERE k = ?", ("a",))
-        assert c.fetchone() == (42,)
+        c.execute(sql)
+        return [tuple(row) for row in c.fetchall()]
 
 
-def test_reads_and_writes_interleaved_in_pipeline_mode(store: ReadModelStore) -> None:
-    with store.transaction() as c:
-        for n in range(200):
-            c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (f"k{n}", n))
-            if n % 50 == 49:
-                c.execute("SELECT count(*), sum(v) FROM t")
-                assert c.fetchone() == (n + 1, n * (n + 1) // 2)
-    with store.transaction() as c:
-        c.execute("SELECT k FROM t ORDER BY v DESC LIMIT 2")
-        assert c.fetchall() == [("k199",), ("k198",)]
+class TestRowChanges:
+    def test_changes_to_one_row_merge_into_one_statement(self, store: ReadModelStore) -> None:
+        with store.transaction() as c:
+            c.insert("t", {"k": "a"}, {"v": 1, "w": "x"})
+            c.update("t", {"k": "a"}, {"v": 2})
+            c.update("t", {"k": "a"}, {"w": "y"})
+            c.increment("t", {"k": "a"}, {"v": 10})
+            c.flush()
+            assert c.statements == 1
+        assert rows(store, "SELECT k, v, w FROM t") == [("a", 12, "y")]
+
+    def test_updates_keep_the_last_value_of_each_column(self, store: ReadModelStore) -> None:
+        with store.transaction() as c:
+            c.insert("t", {"k": "a"}, {"v": 1, "w": "x"})
+            c.insert("t", {"k": "b"}, {"v": 1, "w": "x"})
+        with store.transaction() as c:
+            c.update("t", {"k": "a"}, {"v": 5, "w": "restored"})
+            c.update("t", {"k": "b"}, {"w": "open"})
+            c.update("t", {"k": "a"}, {"w": "resolved"})
+        assert rows(store, "SELECT k, v, w FROM t ORDER BY k") == [
+            ("a", 5, "resolved"),
+            ("b", 1, "open"),
+        ]
+
+    def test_additions_add_up_and_upserts_insert_or_add(self, store: ReadModelStore) -> None:
+        with store.transaction() as c:
+            c.upsert_add("m", {"a": "t1", "b": "2026-05"}, {"n": 3, "p": 0})
+        with store.transaction() as c:
+            c.upsert_add("m", {"a": "t1", "b": "2026-05"}, {"n": 4, "p": 1})
+            c.upsert_add("m", {"a": "t1", "b": "2026-05"}, {"n": 5, "p": 0})
+            c.upsert_add("m", {"a": "t2", "b": "2026-05"}, {"n": 1, "p": 1})
+            c.increment("m", {"a": "t1", "b": "2026-05"}, {"p": 100})
+        assert rows(store, "SELECT a, b, n, p FROM m ORDER BY a") == [
+            ("t1", "2026-05", 12, 101),
+            ("t2", "2026-05", 1, 1),
+        ]
+
+    def test_changes_that_do_not_merge_keep_their_order(self, store: ReadModelStore) -> None:
+        with store.transaction() as c:
+            c.insert("t", {"k": "a"}, {"v": 1, "w": "x"})
+        with store.transaction() as c:
+            c.increment("t", {"k": "a"}, {"v": 1})
+            c.update("t", {"k": "a"}, {"v": 7})  # after the increment: 7 wins
+            c.increment("t", {"k": "a"}, {"v": 1})
+        assert rows(store, "SELECT v FROM t") == [(8,)]
+
+    def test_a_read_sees_every_change_made_before_it(self, store: ReadModelStore) -> None:
+        with store.transaction() as c:
+            c.insert("t", {"k": "a"}, {"v": 1, "w": None})
+            c.update("t", {"k": "a"}, {"v": 2})
+            c.execute("SELECT v FROM t WHERE k = ?", ("a",))
+            assert tuple(c.fetchone()) == (2,)
+            c.execute("UPDATE t SET v = v * 10 WHERE k = ?", ("a",))
+            c.update("t", {"k": "a"}, {"w": "z"})
+        assert rows(store, "SELECT v, w FROM t") == [(20, "z")]
+
+    def test_deferred_work_runs_once_per_flush_with_every_key(self, store: ReadModelStore) -> None:
+        calls: list[list[str]] = []
+
+        def total(c: Any, keys: list[str]) -> None:
+            calls.append(keys)
+            for key in keys:
+                c.upsert_add("m", {"a": key, "b": "total"}, {"n": 1, "p": 0})
+
+        with store.transaction() as c:
+            for key in ("x", "y", "x"):
+                c.defer(total, key)
+        assert calls == [["x", "y"]]
+        assert rows(store, "SELECT a, n FROM m ORDER BY a") == [("x", 1), ("y", 1)]
+
+    def test_a_failed_transaction_writes_nothing(self, store: ReadModelStore) -> None:
+        def failing_handler() -> None:
+            with store.transaction() as c:
+                c.insert("t", {"k": "a"}, {"v": 1, "w": "x"})
+                raise RuntimeError("handler failed")
+
+        with pytest.raises(RuntimeError, match="handler failed"):
+            failing_handler()
+        assert rows(store, "SELECT k FROM t") == []
+
+
+@pytest.mark.postgres
+class TestPostgresPipeline:
+    @pytest.fixture
+    def pg(self, pg_database: str) -> Iterator[ReadModelStore]:
+        store = ReadModelStore.postgres(pg_database)
+        store.connection.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+        yield store
+        store.close()
+
+    def test_a_read_gets_its_own_result_when_an_earlier_write_answers_late(
+        self, pg: ReadModelStore
+    ) -> None:
+        # The server answers the writes only after the client has queued them all; enough
+        # replies to overflow its send buffer reach the socket and are read while the SELECT
+        # is being sent. The fetch must still return the SELECT's rows, not a write's status.
+        with pg.transaction() as c:
+            c.execute("INSERT INTO t (k, v) SELECT 'a', 1 FROM pg_sleep(0.1)")
+            for n in range(1000):
+                c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (f"k{n}", n))
+            time.sleep(0.5)
+            c.execute("SELECT v + 41 FROM t WHERE k = ?", ("a",))
+            assert c.fetchone() == (42,)
+
+    def test_reads_and_writes_interleaved_in_pipeline_mode(self, pg: ReadModelStore) -> None:
+        with pg.transaction() as c:
+            for n in range(200):
+                c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (f"k{n}", n))
+                if n % 50 == 49:
+                    c.execute("SELECT count(*), sum(v) FROM t")
+                    assert c.fetchone() == (n + 1, n * (n + 1) // 2)
+        with pg.transaction() as c:
+            c.execute("SELECT k FROM t ORDER BY v DESC LIMIT 2")
+            assert c.fetchall() == [("k199",), ("k198",)]
