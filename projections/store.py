@@ -2,7 +2,8 @@
 
 Each projection's position is a tracking record ``(application_name, notification_id)`` in the
 table ``tracking`` (the single-row scheme of eventsourcing's tracking recorders), written in the
-same transaction as the rows it accounts for. A position that does not increase is refused.
+same transaction as the rows it accounts for, after reading it under a lock (it only moves
+forward).
 ``application_name`` is ``<projection>@<upstream>``: the upstream is the event store's name in
 embedded mode, or ``<topic>:<partition>`` when the events come from Kafka.
 """
@@ -15,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from projections.base import Cursor, Projection
 from projections.rows import Rows
 
@@ -24,10 +23,6 @@ TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
     application_name TEXT PRIMARY KEY,
     notification_id BIGINT NOT NULL
 )"""
-
-
-class TrackingError(Exception):
-    """A tracking position that does not move forward."""
 
 
 class _PgCursor:
@@ -160,25 +155,9 @@ class ReadModelStore:
         return int(c.fetchone()[0])
 
     @staticmethod
-    def record(c: Cursor, tracking: Tracking) -> None:
-        """Move a position forward inside the caller's transaction."""
+    def advance(c: Cursor, application_name: str, position: int) -> None:
+        """Move a position read with :meth:`lock_position` forward, in the same transaction."""
         c.execute(
-            "SELECT notification_id FROM tracking WHERE application_name = ?",
-            (tracking.application_name,),
+            "UPDATE tracking SET notification_id = ? WHERE application_name = ?",
+            (position, application_name),
         )
-        row = c.fetchone()
-        if row is None:
-            c.execute(
-                "INSERT INTO tracking (application_name, notification_id) VALUES (?, ?)",
-                (tracking.application_name, tracking.notification_id),
-            )
-        elif int(row[0]) < tracking.notification_id:
-            c.execute(
-                "UPDATE tracking SET notification_id = ? WHERE application_name = ?",
-                (tracking.notification_id, tracking.application_name),
-            )
-        else:
-            raise TrackingError(
-                f"{tracking.application_name}: position {tracking.notification_id} is not "
-                f"after {row[0]}"
-            )

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import Mapper, Notification, Tracking
+from eventsourcing.persistence import Mapper, Notification
 
-from projections.base import Projection
+from projections.base import Cursor, Projection
 from projections.store import ReadModelStore
 
 BATCH = 5000
@@ -40,36 +40,44 @@ def apply_events(
     projections: Sequence[Projection],
     upstream: str,
     items: Sequence[tuple[int, Any]],
-    also: Sequence[Tracking] = (),
 ) -> int:
-    """Apply ``(position, domain event)`` pairs in one transaction; returns events applied.
+    """Apply ``(position, domain event)`` pairs in one transaction; returns events applied."""
+    if not items:
+        return 0
+    with store.transaction() as c:
+        return apply_in(c, store, projections, upstream, items)
+
+
+def apply_in(
+    c: Cursor,
+    store: ReadModelStore,
+    projections: Sequence[Projection],
+    upstream: str,
+    items: Sequence[tuple[int, Any]],
+) -> int:
+    """Apply ``(position, domain event)`` pairs inside the caller's transaction.
 
     Each projection skips what its tracking position says it has seen, so a redelivered or
     replayed batch changes nothing (idempotent consumers). Positions are read under a lock in
-    the same transaction, so two workers never apply the same position twice. ``also`` holds
-    further positions to record in that transaction (e.g. the relay's notification position).
+    the same transaction, so two workers never apply the same position twice.
     """
     if not items:
         return 0
     applied = 0
     last = items[-1][0]
-    with store.transaction() as c:
-        for projection in projections:
-            name = upstream_name(projection, upstream)
-            seen = store.lock_position(c, name)
-            if last <= seen:
+    for projection in projections:
+        name = upstream_name(projection, upstream)
+        seen = store.lock_position(c, name)
+        if last <= seen:
+            continue
+        for position, event in items:
+            if position <= seen:
                 continue
-            for position, event in items:
-                if position <= seen:
-                    continue
-                handler = projection.handler_for(event)
-                if handler is not None:
-                    handler(c, event)
-                    applied += 1
-            store.record(c, Tracking(name, last))
-        for tracking in also:
-            if store.lock_position(c, tracking.application_name) < tracking.notification_id:
-                store.record(c, tracking)
+            handler = projection.handler_for(event)
+            if handler is not None:
+                handler(c, event)
+                applied += 1
+        store.advance(c, name, last)
     return applied
 
 

@@ -172,7 +172,9 @@ class Engine(Application[UUID]):
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""
         processing = ProcessingEvent[UUID](tracking)
-        processing.collect_events(*decision.batch.values())
+        for aggregate in decision.batch.values():  # ``collect_events`` without its type checks
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
         if processing.events or tracking is not None:
             try:
                 self._record(processing)

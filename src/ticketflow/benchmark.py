@@ -238,18 +238,23 @@ def _kafka_settings(work: Path) -> Any:
 
 
 def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
-    """kafka-python alone: produce the same lines and consume them back, same broker."""
+    """kafka-python alone: produce the same lines and consume them back, same broker. As for
+    the pipeline, the clients are connected (the consumer has its partitions) before the
+    clock starts."""
     from ticketflow.adapters import kafka
 
     settings = _kafka_settings(work)
     kafka.create_topics(settings)
     lines = list(generate(n))
-    start = time.perf_counter()
     producer = kafka.producer(settings)
+    consumer = kafka.consumer(settings, settings.topic_inbound, settings.group_prefix + "-raw")
+    deadline = time.monotonic() + 60
+    while not consumer.assignment() and time.monotonic() < deadline:
+        consumer.poll(timeout_ms=100)
+    start = time.perf_counter()
     for line in lines:
         producer.send(settings.topic_inbound, key=line[-12:].encode(), value=line.encode())
     producer.flush()
-    consumer = kafka.consumer(settings, settings.topic_inbound, settings.group_prefix + "-raw")
     seen = 0
     while seen < n:
         for records in consumer.poll(timeout_ms=500, max_records=5000).values():
@@ -262,7 +267,10 @@ def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
 
 def phase_kafka(n: int, work: Path) -> dict[str, Any]:
     """inbound topic → engine → PostgreSQL store → relay → events topic → three read models,
-    each piece in its own ``ticketflow worker`` process, as deployed."""
+    each piece in its own ``ticketflow worker`` process, as deployed. The clock starts once
+    every worker runs and every consumer group has its partitions (a pipeline's throughput,
+    not its start-up), and stops when the three projection groups have committed every
+    event."""
     import os
 
     from ticketflow.adapters import kafka
@@ -276,22 +284,24 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
     env = {**os.environ, **settings.to_env()}
     roles = [["inbound"], ["relay"], *(["projection", name] for name in PROJECTIONS)]
     base = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "worker"]
-    progress = Progress("kafka pipeline", n * len(PROJECTIONS))
-    start = time.perf_counter()
+    groups = [f"{settings.group_prefix}-{name}" for name in PROJECTIONS]
     processes = {
-        " ".join(role): subprocess.Popen([*base, *role], env=env, stdout=subprocess.DEVNULL)
+        " ".join(role): subprocess.Popen([*base, *role], env=env, stdout=subprocess.PIPE, text=True)
         for role in roles
     }
     try:
+        _wait_ready(settings, processes, [f"{settings.group_prefix}-engine", *groups])
+        cpu_before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
+        progress = Progress("kafka pipeline", n * len(PROJECTIONS))
+        start = time.perf_counter()
         kafka.publish_inbound(settings, keyed)
-        groups = [f"{settings.group_prefix}-{name}" for name in PROJECTIONS]
         while (done := _consumed(settings, groups)) < n * len(groups):
             progress.update(done)
-            time.sleep(0.2)
+            time.sleep(0.1)
             if failed := [name for name, p in processes.items() if p.poll() is not None]:
                 raise RuntimeError(f"worker(s) {failed} stopped; see their output above")
         seconds = time.perf_counter() - start
-        cpu = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
+        cpu = {name: _cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
     finally:
         for process in processes.values():
             process.terminate()
@@ -299,6 +309,39 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
             process.wait(timeout=60)
     progress.finish()
     return {"seconds": seconds, "workers": len(processes), "cpu_seconds": cpu}
+
+
+def _wait_ready(
+    settings: Any, processes: dict[str, subprocess.Popen[str]], groups: list[str]
+) -> None:
+    """Until each worker has said it runs and each group has every partition assigned."""
+    from kafka import KafkaAdminClient
+
+    for name, process in processes.items():
+        assert process.stdout is not None
+        if "running" not in process.stdout.readline():
+            raise RuntimeError(f"worker {name} did not start; see its output above")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            described = admin.describe_groups(groups)
+            if all(_assigned(described[g]) == settings.partitions for g in groups):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"consumer groups not ready after 120 s: {groups}")
+    finally:
+        admin.close()
+
+
+def _assigned(group: dict[str, Any]) -> int:
+    if group.get("group_state") != "Stable":
+        return 0
+    return sum(
+        len(part["partitions"])
+        for member in group["members"]
+        for part in member["member_assignment"]["assigned_partitions"]
+    )
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -16,10 +16,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
 from kafka import OffsetAndMetadata
+from kafka.partitioner.default import murmur2
 
 from projections.base import Projection
 from projections.store import ReadModelStore
-from projections.worker import apply_events
+from projections.worker import apply_in
 from ticketflow.adapters.kafka import deadletter_headers, decode_inbound
 from ticketflow.application import Engine
 from ticketflow.contract import InboundEvent
@@ -136,7 +137,9 @@ class Relay:
     def __init__(self, settings: Settings, engine: Engine, producer: Any, batch: int = 5000):
         self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
         self.name = RELAY_PREFIX + settings.topic_events
-        self.tenants: dict[str, str] = {}
+        self.source = f"ticketflow/{engine.name}".encode()
+        self.tenants: dict[Any, bytes] = {}
+        self.partitions: dict[bytes, tuple[int, int]] = {}
         self.published = 0
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
@@ -146,12 +149,16 @@ class Relay:
         if not notifications:
             time.sleep(timeout_ms / 1000)
             return 0
+        topic = self.settings.topic_events
+        partitions = sorted(self.producer.partitions_for(topic))
         for n in notifications:
+            key = self._tenant(n)
             self.producer.send(
-                self.settings.topic_events,
-                key=self._tenant(n).encode(),
+                topic,
+                key=key,
                 value=bytes(n.state),
                 headers=self._headers(n),
+                partition=self._partition(key, partitions),
             )
         self.producer.flush()  # confirmed by the broker before the position moves
         recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
@@ -163,26 +170,41 @@ class Relay:
         self.engine.close()
 
     def _headers(self, n: Any) -> list[tuple[str, bytes]]:
-        values = {
-            "ce_specversion": "1.0",
-            "ce_id": f"{self.engine.name}:{n.id}",
-            "ce_source": f"ticketflow/{self.engine.name}",
-            "ce_type": n.topic,
-            "ce_subject": str(n.originator_id),
-            "content-type": "application/json",
-            "tf_position": str(n.id),
-            "tf_originator_version": str(n.originator_version),
-        }
-        return [(k, v.encode()) for k, v in values.items()]
+        """CloudEvents binary mode; the event's identity is its aggregate and version (parsed
+        back by :func:`event_identity`), ``tf_position`` its place in the store's log."""
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", f"{n.originator_id}:{n.originator_version}".encode()),
+            ("ce_source", self.source),
+            ("ce_type", n.topic.encode()),
+            ("content-type", b"application/json"),
+            ("tf_position", str(n.id).encode()),
+        ]
 
-    def _tenant(self, n: Any) -> str:
-        key = str(n.originator_id)
-        if key not in self.tenants:
+    def _partition(self, key: bytes, partitions: list[int]) -> int:
+        """The partition kafka-python's default partitioner would choose (murmur2 of the key),
+        computed once per tenant and partition count rather than once per record."""
+        found = self.partitions.get(key)
+        if found is None or found[0] != len(partitions):
+            index = (murmur2(key) & 0x7FFFFFFF) % len(partitions)
+            found = self.partitions[key] = (len(partitions), partitions[index])
+        return found[1]
+
+    def _tenant(self, n: Any) -> bytes:
+        key = n.originator_id
+        tenant = self.tenants.get(key)
+        if tenant is None:
             first = n
             if n.originator_version != 1:
                 first = self.engine.recorder.select_events(n.originator_id, lte=1)[0]
-            self.tenants[key] = str(json.loads(bytes(first.state))["tenant"])
-        return self.tenants[key]
+            tenant = self.tenants[key] = str(json.loads(bytes(first.state))["tenant"]).encode()
+        return tenant
+
+
+def event_identity(ce_id: bytes) -> tuple[UUID, int]:
+    """``(aggregate id, version)`` from the ``ce_id`` the relay gives a domain event."""
+    originator, version = ce_id.decode().rsplit(":", 1)
+    return UUID(originator), int(version)
 
 
 class ProjectionWorker:
@@ -216,29 +238,32 @@ class ProjectionWorker:
     def _partition(self, tp: Any, records: Sequence[Any]) -> None:
         upstream = f"{tp.topic}:{tp.partition}"
         relayed = f"{self.projection.name}@{upstream}#position"
-        seen = self.store.position(relayed)
-        items: list[tuple[int, Any]] = []
-        top = seen
-        for record in records:
-            headers = dict(record.headers)  # bytes values: decode only what is used
-            position = int(headers["tf_position"])
-            if position <= top:  # a tail the relay sent again after a crash
-                items.append((record.offset + 1, None))
-                continue
-            top = position
-            topic = headers["ce_type"].decode()
-            if topic.rsplit(":", 1)[-1] not in self.projection.handlers:
-                items.append((record.offset + 1, None))  # not read by this projection
-                continue
-            stored = StoredEvent(
-                originator_id=UUID(headers["ce_subject"].decode()),
-                originator_version=int(headers["tf_originator_version"]),
-                topic=topic,
-                state=record.value,
-            )
-            items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
-        also = [Tracking(relayed, top)] if top > seen else []
-        self.applied += apply_events(self.store, [self.projection], upstream, items, also)
+        with self.store.transaction() as c:
+            seen = self.store.lock_position(c, relayed)
+            items: list[tuple[int, Any]] = []
+            top = seen
+            for record in records:
+                headers = dict(record.headers)  # bytes values: decode only what is used
+                position = int(headers["tf_position"])
+                if position <= top:  # a tail the relay sent again after a crash
+                    items.append((record.offset + 1, None))
+                    continue
+                top = position
+                topic = headers["ce_type"].decode()
+                if topic.rsplit(":", 1)[-1] not in self.projection.handlers:
+                    items.append((record.offset + 1, None))  # not read by this projection
+                    continue
+                originator_id, version = event_identity(headers["ce_id"])
+                stored = StoredEvent(
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=record.value,
+                )
+                items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
+            self.applied += apply_in(c, self.store, [self.projection], upstream, items)
+            if top > seen:
+                self.store.advance(c, relayed, top)
 
 
 def run_until(

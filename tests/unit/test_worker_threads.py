@@ -1,4 +1,4 @@
-"""Worker threads: one failing loop stops the others and is reported."""
+"""Worker threads (one failing loop stops the others) and the relay's record keys."""
 
 from __future__ import annotations
 
@@ -46,3 +46,33 @@ def test_workers_run_until_stopped_without_failures() -> None:
     threads.join()
     assert threads.failures == []
     assert all(loop.rounds > 0 for loop in loops)
+
+
+def test_the_relay_partitions_like_the_default_partitioner() -> None:
+    from types import SimpleNamespace
+
+    from kafka.partitioner.default import DefaultPartitioner
+
+    from ticketflow.workers import Relay
+
+    relay = Relay.__new__(Relay)
+    relay.partitions = {}
+    for count in (3, 5):
+        partitions = list(range(count))
+        cluster = SimpleNamespace(
+            topics=lambda: {"t"},
+            partitions_for_topic=lambda _, p=partitions: set(p),
+            available_partitions_for_topic=lambda _, p=partitions: set(p),
+        )
+        for tenant in (b"acme", b"t42", b"globex", b""):
+            expected = DefaultPartitioner().partition("t", None, tenant, None, None, cluster)
+            assert relay._partition(tenant, partitions) == expected
+
+
+def test_event_identity_round_trip() -> None:
+    from uuid import uuid4
+
+    from ticketflow.workers import event_identity
+
+    aggregate = uuid4()
+    assert event_identity(f"{aggregate}:12".encode()) == (aggregate, 12)
