@@ -26,31 +26,19 @@ TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
 
 
 class _PgCursor:
-    """psycopg cursors taking ``?`` placeholders, for one pipeline-mode transaction.
+    """psycopg cursor taking ``?`` placeholders."""
 
-    Writes share one cursor. Each read gets a cursor of its own: in pipeline mode the replies
-    to earlier writes can be read while a later statement is being sent, and a shared cursor
-    would then hand the fetch a write's result instead of the rows (psycopg issue 604).
-    """
-
-    def __init__(self, connection: Any, cursor: Any) -> None:
-        self._connection = connection
+    def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
-        self._reader = cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        query = sql.replace("?", "%s")
-        if query.lstrip()[:6].upper() in ("SELECT", "WITH "):
-            self._reader = self._connection.cursor()
-            self._reader.execute(query, params)
-        else:
-            self._cursor.execute(query, params)
+        self._cursor.execute(sql.replace("?", "%s"), params)
 
     def fetchone(self) -> Any:
-        return self._reader.fetchone()
+        return self._cursor.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return list(self._reader.fetchall())
+        return list(self._cursor.fetchall())
 
 
 class ReadModelStore:
@@ -97,14 +85,9 @@ class ReadModelStore:
                 raise
             cursor.execute("COMMIT")
         else:
-            # Pipeline mode: statements are sent without waiting for each reply; a read
-            # (fetchone) waits only for what it needs.
-            with (
-                self.connection.pipeline(),
-                self.connection.transaction(),
-                self.connection.cursor() as raw,
-            ):
-                rows = Rows(_PgCursor(self.connection, raw), "postgres")
+            # No pipeline mode: row changes already reach the server as a few bulk statements.
+            with self.connection.transaction(), self.connection.cursor() as raw:
+                rows = Rows(_PgCursor(raw), "postgres")
                 yield rows
                 rows.flush()
 

@@ -1,5 +1,5 @@
 """The read-model store: buffered row changes (``projections.rows``) on SQLite and PostgreSQL,
-and pipeline-mode reads on PostgreSQL."""
+and reads after writes on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ class TestRowChanges:
 
 
 @pytest.mark.postgres
-class TestPostgresPipeline:
+class TestPostgresReadsAfterWrites:
     @pytest.fixture
     def pg(self, pg_database: str) -> Iterator[ReadModelStore]:
         store = ReadModelStore.postgres(pg_database)
@@ -131,9 +131,8 @@ class TestPostgresPipeline:
     def test_a_read_gets_its_own_result_when_an_earlier_write_answers_late(
         self, pg: ReadModelStore
     ) -> None:
-        # The server answers the writes only after the client has queued them all; enough
-        # replies to overflow its send buffer reach the socket and are read while the SELECT
-        # is being sent. The fetch must still return the SELECT's rows, not a write's status.
+        # In pipeline mode (psycopg issue 604) the replies to queued writes could be read while
+        # the SELECT was sent, and the fetch returned a write's status instead of the rows.
         with pg.transaction() as c:
             c.execute("INSERT INTO t (k, v) SELECT 'a', 1 FROM pg_sleep(0.1)")
             for n in range(1000):
@@ -142,7 +141,7 @@ class TestPostgresPipeline:
             c.execute("SELECT v + 41 FROM t WHERE k = ?", ("a",))
             assert c.fetchone() == (42,)
 
-    def test_reads_and_writes_interleaved_in_pipeline_mode(self, pg: ReadModelStore) -> None:
+    def test_reads_and_writes_interleaved(self, pg: ReadModelStore) -> None:
         with pg.transaction() as c:
             for n in range(200):
                 c.execute("INSERT INTO t (k, v) VALUES (?, ?)", (f"k{n}", n))
