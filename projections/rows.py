@@ -13,13 +13,15 @@ sees every change made before it. :meth:`Rows.defer` queues work to run once per
 all the keys collected since the last one (a per-tenant recomputation done once per batch
 rather than once per event).
 
-Bulk writes: SQLite runs ``executemany`` (a C loop over one prepared statement); PostgreSQL
-gets each group of rows as one JSON parameter read by ``json_populate_recordset``, which takes
-the column types from the table itself.
+On PostgreSQL each group of rows goes as one JSON parameter read by ``json_populate_recordset``,
+which takes the column types from the table itself: one round trip and one statement instead of
+hundreds. SQLite runs in-process, where a statement costs less than merging it in Python: there
+each change is written at once, in order.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,7 +41,7 @@ class Rows:
         # table → row key → [kind, key columns, values]
         self._pending: dict[str, dict[Key, list[Any]]] = {}
         self._deferred: dict[Deferred, dict[Any, None]] = {}
-        self.statements = 0  # bulk statements sent (for tests and profiling)
+        self.statements = 0  # statements sent for row changes (for tests and profiling)
 
     # -- the plain cursor ---------------------------------------------------------------------
 
@@ -87,6 +89,15 @@ class Rows:
     # -- merging ------------------------------------------------------------------------------
 
     def _put(self, table: str, key: dict[str, Any], kind: str, values: dict[str, Any]) -> None:
+        if self._dialect == "sqlite":
+            # SQLite runs in-process: a statement costs less than merging it, so each change
+            # is written at once (the order of the changes is the order of the statements).
+            self.statements += 1
+            self._cursor.execute(
+                _sqlite_sql(table, kind, tuple(key), tuple(values)),
+                _sqlite_params(kind, key, values),
+            )
+            return
         rows = self._pending.setdefault(table, {})
         row_key = tuple(key.values())
         entry = rows.get(row_key)
@@ -131,12 +142,16 @@ class Rows:
         if self._dialect == "postgres":
             self._cursor.execute(_pg_sql(table, kind, keys, columns), (json.dumps(rows),))
             return
-        order = (*keys, *columns) if kind in (INSERT, UPSERT_ADD) else (*columns, *keys)
-        self._cursor.executemany(
-            _sqlite_sql(table, kind, keys, columns), [[row[c] for c in order] for row in rows]
-        )
+        raise AssertionError("SQLite changes are written as they come")
 
 
+def _sqlite_params(kind: str, key: dict[str, Any], values: dict[str, Any]) -> list[Any]:
+    if kind in (INSERT, UPSERT_ADD):
+        return [*key.values(), *values.values()]
+    return [*values.values(), *key.values()]
+
+
+@functools.lru_cache(maxsize=256)
 def _sqlite_sql(table: str, kind: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
     where = " AND ".join(f"{k} = ?" for k in keys)
     if kind == UPDATE:
