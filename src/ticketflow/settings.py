@@ -7,7 +7,8 @@
 - ``TICKETFLOW_STORE``: ``sqlite`` (default) or ``postgres``, for events and read models;
 - ``TICKETFLOW_PG_DSN``: ``postgresql://user:password@host:port/dbname`` for postgres;
 - ``KAFKA_BOOTSTRAP_SERVERS``: Kafka brokers, set for Kafka mode;
-- ``TICKETFLOW_KAFKA_<OPTION>``: passed to kafka-python as ``<option>`` (SASL/TLS, …);
+- ``TICKETFLOW_KAFKA_<OPTION>``: passed as ``<option>`` to the kafka-python clients that take it
+  (SASL/TLS to all, ``fetch_*`` to consumers, …; an unknown option is an error);
 - ``TICKETFLOW_TOPIC_INBOUND`` / ``_EVENTS`` / ``_DEADLETTER``: topic names;
 - ``TICKETFLOW_GROUP_PREFIX``: consumer groups are ``<prefix>-engine`` and ``<prefix>-<projection>``
   (default ``ticketflow``);

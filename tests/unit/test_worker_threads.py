@@ -1,8 +1,9 @@
-"""Worker threads (one failing loop stops the others) and the relay's record keys."""
+"""Worker threads (one failing loop stops the others), the relay's record keys, Kafka options."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,34 @@ def test_event_identity_round_trip() -> None:
 
     aggregate = uuid4()
     assert event_identity(f"{aggregate}:12".encode()) == (aggregate, 12)
+
+
+def test_kafka_options_go_to_the_clients_that_take_them(tmp_path: Any) -> None:
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    from ticketflow.adapters.kafka import _options
+    from ticketflow.errors import ConfigurationError
+    from ticketflow.settings import Settings
+
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+        "TICKETFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "TICKETFLOW_KAFKA_FETCH_MIN_BYTES": "1",
+        "TICKETFLOW_KAFKA_LINGER_MS": "5",
+    }
+    settings = Settings.from_env(env=env, data_dir=tmp_path)
+    producer = _options(settings, KafkaProducer)
+    consumer = _options(settings, KafkaConsumer)
+    admin = _options(settings, KafkaAdminClient)
+    assert producer == {
+        "bootstrap_servers": ["127.0.0.1:9092"],
+        "security_protocol": "SASL_SSL",
+        "linger_ms": 5,
+    }
+    assert consumer["fetch_min_bytes"] == 1
+    assert "linger_ms" not in consumer
+    assert admin["security_protocol"] == "SASL_SSL"
+    assert "fetch_min_bytes" not in admin
+    bad = Settings.from_env(env={**env, "TICKETFLOW_KAFKA_FETCH_MIN_BYTE": "1"}, data_dir=tmp_path)
+    with pytest.raises(ConfigurationError, match="TICKETFLOW_KAFKA_FETCH_MIN_BYTE"):
+        _options(bad, KafkaConsumer)

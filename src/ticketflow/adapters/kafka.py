@@ -22,21 +22,29 @@ from ticketflow.settings import Settings
 Headers = Sequence[tuple[str, bytes]]
 
 
-def _options(settings: Settings) -> dict[str, Any]:
-    if not settings.kafka_bootstrap:
-        from ticketflow.errors import ConfigurationError
+def _options(settings: Settings, client: type) -> dict[str, Any]:
+    """Bootstrap servers and the ``TICKETFLOW_KAFKA_*`` options that ``client`` takes (SASL and
+    TLS options go to every client; e.g. ``fetch_min_bytes`` only to consumers)."""
+    from ticketflow.errors import ConfigurationError
 
+    if not settings.kafka_bootstrap:
         raise ConfigurationError("Kafka mode needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)")
+    known = (KafkaProducer, KafkaConsumer, KafkaAdminClient)
     options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
     for key, value in settings.kafka_options.items():
-        options[key] = int(value) if value.isdigit() else value
+        if not any(key in kind.DEFAULT_CONFIG for kind in known):
+            raise ConfigurationError(
+                f"TICKETFLOW_KAFKA_{key.upper()}: {key!r} is not a kafka-python client option"
+            )
+        if key in client.DEFAULT_CONFIG:  # type: ignore[attr-defined]
+            options[key] = int(value) if value.isdigit() else value
     return options
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """An idempotent producer (acks=all, retries without duplicates)."""
-    options = {"linger_ms": 10, "batch_size": 256 * 1024, **overrides}
-    return KafkaProducer(**_options(settings), enable_idempotence=True, acks="all", **options)
+    options = {"linger_ms": 10, "batch_size": 256 * 1024, **_options(settings, KafkaProducer)}
+    return KafkaProducer(**{**options, **overrides, "enable_idempotence": True, "acks": "all"})
 
 
 # Fetches wait up to 100 ms for 128 KiB (about 200 events) rather than returning at once with
@@ -46,7 +54,7 @@ CONSUMER_DEFAULTS = {"fetch_min_bytes": 128 * 1024, "fetch_max_wait_ms": 100}
 
 def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> KafkaConsumer:
     """A consumer with manual commits only, reading from the start for a new group."""
-    options = {**CONSUMER_DEFAULTS, **_options(settings), **overrides}
+    options = {**CONSUMER_DEFAULTS, **_options(settings, KafkaConsumer), **overrides}
     return KafkaConsumer(
         topic, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest", **options
     )
@@ -54,7 +62,7 @@ def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> Ka
 
 def create_topics(settings: Settings) -> list[str]:
     """Create the inbound, events and dead-letter topics; returns those created."""
-    admin = KafkaAdminClient(**_options(settings))
+    admin = KafkaAdminClient(**_options(settings, KafkaAdminClient))
     created = []
     try:
         existing = set(admin.list_topics())
