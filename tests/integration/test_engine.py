@@ -226,6 +226,14 @@ class TestRejections:
         assert outcome.error is not None
         assert (outcome.error.reason, outcome.error.rule) == ("transition_error", "R-BILL-4")
 
+    def test_a_fact_dated_before_the_opening_is_rejected(self, engine: Engine) -> None:
+        engine.apply(opened("T-1", "2026-05-04T10:00:00Z"))
+        outcome = engine.apply(fact("service_restored", "T-1", "2026-05-04T09:00:00Z"))
+        assert outcome.error is not None
+        assert (outcome.error.reason, outcome.error.rule) == ("transition_error", "R-SLA-2")
+        assert "before its opening" in outcome.error.detail
+        assert engine.ticket("T-1").state == "open"
+
     def test_downgrade_without_subscription(self, engine: Engine) -> None:
         event = ce(
             "subscription.tier_downgraded",

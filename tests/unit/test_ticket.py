@@ -81,6 +81,13 @@ def restore(t: Ticket) -> None:
     t.restore_service(at=utc("2026-05-04T12:00:00Z"), inbound=key())
 
 
+def restore_at(at: str) -> Callable[[Ticket], None]:
+    def command(t: Ticket) -> None:
+        t.restore_service(at=utc(at), inbound=key())
+
+    return command
+
+
 def resolve(t: Ticket) -> None:
     t.resolve(at=utc("2026-05-04T13:00:00Z"), inbound=key())
 
@@ -232,7 +239,15 @@ class TestValidPaths:
             ([restore, reopen()], "open"),
             ([resolve, reopen()], "open"),
             ([restore, resolve, reopen()], "open"),
-            ([restore, reopen(), restore, reopen(at="2026-05-06T08:00:00Z")], "open"),
+            (
+                [
+                    restore,
+                    reopen(),
+                    restore_at("2026-05-05T12:00:00Z"),
+                    reopen(at="2026-05-06T08:00:00Z"),
+                ],
+                "open",
+            ),
             ([priority("P2"), priority("P1"), priority("P3")], "open"),
         ],
     )
@@ -308,6 +323,59 @@ class TestImpossibleTransitions:
         assert pending == 1 + len(before)
         after = (ticket.state, ticket.level, ticket.priority, ticket.cycle, ticket.version)
         assert after == snapshot
+
+
+class TestFactsDatedBeforeTheCycle:
+    """A fact dated before the ticket's opening or latest reopening is refused (R-SLA-2); a
+    reopening dated before the fact that ended the cycle too (R-SLA-7). Other orders are
+    accepted as they come (R-IN-4)."""
+
+    @pytest.mark.parametrize(
+        ("apply", "fact"),
+        [
+            (lambda t, at: t.acknowledge(at=at, inbound=key()), "acknowledged"),
+            (lambda t, at: t.escalate(at=at, inbound=key(), level="L2"), "escalated"),
+            (
+                lambda t, at: t.change_priority(
+                    at=at, inbound=key(), priority="P2", tier=Tier.GOLD
+                ),
+                "priority_changed",
+            ),
+            (lambda t, at: t.restore_service(at=at, inbound=key()), "service_restored"),
+            (lambda t, at: t.resolve(at=at, inbound=key()), "resolved"),
+            (lambda t, at: t.close(at=at, inbound=key()), "closed"),
+        ],
+    )
+    def test_before_the_opening(self, apply: Callable[[Ticket, datetime], None], fact: str) -> None:
+        ticket = open_ticket()  # 2026-05-04T10:00:00Z
+        ticket.collect_events()
+        with pytest.raises(TicketTransitionError, match=f"{fact} dated .* before its opening") as e:
+            apply(ticket, utc("2026-05-04T09:59:59Z"))
+        assert e.value.rule == "R-SLA-2"
+        assert ticket.collect_events() == []
+        apply(ticket, utc("2026-05-04T10:00:00Z"))  # at the opening instant: accepted
+        assert len(ticket.collect_events()) == 1
+
+    def test_before_the_latest_reopening(self) -> None:
+        ticket = open_ticket()
+        restore(ticket)
+        reopen(at="2026-05-05T08:00:00Z")(ticket)
+        with pytest.raises(TicketTransitionError, match="latest reopening") as e:
+            ticket.restore_service(at=utc("2026-05-05T07:00:00Z"), inbound=key())
+        assert e.value.rule == "R-SLA-2"
+
+    def test_a_reopening_before_the_restoration_it_reopens(self) -> None:
+        ticket = open_ticket()
+        restore(ticket)  # 2026-05-04T12:00:00Z
+        with pytest.raises(TicketTransitionError, match="before it was restored") as e:
+            reopen(at="2026-05-04T11:00:00Z")(ticket)
+        assert e.value.rule == "R-SLA-7"
+
+    def test_other_orders_are_accepted(self) -> None:
+        ticket = open_ticket()
+        restore(ticket)  # 12:00
+        escalate("L2")(ticket)  # 10:10, after the restoration arrived: kept
+        assert (ticket.state, ticket.level) == ("restored", "L2")
 
 
 class TestRSla6ClockStops:

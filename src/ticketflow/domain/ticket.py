@@ -132,6 +132,7 @@ class Ticket(Aggregate):
         self.clock_running = clock_started_at is not None
         self.deadline = _deadline(clock_started_at, gtr_minutes)
         self.clock_cancelled = False
+        self.stopped_at: datetime | None = None
         self.inbound_keys: dict[str, None] = {inbound: None}
 
     # -- commands -------------------------------------------------------------------------
@@ -187,6 +188,7 @@ class Ticket(Aggregate):
 
     def acknowledge(self, *, at: datetime, inbound: str) -> None:
         self._require_active("acknowledge")
+        self._in_order(at, "acknowledged")
         self._acknowledged(at=at, inbound=inbound)
 
     def escalate(self, *, at: datetime, inbound: str, level: str) -> None:
@@ -195,6 +197,7 @@ class Ticket(Aggregate):
             raise TicketTransitionError(
                 f"ticket {self.ticket} is already at level {self.level}; cannot escalate to {level}"
             )
+        self._in_order(at, "escalated")
         self._escalated(at=at, inbound=inbound, level=level)
 
     def change_priority(
@@ -230,6 +233,7 @@ class Ticket(Aggregate):
             fields = clock_fields(decision)
             effect = "started" if isinstance(decision, Clock) else "none"
             new_cycle = self.clock_cancelled and isinstance(decision, Clock)
+        self._in_order(at, "priority_changed")
         self._priority_changed(
             at=at,
             cycle=self.cycle + 1 if new_cycle else self.cycle,
@@ -249,18 +253,21 @@ class Ticket(Aggregate):
                 f"ticket {self.ticket} is {self.state}; service can only be restored on an "
                 "open ticket"
             )
+        self._in_order(at, "service_restored")
         self._service_restored(at=at, inbound=inbound, **self._stop_fields())
 
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
         if self.state not in ("open", "restored"):
             raise TicketTransitionError(f"ticket {self.ticket} is already {self.state}")
+        self._in_order(at, "resolved")
         self._resolved(at=at, inbound=inbound, **self._stop_fields())
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
             raise TicketTransitionError(f"ticket {self.ticket} is already closed")
+        self._in_order(at, "closed")
         self._closed(at=at, inbound=inbound, **self._stop_fields())
 
     def reopen(
@@ -279,6 +286,7 @@ class Ticket(Aggregate):
             at=at,
             catalog=catalog,
         )
+        self._in_order(at, "reopened")
         self._reopened(
             at=at, inbound=inbound, cycle=self.cycle + 1, tier=tier.value, **clock_fields(decision)
         )
@@ -291,6 +299,26 @@ class Ticket(Aggregate):
             "stopped_clock": stops,
             "deadline": self.deadline if stops else None,
         }
+
+    def _in_order(self, at: datetime, fact: str) -> None:
+        """Refuse a fact dated before the ticket's current cycle began (its opening or latest
+        reopening): nothing happens to a ticket before it exists, and its clock never starts
+        or stops earlier (R-SLA-2). A reopening may not predate the fact that ended the cycle
+        it reopens (R-SLA-7). Other orders are accepted as they come (R-IN-4): dropping, say,
+        a restoration because an escalation carried a later time would lose the fact the SLA
+        depends on."""
+        if at < self.cycle_opened_at:
+            raise TicketTransitionError(
+                f"ticket {self.ticket}: {fact} dated {at.isoformat()} is before its opening or "
+                f"latest reopening ({self.cycle_opened_at.isoformat()})",
+                rule="R-SLA-2",
+            )
+        if fact == "reopened" and self.stopped_at is not None and at < self.stopped_at:
+            raise TicketTransitionError(
+                f"ticket {self.ticket}: reopened dated {at.isoformat()} is before it was "
+                f"{self.state} ({self.stopped_at.isoformat()})",
+                rule="R-SLA-7",
+            )
 
     def _require_active(self, verb: str) -> None:
         if self.state in ("resolved", "closed"):
@@ -351,7 +379,7 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self._stop("restored", inbound)
+        self._stop("restored", inbound, at)
 
     @event(Resolved)
     def _resolved(
@@ -363,7 +391,7 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self._stop("resolved", inbound)
+        self._stop("resolved", inbound, at)
 
     @event(Closed)
     def _closed(
@@ -375,11 +403,12 @@ class Ticket(Aggregate):
         stopped_clock: bool,
         deadline: datetime | None,
     ) -> None:
-        self._stop("closed", inbound)
+        self._stop("closed", inbound, at)
 
-    def _stop(self, state: str, inbound: str) -> None:
+    def _stop(self, state: str, inbound: str, at: datetime) -> None:
         self.state = state
         self.clock_running = False
+        self.stopped_at = at
         self.inbound_keys[inbound] = None
 
     @event("Reopened")
