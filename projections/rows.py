@@ -138,11 +138,9 @@ class Rows:
         columns: tuple[str, ...],
         rows: list[dict[str, Any]],
     ) -> None:
+        # Only PostgreSQL holds changes back (SQLite writes each one in ``_put``).
         self.statements += 1
-        if self._dialect == "postgres":
-            self._cursor.execute(_pg_sql(table, kind, keys, columns), (json.dumps(rows),))
-            return
-        raise AssertionError("SQLite changes are written as they come")
+        self._cursor.execute(_pg_sql(table, kind, keys, columns), (json.dumps(rows),))
 
 
 def _sqlite_params(kind: str, key: dict[str, Any], values: dict[str, Any]) -> list[Any]:

@@ -367,21 +367,25 @@ class TestState:
         assert engine.ticket("T-1").id == ticket_id("T-1")
 
 
+def two_writers(first: Engine, second: Engine) -> None:
+    """The second engine acknowledges: the first one's cached ticket is then stale, and its
+    next batch is decided again from the store."""
+    try:
+        assert first.apply(opened("T-2W", "2026-05-04T08:00:00Z")).status == "accepted"
+        ack = second.apply(fact("acknowledged", "T-2W", "2026-05-04T08:05:00Z"))
+        assert ack.status == "accepted"
+        restored = first.apply(fact("service_restored", "T-2W", "2026-05-04T09:00:00Z"))
+        assert restored.status == "accepted"
+        names = [type(e).__name__ for e in events_of(first, "T-2W")]
+        assert names == ["Opened", "Acknowledged", "ServiceRestored"]
+    finally:
+        first.close()
+        second.close()
+
+
 class TestTwoWriters:
     def test_a_stale_cache_is_dropped_and_the_batch_decided_again(self, db: Path) -> None:
-        first, second = open_engine(db), open_engine(db)
-        try:
-            assert first.apply(opened("T-2W", "2026-05-04T08:00:00Z")).status == "accepted"
-            # The second engine acknowledges: the first one's cached ticket is now stale.
-            ack = second.apply(fact("acknowledged", "T-2W", "2026-05-04T08:05:00Z"))
-            assert ack.status == "accepted"
-            restored = first.apply(fact("service_restored", "T-2W", "2026-05-04T09:00:00Z"))
-            assert restored.status == "accepted"
-            names = [type(e).__name__ for e in events_of(first, "T-2W")]
-            assert names == ["Opened", "Acknowledged", "ServiceRestored"]
-        finally:
-            first.close()
-            second.close()
+        two_writers(open_engine(db), open_engine(db))
 
 
 @pytest.mark.postgres
@@ -391,15 +395,10 @@ class TestPostgresEventStore:
     @staticmethod
     def open(dsn: str) -> Engine:
         from ticketflow.pgstore import PostgresRecorder
-        from ticketflow.settings import pg_env
+        from ticketflow.settings import Settings
 
-        app = Engine(
-            env={
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "PROCESS_RECORDER_TOPIC": "ticketflow.pgstore:PostgresRecorder",
-                **pg_env(dsn),
-            }
-        )
+        env = {"TICKETFLOW_STORE": "postgres", "TICKETFLOW_PG_DSN": dsn}
+        app = Engine(env=Settings.from_env(env=env, data_dir=Path(".")).eventstore_env())
         assert isinstance(app.recorder, PostgresRecorder)
         return app
 
@@ -429,15 +428,4 @@ class TestPostgresEventStore:
             app.close()
 
     def test_a_stale_writer_gets_a_conflict_and_decides_again(self, pg_database: str) -> None:
-        first, second = self.open(pg_database), self.open(pg_database)
-        try:
-            assert first.apply(opened("T-2W", "2026-05-04T08:00:00Z")).status == "accepted"
-            ack = second.apply(fact("acknowledged", "T-2W", "2026-05-04T08:05:00Z"))
-            assert ack.status == "accepted"
-            restored = first.apply(fact("service_restored", "T-2W", "2026-05-04T09:00:00Z"))
-            assert restored.status == "accepted"
-            names = [type(e).__name__ for e in events_of(first, "T-2W")]
-            assert names == ["Opened", "Acknowledged", "ServiceRestored"]
-        finally:
-            first.close()
-            second.close()
+        two_writers(self.open(pg_database), self.open(pg_database))
