@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import statistics
@@ -210,166 +209,6 @@ def phase_query(n: int, work: Path) -> dict[str, Any]:
     return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
 
 
-def _kafka_settings(work: Path) -> Any:
-    """Settings for a Kafka + PostgreSQL run on fresh topics and a fresh database."""
-    import os
-
-    import psycopg
-
-    from ticketflow.settings import Settings
-
-    dsn = os.environ["TICKETFLOW_PG_DSN"]
-    name = f"tf_bench_{uuid4().hex[:10]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    suffix = uuid4().hex[:8]
-    env = {
-        "TICKETFLOW_MODE": "kafka",
-        "TICKETFLOW_STORE": "postgres",
-        "TICKETFLOW_PG_DSN": dsn.rsplit("/", 1)[0] + "/" + name,
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-        "TICKETFLOW_TOPIC_INBOUND": f"bench-in-{suffix}",
-        "TICKETFLOW_TOPIC_EVENTS": f"bench-ev-{suffix}",
-        "TICKETFLOW_TOPIC_DEADLETTER": f"bench-dl-{suffix}",
-        "TICKETFLOW_GROUP_PREFIX": f"bench-{suffix}",
-        "TICKETFLOW_BATCH_SIZE": "2000",  # inbound records per poll and transaction
-    }
-    return Settings.from_env(env=env, data_dir=work)
-
-
-def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
-    """kafka-python alone: produce the same lines and consume them back, same broker. As for
-    the pipeline, the clients are connected (the consumer has its partitions) before the
-    clock starts."""
-    from ticketflow.adapters import kafka
-
-    settings = _kafka_settings(work)
-    kafka.create_topics(settings)
-    lines = list(generate(n))
-    producer = kafka.producer(settings)
-    consumer = kafka.consumer(settings, settings.topic_inbound, settings.group_prefix + "-raw")
-    deadline = time.monotonic() + 60
-    while not consumer.assignment() and time.monotonic() < deadline:
-        consumer.poll(timeout_ms=100)
-    start = time.perf_counter()
-    for line in lines:
-        producer.send(settings.topic_inbound, key=line[-12:].encode(), value=line.encode())
-    producer.flush()
-    seen = 0
-    while seen < n:
-        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
-            seen += len(records)
-    seconds = time.perf_counter() - start
-    producer.close()
-    consumer.close()
-    return {"seconds": seconds}
-
-
-def phase_kafka(n: int, work: Path) -> dict[str, Any]:
-    """inbound topic → engine → PostgreSQL store → relay → events topic → three read models,
-    each piece in its own ``ticketflow worker`` process, as deployed. The clock starts once
-    every worker runs and every consumer group has its partitions (a pipeline's throughput,
-    not its start-up), and stops when the three projection groups have committed every
-    event."""
-    import os
-
-    from ticketflow.adapters import kafka
-    from ticketflow.cli_kafka import PROJECTIONS
-    from ticketflow.contract import parse_event
-    from ticketflow.progress import Progress
-
-    settings = _kafka_settings(work)
-    kafka.create_topics(settings)
-    keyed = [(parse_event(line).tenant, line) for line in generate(n)]
-    env = {**os.environ, **settings.to_env()}
-    roles = [["inbound"], ["relay"], *(["projection", name] for name in PROJECTIONS)]
-    base = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "worker"]
-    groups = [f"{settings.group_prefix}-{name}" for name in PROJECTIONS]
-    processes = {
-        " ".join(role): subprocess.Popen([*base, *role], env=env, stdout=subprocess.PIPE, text=True)
-        for role in roles
-    }
-    try:
-        _wait_ready(settings, processes, [f"{settings.group_prefix}-engine", *groups])
-        cpu_before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
-        progress = Progress("kafka pipeline", n * len(PROJECTIONS))
-        start = time.perf_counter()
-        kafka.publish_inbound(settings, keyed)
-        while (done := _consumed(settings, groups)) < n * len(groups):
-            progress.update(done)
-            time.sleep(0.1)
-            if failed := [name for name, p in processes.items() if p.poll() is not None]:
-                raise RuntimeError(f"worker(s) {failed} stopped; see their output above")
-        seconds = time.perf_counter() - start
-        cpu = {name: _cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=60)
-    progress.finish()
-    return {"seconds": seconds, "workers": len(processes), "cpu_seconds": cpu}
-
-
-def _wait_ready(
-    settings: Any, processes: dict[str, subprocess.Popen[str]], groups: list[str]
-) -> None:
-    """Until each worker has said it runs and each group has every partition assigned."""
-    from kafka import KafkaAdminClient
-
-    for name, process in processes.items():
-        assert process.stdout is not None
-        if "running" not in process.stdout.readline():
-            raise RuntimeError(f"worker {name} did not start; see its output above")
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            described = admin.describe_groups(groups)
-            if all(_assigned(described[g]) == settings.partitions for g in groups):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"consumer groups not ready after 120 s: {groups}")
-    finally:
-        admin.close()
-
-
-def _assigned(group: dict[str, Any]) -> int:
-    if group.get("group_state") != "Stable":
-        return 0
-    return sum(
-        len(part["partitions"])
-        for member in group["members"]
-        for part in member["member_assignment"]["assigned_partitions"]
-    )
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _consumed(settings: Any, groups: list[str]) -> int:
-    """Events committed by the projection groups on the events topic, added up."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        offsets = admin.list_group_offsets(dict.fromkeys(groups))
-        return sum(
-            max(meta.offset, 0)
-            for group in offsets.values()
-            for tp, meta in group.items()
-            if tp.topic == settings.topic_events
-        )
-    finally:
-        admin.close()
-
-
 PHASES = {
     "baseline-ingest": phase_baseline_ingest,
     "ingest": phase_ingest,
@@ -377,7 +216,6 @@ PHASES = {
     "rebuild": phase_rebuild,
     "query": phase_query,
 }
-KAFKA_PHASES = {"baseline-kafka": phase_baseline_kafka, "kafka": phase_kafka}
 
 
 def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
@@ -429,17 +267,9 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def kafka_report(n: int, results: dict[str, dict[str, Any]]) -> str:
-    rate = n / float(results["kafka"]["seconds"])
-    base = n / float(results["baseline-kafka"]["seconds"])
-    ok = "yes" if rate / base >= 0.25 else "NO"
-    return (
-        f"{'kafka pipeline':<24}{rate:>12,.0f}{base:>12,.0f}{rate / base:>8.2f}{0.25:>8.2f}  {ok}"
-        f"   ({n:,} events: inbound → PostgreSQL → events → 3 read models)"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
+    from ticketflow.benchmark_kafka import KAFKA_PHASES, kafka_report
+
     parser = argparse.ArgumentParser(prog="python -m ticketflow.benchmark")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--work", help="working directory (default: a temporary one)")
@@ -454,8 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure the Kafka pipeline on N events (needs "
         "KAFKA_BOOTSTRAP_SERVERS and TICKETFLOW_PG_DSN)",
     )
+    parser.add_argument(
+        "--kafka-only", action="store_true", help="with --kafka-events: skip the embedded phases"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
+    if args.kafka_only and not args.kafka_events:
+        parser.error("--kafka-only needs --kafka-events N")
     if args.phase:
         figures = {**PHASES, **KAFKA_PHASES}[args.phase](args.events, Path(args.work))
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -465,13 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         results = {}
-        for name in PHASES:
+        for name in () if args.kafka_only else PHASES:
             print(f"-- {name}", file=sys.stderr, flush=True)
             results[name] = run_phase(name, args.events, work)
         for name in KAFKA_PHASES if args.kafka_events else ():
             print(f"-- {name}", file=sys.stderr, flush=True)
             results[name] = run_phase(name, args.kafka_events, work)
-    print(report(args.events, results))
+    if not args.kafka_only:
+        print(report(args.events, results))
     if args.kafka_events:
         print(kafka_report(args.kafka_events, results))
     if args.json:
