@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AwareDatetime,
@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -194,6 +195,14 @@ TYPED_ENVELOPES: dict[str, type[BaseModel]] = {
 }
 
 
+# Every typed envelope in one union chosen by ``type``: valid JSON text is parsed once, in
+# pydantic's core. A failure is explained by :func:`_diagnose`, the slower path that parses the
+# text itself to name the event id, the unknown type or the failing field.
+_ANY_ENVELOPE: TypeAdapter[Any] = TypeAdapter(
+    Annotated[Union[tuple(TYPED_ENVELOPES.values())], Field(discriminator="type")]  # noqa: UP007
+)
+
+
 def _describe(error: ValidationError) -> tuple[str, str]:
     """(reason code, one-line detail) for a pydantic error."""
     first = error.errors()[0]
@@ -217,6 +226,18 @@ def _one(loc: tuple[int | str, ...], msg: str) -> str:
 def parse_event(raw: bytes | str | dict[str, Any]) -> InboundEvent:
     """Validate one inbound event; raise :class:`ContractError` with a reason code."""
     if isinstance(raw, dict):
+        return _diagnose(raw)
+    try:
+        envelope = _ANY_ENVELOPE.validate_json(raw)
+    except ValidationError:
+        return _diagnose(raw)  # raises the error that names what is wrong
+    return _inbound(envelope)
+
+
+def _diagnose(raw: bytes | str | dict[str, Any]) -> InboundEvent:
+    """Validate step by step (JSON, object, known type, then its typed model), so that a
+    rejection says which step failed and carries the event's id when it has one."""
+    if isinstance(raw, dict):
         obj: Any = raw
     else:
         try:
@@ -239,10 +260,14 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> InboundEvent:
     except ValidationError as exc:
         reason, detail = _describe(exc)
         raise ContractError(reason, detail, event_id) from None
+    return _inbound(envelope)
+
+
+def _inbound(envelope: Any) -> InboundEvent:
     return InboundEvent(
         id=envelope.id,
         source=envelope.source,
-        type=type_name,
+        type=envelope.type,
         subject=envelope.subject,
         tenant=envelope.tenant,
         time=envelope.time.astimezone(UTC),

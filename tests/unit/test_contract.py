@@ -133,6 +133,7 @@ class TestValidSamples:
 
     @pytest.mark.parametrize("type_name", EVENT_TYPES)
     def test_parses_from_bytes_and_dict_alike(self, type_name: str) -> None:
+        # Text takes the one-pass union of typed envelopes, an object the step-by-step path.
         raw = (VALID_DIR / f"{type_name}.json").read_bytes()
         assert parse_event(raw) == parse_event(json.loads(raw))
 
