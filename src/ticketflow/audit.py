@@ -68,17 +68,48 @@ def extend_chain(recorder: Any, store: ReadModelStore) -> int:
     return added + _insert(store, rows)
 
 
+def chain_read(recorder: Any, store: ReadModelStore, after: int, notifications: Any) -> int:
+    """Chain ``notifications`` just read from the log, which follow position ``after`` with
+    nothing in between (the relay's batch): no second read of the log when the chain's head is
+    at ``after``; otherwise (a chain behind, e.g. started on an existing store, or ahead)
+    :func:`extend_chain` from the head. Returns how many were chained."""
+    position, digest = head(store)
+    if position != after:
+        return extend_chain(recorder, store)
+    rows = []
+    for n in notifications:
+        digest = link(digest, n)
+        rows.append((n.id, str(n.originator_id), n.originator_version, n.topic, digest))
+    return _insert(store, rows)
+
+
+INSERT_LINK = (
+    "INSERT INTO audit_chain (notification_id, originator_id, originator_version, topic, digest)"
+)
+
+
 def _insert(store: ReadModelStore, rows: list[tuple[Any, ...]]) -> int:
+    """Record links; a link already recorded is left as it is. Links are a function of the
+    log, so two writers chaining from the same head (the relay and ``audit verify``) write
+    the same rows, and the second one's are no-ops."""
     count = len(rows)
-    if rows:
-        with store.transaction() as c:
+    if not rows:
+        return 0
+    with store.transaction() as c:
+        if store.dialect == "postgres":
+            c.execute(
+                f"{INSERT_LINK} SELECT * FROM unnest(?::bigint[], ?::text[], ?::int[], "
+                "?::text[], ?::text[]) ON CONFLICT (notification_id) DO NOTHING",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
             for row in rows:
                 c.execute(
-                    "INSERT INTO audit_chain (notification_id, originator_id, "
-                    "originator_version, topic, digest) VALUES (?, ?, ?, ?, ?)",
+                    f"{INSERT_LINK} VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (notification_id) DO NOTHING",
                     row,
                 )
-        rows.clear()
+    rows.clear()
     return count
 
 

@@ -44,7 +44,9 @@ def build_workers(settings: Settings, role: str, projection: str | None = None) 
             )
         )
     if role in ("relay", "all"):
-        workers.append(Relay(settings, engine, kafka.producer(settings)))
+        workers.append(
+            Relay(settings, engine, kafka.producer(settings), chain=open_readmodels(settings))
+        )
     if role in ("projection", "all"):
         names = list(PROJECTIONS) if projection in (None, "all") else [projection or ""]
         for name in names:

@@ -23,6 +23,7 @@ from projections.store import ReadModelStore
 from projections.worker import apply_in
 from ticketflow.adapters.kafka import deadletter_headers, decode_inbound
 from ticketflow.application import Engine
+from ticketflow.audit import chain_read
 from ticketflow.contract import InboundEvent
 from ticketflow.errors import ContractError
 from ticketflow.settings import Settings
@@ -132,10 +133,22 @@ RELAY_PREFIX = "relay:"
 
 
 class Relay:
-    """The event store's notification log → ``ticketflow.events`` (key = tenant)."""
+    """The event store's notification log → ``ticketflow.events`` (key = tenant).
 
-    def __init__(self, settings: Settings, engine: Engine, producer: Any, batch: int = 5000):
+    With ``chain`` (the read-model database), each published batch is also added to the audit
+    chain (:mod:`ticketflow.audit`), so the chain follows the log within a batch instead of
+    waiting for the next ``audit verify``: an event altered after that is caught."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        producer: Any,
+        batch: int = 5000,
+        chain: ReadModelStore | None = None,
+    ):
         self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
+        self.chain = chain
         self.name = RELAY_PREFIX + settings.topic_events
         self.source = f"ticketflow/{engine.name}".encode()
         self.tenants: dict[Any, bytes] = {}
@@ -163,11 +176,15 @@ class Relay:
         self.producer.flush()  # confirmed by the broker before the position moves
         recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
         self.published += len(notifications)
+        if self.chain is not None:
+            chain_read(self.engine.recorder, self.chain, position, notifications)
         return len(notifications)
 
     def close(self) -> None:
         self.producer.close()
         self.engine.close()
+        if self.chain is not None:
+            self.chain.close()
 
     def _headers(self, n: Any) -> list[tuple[str, bytes]]:
         """CloudEvents binary mode; the event's identity is its aggregate and version (parsed

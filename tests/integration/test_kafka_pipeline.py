@@ -14,13 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from kafka import KafkaConsumer
 
 from projections import ALL
 from tests.factories import event, lines, opened, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
-from ticketflow.audit import table_digests
+from ticketflow.audit import head, table_digests, verify
 from ticketflow.benchmark import generate
 from ticketflow.bootstrap import System, open_engine, open_readmodels
 from ticketflow.cli_kafka import build_workers
@@ -227,6 +228,45 @@ class TestRedelivery:
         )
         assert restarted.returncode == 0, restarted.stderr
         assert kafka_digests(kafka_settings) == expected
+
+
+class TestAuditChain:
+    def test_the_relay_chains_what_it_publishes_and_an_alteration_is_caught(
+        self, kafka_settings: Settings, pg_database: str
+    ) -> None:
+        raw = RULE_CASES + list(generate(400, seed=9))
+        publish(kafka_settings, raw)
+        inbound, relay = build_workers(kafka_settings, "inbound") + build_workers(
+            kafka_settings, "relay"
+        )
+        recorder = relay.engine.recorder
+        table = recorder.events_table_name
+        store = open_readmodels(kafka_settings)
+        try:
+            drive(
+                [inbound, relay],
+                lambda: (
+                    inbound.counts["accepted"] == len(raw)
+                    and head(store)[0] == recorder.max_notification_id()
+                ),
+            )
+            # No ``audit verify`` ran: the relay extended the chain batch by batch.
+            engine = open_engine(kafka_settings)
+            try:
+                verdict = verify(engine.recorder, store)
+                assert verdict.ok, verdict.problems
+                assert (verdict.head_position, verdict.head_digest) == head(store)
+                with psycopg.connect(pg_database, autocommit=True) as conn:
+                    conn.execute(
+                        f"UPDATE {table} SET state = state || ' '::bytea WHERE notification_id = 42"
+                    )
+                altered = verify(engine.recorder, store)
+            finally:
+                engine.close()
+        finally:
+            store.close()
+        assert not altered.ok
+        assert altered.problems[0].startswith("position 42 ")
 
 
 class TestNonPythonClient:
