@@ -28,11 +28,17 @@ class EventFilter:
     def __init__(self, until: datetime | None = None, recorded_until: datetime | None = None):
         self.until = until
         self.recorded_until = recorded_until
+        self.kept = self.left_out = 0  # events a projection reads, by outcome
 
     def __call__(self, event: Any) -> bool:
-        if self.until is not None and event.at > self.until:
-            return False
-        return not (self.recorded_until is not None and event.timestamp > self.recorded_until)
+        keep = (self.until is None or event.at <= self.until) and (
+            self.recorded_until is None or event.timestamp <= self.recorded_until
+        )
+        if keep:
+            self.kept += 1
+        else:
+            self.left_out += 1
+        return keep
 
 
 def apply_events(

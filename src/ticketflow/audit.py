@@ -138,6 +138,11 @@ def verify(
         c.execute("SELECT notification_id, digest FROM audit_chain ORDER BY notification_id")
         recorded = {int(i): str(d) for i, d in c.fetchall()}
     digest, broken = GENESIS, False
+    # An expected head at position 0 is the genesis; any other is met by the event at that
+    # position, or found missing when the log jumps past it.
+    met = expect is None or expect[0] == 0
+    if expect is not None and expect[0] == 0 and expect[1] != GENESIS:
+        verdict.problems.append(f"position 0: digest {expect[1]} is not the genesis {GENESIS}")
     versions: dict[Any, int] = {}
     last = recorder.max_notification_id() or 0
     for n in _notifications(recorder, 1):
@@ -157,14 +162,21 @@ def verify(
                 f"v{n.originator_version}): chain broken, the event store differs from what "
                 "was recorded (altered, removed or inserted at or before this position)"
             )
-        if expect is not None and n.id == expect[0] and digest != expect[1]:
-            verdict.problems.append(f"position {n.id}: digest {digest} is not the expected one")
+        if expect is not None and n.id >= expect[0] and not met:
+            met = True
+            if n.id != expect[0]:
+                verdict.problems.append(
+                    f"expected position {expect[0]} is no longer in the store (the next one is "
+                    f"{n.id}): the event kept as the head was removed"
+                )
+            elif digest != expect[1]:
+                verdict.problems.append(f"position {n.id}: digest {digest} is not the expected one")
         verdict.head_position, verdict.head_digest = n.id, digest
         if progress is not None and verdict.checked % PAGE == 0:
             progress(n.id, last)
     for position in sorted(recorded)[:20]:
         verdict.problems.append(f"position {position} was chained but is no longer in the store")
-    if expect is not None and expect[0] > verdict.head_position:
+    if expect is not None and not met:
         verdict.problems.append(f"expected position {expect[0]} is past the end of the store")
     return verdict
 

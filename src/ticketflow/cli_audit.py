@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,20 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild every read model from the event store, into a separate place by default."""
     until = parse_instant(args.until) if args.until else None
     recorded_until = parse_instant(args.recorded_until) if args.recorded_until else None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    into = Path(args.into or settings.data_dir / "replays" / stamp)
     if args.in_place:
         if until or recorded_until:
-            raise QueryError("--in-place rebuilds the live read models in full: drop --until")
+            raise QueryError(
+                "--in-place rebuilds the live read models in full: drop --until/--recorded-until"
+            )
+        if args.into:
+            raise QueryError("--in-place rebuilds the live read models: drop --into")
         into = settings.data_dir
-    elif (into / READMODELS_FILE).exists():
-        raise QueryError(f"{into} already holds read models; choose a new --into directory")
+    elif args.into:
+        into = Path(args.into)
+        if (into / READMODELS_FILE).exists():
+            raise QueryError(f"{into} already holds read models; choose a new --into directory")
+    else:
+        into = _new_replay_directory(settings.data_dir / "replays")
     system = System.open(settings)
     try:
         if args.in_place:
@@ -45,9 +53,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             target = ReadModelStore.sqlite(into / READMODELS_FILE)
         progress = Progress("replay", system.engine.recorder.max_notification_id() or 0)
         progress.enabled = True
-        decoded = system.project(
-            progress=progress.update, keep=EventFilter(until, recorded_until), into=target
-        )
+        keep = EventFilter(until, recorded_until)
+        decoded = system.project(progress=progress.update, keep=keep, into=target)
         progress.finish()
         digests = table_digests(target, TABLES)
         if target is not system.readmodels:
@@ -55,9 +62,28 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         system.close()
     rows = [{"table": t, "rows": n, "sha256": d} for t, (n, d) in digests.items()]
-    print(f"replayed {decoded} events into {into / READMODELS_FILE}")
+    unread = decoded - keep.kept - keep.left_out
+    print(
+        f"replayed {decoded} events into {into / READMODELS_FILE}: {keep.kept} applied, "
+        f"{keep.left_out} left out by --until/--recorded-until, {unread} read by no read model"
+    )
     print(render.rows(rows, ("table", "rows", "sha256"), args.format))
     return 0
+
+
+def _new_replay_directory(parent: Path) -> Path:
+    """``parent/<UTC time to the microsecond>`` (``-2``, ``-3``… appended if taken), created
+    here so that two replays never share a directory."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    for attempt in itertools.count(1):
+        into = parent / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            into.mkdir()
+        except FileExistsError:
+            continue
+        return into
+    raise AssertionError("unreachable")
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,9 +118,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _expectation(text: str) -> tuple[int, str]:
-    position, _, digest = text.partition(":")
-    if not position.isdigit() or len(digest) != 64:
-        raise QueryError(f"--expect {text!r}: give POSITION:SHA256 as printed by audit verify")
+    position, _, digest = text.strip().partition(":")
+    digest = digest.lower()
+    if not position.isdigit() or not re.fullmatch("[0-9a-f]{64}", digest):
+        raise QueryError(
+            f"--expect {text!r}: give POSITION:SHA256 (64 hexadecimal digits) as printed by "
+            "audit verify"
+        )
     return int(position), digest
 
 
@@ -107,9 +137,9 @@ def register(sub: Any) -> None:
     r.add_argument("--in-place", action="store_true", help="rebuild the live read models")
     r.add_argument("--format", **fmt)
     r.set_defaults(func=cmd_replay)
-    h = sub.add_parser("history", help="recorded events of a ticket or a tenant")
+    h = sub.add_parser("history", help="recorded events of a ticket, or of a tenant's subscription")
     h.add_argument("--ticket")
-    h.add_argument("--tenant")
+    h.add_argument("--tenant", help="the tenant's subscription (its tickets: --ticket each)")
     h.add_argument("--format", **fmt)
     h.set_defaults(func=cmd_history)
     a = sub.add_parser("audit", help="prove the event store was not altered")

@@ -10,7 +10,7 @@ from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.errors import QueryError
 
 HISTORY_FIELDS = ("version", "event", "at", "recorded_at", "inbound", "facts")
-_COMMON = {"originator_id", "originator_version", "timestamp", "at", "inbound"}
+_COMMON = {"originator_id", "originator_version", "originator_topic", "timestamp", "at", "inbound"}
 
 
 def _iso(value: Any) -> Any:
