@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, cast
 
 from pydantic import (
     AwareDatetime,
@@ -199,7 +199,7 @@ TYPED_ENVELOPES: dict[str, type[BaseModel]] = {
 # pydantic's core. A failure is explained by :func:`_diagnose`, the slower path that parses the
 # text itself to name the event id, the unknown type or the failing field.
 _ANY_ENVELOPE: TypeAdapter[Any] = TypeAdapter(
-    Annotated[Union[tuple(TYPED_ENVELOPES.values())], Field(discriminator="type")]  # noqa: UP007
+    cast(Any, Annotated[Union[tuple(TYPED_ENVELOPES.values())], Field(discriminator="type")])  # noqa: UP007
 )
 
 
