@@ -19,6 +19,7 @@ consumer group per read model) pays, and how much is ticketflow's own work.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -171,13 +172,14 @@ def _wait_ready(
     """Until each process has said it runs and each group has every partition assigned."""
     from kafka import KafkaAdminClient
 
+    deadline = time.monotonic() + 120
     for name, process in processes.items():
         assert process.stdout is not None
-        if "running" not in process.stdout.readline():
-            raise RuntimeError(f"{name} did not start; see its output above")
+        ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
+        if not ready or "running" not in process.stdout.readline():
+            raise RuntimeError(f"{name} did not start within 120 s; see its output above")
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             described = admin.describe_groups(groups)
             if all(_assigned(described[g]) == settings.partitions for g in groups):
@@ -271,9 +273,7 @@ def _run_role(role: str, group: str | None) -> None:
             settings, settings.topic_events, f"{settings.group_prefix}-{group}"
         )
         producer, limit = None, 2000
-    while not consumer.assignment():
-        consumer.poll(timeout_ms=100)
-    print(f"topology {role}: running", flush=True)
+    print(f"topology {role}: running", flush=True)  # groups joined: see _wait_ready
     subject, position = uuid4(), 0
     while True:
         polled = consumer.poll(timeout_ms=500, max_records=limit)

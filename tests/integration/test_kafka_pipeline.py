@@ -230,6 +230,26 @@ class TestRedelivery:
         assert kafka_digests(kafka_settings) == expected
 
 
+class TestConsumers:
+    def test_a_consumer_joins_its_group_once_with_every_partition(
+        self, kafka_settings: Settings
+    ) -> None:
+        # Subscribed before it knew the topic's partitions, a consumer joined twice (the first
+        # assignment empty), and kafka-python 3.0.12 could lose the second assignment when a
+        # poll timed out during it. The project's consumers learn the partitions first.
+        client = kafka_adapter.consumer(
+            kafka_settings, kafka_settings.topic_events, f"{kafka_settings.group_prefix}-once"
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not client.assignment() and time.monotonic() < deadline:
+                client.poll(timeout_ms=100)
+            assert len(client.assignment()) == kafka_settings.partitions
+            assert client._coordinator._generation.generation_id == 1  # one join, not two
+        finally:
+            client.close()
+
+
 class TestAuditChain:
     def test_the_relay_chains_what_it_publishes_and_an_alteration_is_caught(
         self, kafka_settings: Settings, pg_database: str
