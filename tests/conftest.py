@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,16 @@ def pg_database(pg_dsn: str) -> Iterator[str]:
     yield pg_dsn.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def readmodel_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty read-model store, once on SQLite and once on a fresh PostgreSQL database."""
+    from projections.store import ReadModelStore
+
+    if request.param == "sqlite":
+        store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")
+    else:
+        store = ReadModelStore.postgres(request.getfixturevalue("pg_database"))
+    yield store
+    store.close()

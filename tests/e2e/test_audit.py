@@ -16,7 +16,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.cli import Run, run
 
 EVENTS_FILE = "events.sqlite3"
 READMODELS_FILE = "readmodels.sqlite3"
@@ -96,35 +97,12 @@ ALTER_ACKNOWLEDGEMENT = (
 MALFORMED = ["10", "10:abc", "-1:" + "a" * 64]
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 Call = tuple[Path, tuple[str, ...]]
 
 
 def _run(call: Call) -> Run:
     data_dir, args = call
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_BOOTSTRAP"))
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=data_dir.parent,
-        timeout=120,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
-
-
-def run(data_dir: Path, *args: str) -> Run:
-    return _run((data_dir, args))
+    return run(data_dir, *args)
 
 
 def run_all(calls: dict[str, Call]) -> dict[str, Run]:

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import Run, run
 from ticketflow.application import Engine
 from ticketflow.settings import Settings
 
@@ -95,30 +93,6 @@ ACCEPTED_LINES = [1, 2, 11, 12]  # started, opened, restored, pack: one stored e
 DUPLICATE_LINES = [8]
 REPORT_LINE = re.compile(r"^  line (\d+): id=(\S+) (\w+)(?: \[(R-[A-Z]+-\d+)\])?: (.+)$")
 DEAD_LETTER_LINE = re.compile(r"^rejected lines written to (.+)$", re.MULTILINE)
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(data_dir: Path, *args: str, stdin: str | None = None) -> Run:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_BOOTSTRAP"))
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=data_dir.parent,
-        timeout=120,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def max_notification_id(data_dir: Path) -> int:

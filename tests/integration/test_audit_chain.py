@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,14 +30,9 @@ def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     engine.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
-    if request.param == "sqlite":
-        store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")
-    else:
-        store = ReadModelStore.postgres(request.getfixturevalue("pg_database"))
-    yield store
-    store.close()
+@pytest.fixture
+def store(readmodel_store: ReadModelStore) -> ReadModelStore:
+    return readmodel_store
 
 
 def expected_head(recorder: Any) -> tuple[int, str]:

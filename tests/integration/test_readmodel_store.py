@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,17 +18,12 @@ DDL = (
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadModelStore]:
-    if request.param == "sqlite":
-        store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")
-    else:
-        store = ReadModelStore.postgres(request.getfixturevalue("pg_database"))
-    with store.transaction() as c:
+@pytest.fixture
+def store(readmodel_store: ReadModelStore) -> ReadModelStore:
+    with readmodel_store.transaction() as c:
         for statement in DDL:
             c.execute(statement)
-    yield store
-    store.close()
+    return readmodel_store
 
 
 def rows(store: ReadModelStore, sql: str) -> list[tuple[Any, ...]]:

@@ -1,0 +1,34 @@
+"""Running ``python -m ticketflow`` as a user does: a separate process on a data directory, with
+no server named in its environment (the embedded default)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(data_dir: Path, *args: str, stdin: str | None = None) -> Run:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_BOOTSTRAP"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=data_dir.parent,
+        timeout=120,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
