@@ -13,8 +13,9 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from kafka.errors import KafkaError
 
+from projections.store import ReadModelStore
 from ticketflow import cli_audit, cli_kafka, cli_serve, render
-from ticketflow.bootstrap import System
+from ticketflow.bootstrap import READMODELS_FILE, System
 from ticketflow.errors import TicketflowError
 from ticketflow.ingest import DeadLetterFile, IngestReport, ingest_lines, publish_lines
 from ticketflow.progress import Progress
@@ -80,13 +81,27 @@ def _ingest_embedded(
     return report
 
 
+def _replayed_readmodels(settings: Settings) -> ReadModelStore | None:
+    """The read models of a directory that holds read models but no event store (one that
+    ``replay`` wrote): queried as they are, with no event store created next to them."""
+    data_dir = settings.data_dir
+    if settings.store != "sqlite" or (data_dir / "events.sqlite3").exists():
+        return None
+    if not (data_dir / READMODELS_FILE).exists():
+        return None
+    return ReadModelStore.sqlite(data_dir / READMODELS_FILE)
+
+
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow import queries
 
-    system = System.open(settings)
+    replayed = _replayed_readmodels(settings)
+    system = None if replayed is not None else System.open(settings)
     try:
-        system.project()
-        store = system.readmodels
+        if system is not None:
+            system.project()
+        store = replayed if system is None else system.readmodels
+        assert store is not None
         if args.what == "sla":
             as_of = queries.parse_instant(args.as_of) if args.as_of else None
             data = queries.sla(store, as_of=as_of, tenant=args.tenant, status=args.status)
@@ -108,7 +123,10 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
     finally:
-        system.close()
+        if system is not None:
+            system.close()
+        if replayed is not None:
+            replayed.close()
     return 0
 
 

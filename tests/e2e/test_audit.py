@@ -549,6 +549,8 @@ class TestReplay:
         assert ("T-2", "2026-05-10T18:00:00Z") in live
         assert commands["replay_until"].returncode == 0, commands["replay_until"].stderr
         rows = sla_rows(commands["until_sla"])
+        # Queried as they are: no event store is created in the replay's directory.
+        assert not (commands.dirs["replay_until"] / EVENTS_FILE).exists()
         # T-2 was opened at UNTIL (kept: at or before), T-3 after it; T-5 before it, though
         # recorded last.
         assert sorted(rows) == ["T-1", "T-2", "T-5"]
