@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper, Notification
 
 from projections.base import Cursor, Projection
 from projections.store import ReadModelStore
+from ticketflow.bulk import bulk_collection
 
 BATCH = 5000
 Progress = Callable[[int, int], None]  # (position reached, last position)
@@ -99,6 +100,20 @@ def catch_up(
     progress: Progress | None = None,
 ) -> int:
     """Bring ``projections`` up to the end of the notification log; returns events decoded."""
+    with bulk_collection():
+        return _catch_up(recorder, mapper, store, projections, upstream, keep, batch, progress)
+
+
+def _catch_up(
+    recorder: Any,
+    mapper: Mapper[Any],
+    store: ReadModelStore,
+    projections: Sequence[Projection],
+    upstream: str,
+    keep: Callable[[Any], bool] | None,
+    batch: int,
+    progress: Progress | None,
+) -> int:
     store.create_tables(projections)
     read = {name for p in projections for name in p.handlers}
     names = [upstream_name(p, upstream) for p in projections]

@@ -108,23 +108,26 @@ def _sqlite_env(path: Path) -> dict[str, str]:
 
 
 def phase_baseline_ingest(n: int, work: Path) -> dict[str, Any]:
+    from ticketflow.bulk import bulk_collection
+
     app: Application[Any] = Application(env=_sqlite_env(work / "bare.sqlite3"))
     live: dict[str, Bare] = {}
     pending: dict[str, Bare] = {}
     start = time.perf_counter()
-    for i, raw in enumerate(generate(n)):
-        obj = json.loads(raw)
-        subject = obj["subject"]
-        aggregate = live.get(subject)
-        if aggregate is None:
-            aggregate = live[subject] = Bare(subject)
-        else:
-            aggregate.update(obj["type"])
-        pending[subject] = aggregate
-        if (i + 1) % BATCH == 0:
-            app.save(*pending.values())
-            pending.clear()
-    app.save(*pending.values())
+    with bulk_collection():  # as the ingest does: like for like
+        for i, raw in enumerate(generate(n)):
+            obj = json.loads(raw)
+            subject = obj["subject"]
+            aggregate = live.get(subject)
+            if aggregate is None:
+                aggregate = live[subject] = Bare(subject)
+            else:
+                aggregate.update(obj["type"])
+            pending[subject] = aggregate
+            if (i + 1) % BATCH == 0:
+                app.save(*pending.values())
+                pending.clear()
+        app.save(*pending.values())
     return {"seconds": time.perf_counter() - start}
 
 
@@ -152,19 +155,21 @@ def phase_ingest(n: int, work: Path) -> dict[str, Any]:
 
 def phase_baseline_decode(n: int, work: Path) -> dict[str, Any]:
     from ticketflow.bootstrap import open_engine
+    from ticketflow.bulk import bulk_collection
     from ticketflow.settings import Settings
 
     engine = open_engine(Settings.from_env(env={}, data_dir=work))
     recorder, mapper = engine.recorder, engine.mapper
     start, position, decoded = time.perf_counter(), 1, 0
-    while True:
-        page = recorder.select_notifications(position, 2000)
-        if not page:
-            break
-        for notification in page:
-            mapper.to_domain_event(notification)
-        decoded += len(page)
-        position = page[-1].id + 1
+    with bulk_collection():  # as the rebuild does: like for like
+        while True:
+            page = recorder.select_notifications(position, 2000)
+            if not page:
+                break
+            for notification in page:
+                mapper.to_domain_event(notification)
+            decoded += len(page)
+            position = page[-1].id + 1
     return {"seconds": time.perf_counter() - start, "events": decoded}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ticketflow.application import Engine
+from ticketflow.bulk import bulk_collection
 from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.errors import ContractError
 from ticketflow.progress import Progress
@@ -135,25 +136,26 @@ def ingest_lines(
         pending.clear()
 
     number = 0
-    for number, line in enumerate(lines, start=1):
-        try:
-            text = decode_line(line)
-        except ContractError as exc:
-            reject(number, line, Rejection(number, None, exc.reason, exc.detail, "R-IN-3"))
-            continue
-        if not text.strip():
-            continue
-        try:
-            pending.append((number, text, parse_event(text)))
-        except ContractError as exc:
-            rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
-            reject(number, text, Rejection(number, exc.event_id, exc.reason, exc.detail, rule))
-        if len(pending) >= batch_size:
+    with bulk_collection():
+        for number, line in enumerate(lines, start=1):
+            try:
+                text = decode_line(line)
+            except ContractError as exc:
+                reject(number, line, Rejection(number, None, exc.reason, exc.detail, "R-IN-3"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                pending.append((number, text, parse_event(text)))
+            except ContractError as exc:
+                rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
+                reject(number, text, Rejection(number, exc.event_id, exc.reason, exc.detail, rule))
+            if len(pending) >= batch_size:
+                flush()
+            if progress is not None:
+                progress.update(number)
+        if pending:
             flush()
-        if progress is not None:
-            progress.update(number)
-    if pending:
-        flush()
     if progress is not None:
         progress.update(number)
         progress.finish()
