@@ -28,6 +28,7 @@ from typing import Any
 from uuid import uuid4
 
 from ticketflow.benchmark import generate
+from ticketflow.bulk import bulk_collection
 
 TARGET = 0.25
 TOPOLOGY_GROUPS = ("sla_breach", "billing_effective_date", "expertise_usage")
@@ -73,13 +74,14 @@ def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
     while not consumer.assignment() and time.monotonic() < deadline:
         consumer.poll(timeout_ms=100)
     start = time.perf_counter()
-    for line in lines:
-        producer.send(settings.topic_inbound, key=line[-12:].encode(), value=line.encode())
-    producer.flush()
-    seen = 0
-    while seen < n:
-        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
-            seen += len(records)
+    with bulk_collection():  # as the workers run: like for like
+        for line in lines:
+            producer.send(settings.topic_inbound, key=line[-12:].encode(), value=line.encode())
+        producer.flush()
+        seen = 0
+        while seen < n:
+            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+                seen += len(records)
     seconds = time.perf_counter() - start
     producer.close()
     consumer.close()
@@ -305,4 +307,5 @@ def _run_role(role: str, group: str | None) -> None:
 
 
 if __name__ == "__main__":
-    _run_role(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    with bulk_collection():  # as the workers run: like for like
+        _run_role(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

@@ -12,6 +12,7 @@ from typing import Any
 from projections import ALL
 from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
+from ticketflow.bulk import bulk_collection
 from ticketflow.errors import ConfigurationError
 from ticketflow.settings import Settings
 from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, WorkerThreads, run_until
@@ -77,7 +78,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     )
     threads = None
     try:
-        with contextlib.suppress(KeyboardInterrupt):
+        # A worker is bulk work for as long as it runs (see ticketflow.bulk).
+        with contextlib.suppress(KeyboardInterrupt), bulk_collection():
             if args.exit_when_idle is not None:
                 run_until(workers, stop, idle_rounds=args.exit_when_idle)
             else:
