@@ -3,11 +3,13 @@ no server named in its environment (the embedded default)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -32,3 +34,21 @@ def run(data_dir: Path, *args: str, stdin: str | None = None) -> Run:
         check=False,
     )
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def ce(type_: str, subject: str, id_: str, time: str, data: dict[str, Any], **attrs: Any) -> str:
+    """One line of an ingest file: a CloudEvent from the ``portal`` source (tenant ``acme``
+    unless given)."""
+    tenant = attrs.pop("tenant", "acme")
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": id_,
+            "source": "portal",
+            "type": type_,
+            "subject": subject,
+            "time": time,
+            "tenant": tenant,
+            "data": data,
+        }
+    )

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli import Run, run
+from tests.cli import Run, ce, run
 
 EVENTS_FILE = "events.sqlite3"
 READMODELS_FILE = "readmodels.sqlite3"
@@ -41,21 +41,6 @@ TABLES = (
     "expertise_packs",
     "expertise_consumptions",
 )
-
-
-def ce(type_: str, subject: str, id_: str, time: str, data: dict[str, Any]) -> str:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": id_,
-            "source": "portal",
-            "type": type_,
-            "subject": subject,
-            "time": time,
-            "tenant": "acme",
-            "data": data,
-        }
-    )
 
 
 def p1(ticket: str, id_: str, time: str) -> str:

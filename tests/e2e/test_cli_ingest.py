@@ -11,26 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.cli import Run, run
+from tests.cli import Run, ce, run
 from ticketflow.application import Engine
 from ticketflow.settings import Settings
-
-
-def ce(type_: str, subject: str, id_: str, time: str, data: dict[str, Any], **attrs: Any) -> str:
-    tenant = attrs.pop("tenant", "acme")
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": id_,
-            "source": "portal",
-            "type": type_,
-            "subject": subject,
-            "time": time,
-            "tenant": tenant,
-            "data": data,
-        }
-    )
-
 
 OPEN_T1 = ce(
     "ticket.opened",
