@@ -19,10 +19,13 @@ class Run:
     stderr: str
 
 
+def embedded_env() -> dict[str, str]:
+    """This process's environment without the variables that name servers or settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_"))}
+
+
 def run(data_dir: Path, *args: str, stdin: str | None = None) -> Run:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_BOOTSTRAP"))
-    }
+    env = embedded_env()
     done = subprocess.run(
         [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), *args],
         input=stdin,

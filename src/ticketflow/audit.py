@@ -11,7 +11,7 @@ at that position. The head ``(position, digest)`` can be kept elsewhere (``audit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,14 +55,20 @@ def head(store: ReadModelStore) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
+def _links(digest: str, notifications: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+    """``audit_chain`` rows for ``notifications``, chained on from ``digest``."""
+    for n in notifications:
+        digest = link(digest, n)
+        yield (n.id, str(n.originator_id), n.originator_version, n.topic, digest)
+
+
 def extend_chain(recorder: Any, store: ReadModelStore) -> int:
     """Chain the notifications recorded since the last chained one; returns how many."""
     position, digest = head(store)
     added = 0
     rows: list[tuple[Any, ...]] = []
-    for n in _notifications(recorder, position + 1):
-        digest = link(digest, n)
-        rows.append((n.id, str(n.originator_id), n.originator_version, n.topic, digest))
+    for row in _links(digest, _notifications(recorder, position + 1)):
+        rows.append(row)
         if len(rows) >= PAGE:
             added += _insert(store, rows)
     return added + _insert(store, rows)
@@ -76,11 +82,7 @@ def chain_read(recorder: Any, store: ReadModelStore, after: int, notifications: 
     position, digest = head(store)
     if position != after:
         return extend_chain(recorder, store)
-    rows = []
-    for n in notifications:
-        digest = link(digest, n)
-        rows.append((n.id, str(n.originator_id), n.originator_version, n.topic, digest))
-    return _insert(store, rows)
+    return _insert(store, list(_links(digest, notifications)))
 
 
 INSERT_LINK = (

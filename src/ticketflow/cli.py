@@ -84,12 +84,10 @@ def _ingest_embedded(
 def _replayed_readmodels(settings: Settings) -> ReadModelStore | None:
     """The read models of a directory that holds read models but no event store (one that
     ``replay`` wrote): queried as they are, with no event store created next to them."""
-    data_dir = settings.data_dir
-    if settings.store != "sqlite" or (data_dir / "events.sqlite3").exists():
+    if settings.store != "sqlite" or Path(settings.eventstore_env()["SQLITE_DBNAME"]).exists():
         return None
-    if not (data_dir / READMODELS_FILE).exists():
-        return None
-    return ReadModelStore.sqlite(data_dir / READMODELS_FILE)
+    readmodels = settings.data_dir / READMODELS_FILE
+    return ReadModelStore.sqlite(readmodels) if readmodels.exists() else None
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:

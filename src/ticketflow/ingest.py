@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -33,13 +33,7 @@ class Rejection:
     rule: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "id": self.id,
-            "reason": self.reason,
-            "detail": self.detail,
-            "rule": self.rule,
-        }
+        return asdict(self)
 
 
 @dataclass

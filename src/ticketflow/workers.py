@@ -177,7 +177,7 @@ class Relay:
         recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
         self.published += len(notifications)
         if self.chain is not None:
-            chain_read(self.engine.recorder, self.chain, position, notifications)
+            chain_read(recorder, self.chain, position, notifications)
         return len(notifications)
 
     def close(self) -> None:

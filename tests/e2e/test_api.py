@@ -17,7 +17,6 @@ import csv
 import http.client
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli import embedded_env
 from tests.factories import event, opened, ticket_fact
 from ticketflow import api, queries
 from ticketflow.api import ApiServer, make_server
@@ -494,7 +494,7 @@ def test_a_broker_address_alone_keeps_the_embedded_mode(tmp_path: Path) -> None:
 
 
 def test_serve_command_starts_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_"))}
+    env = embedded_env()
     command = [sys.executable, "-m", "ticketflow", "--data-dir", str(tmp_path), "serve"]
     with subprocess.Popen(
         [*command, "--port", "0"],
