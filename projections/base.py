@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 
 class Cursor(Protocol):
-    """What handlers get (``projections.rows.Rows``): the slice of a DB-API cursor they use,
+    """What handlers get (``ticketflow.adapters.rows.Rows``): the slice of a DB-API cursor they use,
     with SQL written with ``?`` placeholders, and row changes written in bulk."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...

@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.persistence import Mapper, Notification
 
 from projections.base import Cursor, Projection
-from projections.store import ReadModelStore
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bulk import bulk_collection
 
 BATCH = 5000

@@ -112,7 +112,7 @@ def pg_database(pg_dsn: str) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def readmodel_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """An empty read-model store, once on SQLite and once on a fresh PostgreSQL database."""
-    from projections.store import ReadModelStore
+    from ticketflow.adapters.readmodels import ReadModelStore
 
     if request.param == "sqlite":
         store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")

@@ -1,5 +1,5 @@
 import sys
 
-from ticketflow.cli import main
+from ticketflow.entrypoints.cli import main
 
 sys.exit(main())

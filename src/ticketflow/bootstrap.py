@@ -12,10 +12,10 @@ from eventsourcing.persistence import PersistenceError
 
 from projections import ALL
 from projections.base import Projection
-from projections.store import ReadModelStore
 from projections.worker import catch_up
-from ticketflow.application import Engine
-from ticketflow.audit import extend_chain
+from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.service.audit import extend_chain
+from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"

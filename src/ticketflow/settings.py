@@ -107,7 +107,7 @@ class Settings:
     def eventstore_env(self, name: str = "events") -> dict[str, str]:
         """The eventsourcing environment for the event store (storage chosen by settings)."""
         if self.store == "postgres":
-            from ticketflow.pgstore import TOPIC
+            from ticketflow.adapters.pg_eventstore import TOPIC
 
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",

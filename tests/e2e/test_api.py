@@ -33,8 +33,9 @@ import pytest
 
 from tests.cli import embedded_env
 from tests.factories import event, opened, ticket_fact
-from ticketflow import api, queries
-from ticketflow.api import ApiServer, make_server
+from ticketflow.entrypoints import api
+from ticketflow.entrypoints.api import ApiServer, make_server
+from ticketflow.service import queries
 from ticketflow.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)

@@ -705,7 +705,7 @@ class TestHistory:
 def test_replay_directories_started_at_the_same_instant_are_distinct(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ticketflow import cli_audit
+    from ticketflow.entrypoints.cli import audit as cli_audit
 
     instant = datetime(2026, 5, 4, 10, 0, 0, 123456, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ticketflow import benchmark
-from ticketflow.benchmark_kafka import kafka_report
+from ticketflow_tools import benchmark
+from ticketflow_tools.benchmark_kafka import kafka_report
 
 NUMBER = r"[\d,]+"
 

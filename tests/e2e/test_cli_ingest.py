@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.cli import Run, ce, run
-from ticketflow.application import Engine
+from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 OPEN_T1 = ce(

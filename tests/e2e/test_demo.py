@@ -135,7 +135,7 @@ class TestDataset:
         assert (tmp_path / "out" / "demo-events.jsonl").read_bytes() == first
 
     def test_another_seed_another_file(self, demo_run: DemoRun) -> None:
-        from ticketflow.demo import generate
+        from ticketflow_tools.demo import generate
 
         lines = demo_run.path("dataset").read_text(encoding="utf-8").splitlines()
         assert generate(seed=int(SEED), tenants=int(TENANTS), months=int(MONTHS)) == lines

@@ -1,6 +1,6 @@
-"""The audit chain's writers (``ticketflow.audit``) on SQLite and PostgreSQL read models: the
-relay's batch path gives the chain a full re-read gives, and two writers from the same head
-leave one chain."""
+"""The audit chain's writers (``ticketflow.service.audit``) on SQLite and PostgreSQL read
+models: the relay's batch path gives the chain a full re-read gives, and two writers from the same
+head leave one chain."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from projections.store import ReadModelStore
-from ticketflow.audit import GENESIS, chain_read, extend_chain, head, verify
-from ticketflow.benchmark import generate
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import open_engine
-from ticketflow.ingest import DeadLetterFile, ingest_lines
+from ticketflow.service.audit import GENESIS, chain_read, extend_chain, head, verify
+from ticketflow.service.ingest import DeadLetterFile, ingest_lines
 from ticketflow.settings import Settings
+from ticketflow_tools.benchmark import generate
 
 
 @pytest.fixture(scope="module")

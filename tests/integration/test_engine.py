@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ticketflow.application import Engine
 from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
+from ticketflow.service.engine import Engine
 
 _ids = itertools.count(1)
 
@@ -390,11 +390,11 @@ class TestTwoWriters:
 
 @pytest.mark.postgres
 class TestPostgresEventStore:
-    """The PostgreSQL recorder (``ticketflow.pgstore``) behind the same engine."""
+    """The PostgreSQL recorder (``ticketflow.adapters.pg_eventstore``) behind the same engine."""
 
     @staticmethod
     def open(dsn: str) -> Engine:
-        from ticketflow.pgstore import PostgresRecorder
+        from ticketflow.adapters.pg_eventstore import PostgresRecorder
         from ticketflow.settings import Settings
 
         env = {"TICKETFLOW_STORE": "postgres", "TICKETFLOW_PG_DSN": dsn}

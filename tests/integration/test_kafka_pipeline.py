@@ -21,12 +21,12 @@ from kafka import KafkaConsumer
 from projections import ALL
 from tests.factories import event, lines, opened, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
-from ticketflow.audit import head, table_digests, verify
-from ticketflow.benchmark import generate
 from ticketflow.bootstrap import System, open_engine, open_readmodels
-from ticketflow.cli_kafka import build_workers
-from ticketflow.ingest import DeadLetterFile, ingest_lines
+from ticketflow.entrypoints.cli.kafka import build_workers
+from ticketflow.service.audit import head, table_digests, verify
+from ticketflow.service.ingest import DeadLetterFile, ingest_lines
 from ticketflow.settings import Settings
+from ticketflow_tools.benchmark import generate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 TABLES = [t for p in ALL for t in p.tables]
@@ -335,7 +335,7 @@ class TestNonPythonClient:
         workers = build_workers(kafka_settings, "all")
 
         def applied() -> bool:
-            from ticketflow import queries
+            from ticketflow.service import queries
 
             store = open_readmodels(kafka_settings)
             try:

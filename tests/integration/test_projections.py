@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 import pytest
 
 from tests.factories import apply, event, opened, system_factory, ticket_fact
-from ticketflow import queries
 from ticketflow.bootstrap import System
 from ticketflow.contract import parse_event
 from ticketflow.domain.calendar import Month
+from ticketflow.service import queries
 
 
 @pytest.fixture
@@ -438,7 +438,7 @@ class TestDeterminismAndCrashSafety:
 
     def digests(self, system: System) -> dict:
         from projections import ALL
-        from ticketflow.audit import table_digests
+        from ticketflow.service.audit import table_digests
 
         return table_digests(system.readmodels, [t for p in ALL for t in p.tables])
 

@@ -1,5 +1,5 @@
-"""The read-model store: buffered row changes (``projections.rows``) on SQLite and PostgreSQL,
-and reads after writes on PostgreSQL."""
+"""The read-model store: buffered row changes (``ticketflow.adapters.rows``) on SQLite and
+PostgreSQL, and reads after writes on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from projections.store import ReadModelStore
+from ticketflow.adapters.readmodels import ReadModelStore
 
 DDL = (
     "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER, w TEXT)",

@@ -1,7 +1,7 @@
 """docker-compose.yml and the Dockerfile agree with the code: services, settings, commands.
 
 No container is started: the files are parsed and checked against what the project reads
-(``ticketflow.settings``) and the commands it has (``ticketflow.cli``).
+(``ticketflow.settings``) and the commands it has (``ticketflow.entrypoints.cli``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from projections import ALL
-from ticketflow import cli, cli_serve
+from ticketflow.entrypoints import cli
+from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.settings import KAFKA_OPTION_PREFIX, Settings, pg_env
 
 yaml = pytest.importorskip("yaml")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
-from ticketflow.cli import main
 from ticketflow.contract import EVENT_TYPES, json_schemas, parse_event
+from ticketflow.entrypoints.cli import main
 from ticketflow.errors import ContractError
 
 ROOT = Path(__file__).resolve().parents[2]

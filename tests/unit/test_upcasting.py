@@ -10,10 +10,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ticketflow.application import Engine
 from ticketflow.contract import parse_event
 from ticketflow.domain.ids import ticket_id
 from ticketflow.domain.ticket import Ticket
+from ticketflow.service.engine import Engine
 
 OPENED_TOPIC = "ticketflow.domain.ticket:Ticket.Opened"
 OPENED_AT = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
@@ -162,7 +162,7 @@ class TestServiceRestoredV1:
 
     def test_a_v1_restoration_loads_and_projects_like_a_v2_one(self, tmp_path: Any) -> None:
         from tests.factories import system_factory
-        from ticketflow import queries
+        from ticketflow.service import queries
 
         system = system_factory(tmp_path)
         try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ticketflow.workers import WorkerThreads
+from ticketflow.entrypoints.workers import WorkerThreads
 
 
 class Loop:
@@ -54,7 +54,7 @@ def test_the_relay_partitions_like_the_default_partitioner() -> None:
 
     from kafka.partitioner.default import DefaultPartitioner
 
-    from ticketflow.workers import Relay
+    from ticketflow.entrypoints.workers import Relay
 
     relay = Relay.__new__(Relay)
     relay.partitions = {}
@@ -73,7 +73,7 @@ def test_the_relay_partitions_like_the_default_partitioner() -> None:
 def test_event_identity_round_trip() -> None:
     from uuid import uuid4
 
-    from ticketflow.workers import event_identity
+    from ticketflow.entrypoints.workers import event_identity
 
     aggregate = uuid4()
     assert event_identity(f"{aggregate}:12".encode()) == (aggregate, 12)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from projections.base import parse_ts, ts
-from projections.store import ReadModelStore
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.store import ReadModelStore
+from ticketflow.adapters.readmodels import ReadModelStore
 
 GENESIS = "0" * 64
 CHAIN_DDL = """CREATE TABLE IF NOT EXISTS audit_chain (

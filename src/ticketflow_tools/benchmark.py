@@ -8,7 +8,7 @@ Phases run in child processes so each reports its own peak RSS:
 | rebuild of the three read models | reading and decoding the notification log alone |
 | SLA query per tenant, p50/p99 | — (target p99 < 20 ms) |
 
-Run: ``python -m ticketflow.benchmark --events 1000000`` (default 100 000). Figures are
+Run: ``python -m ticketflow_tools.benchmark --events 1000000`` (default 100 000). Figures are
 events/s and ratios; the machine is noisy, so tests never assert them.
 """
 
@@ -133,8 +133,8 @@ def phase_baseline_ingest(n: int, work: Path) -> dict[str, Any]:
 
 def phase_ingest(n: int, work: Path) -> dict[str, Any]:
     from ticketflow.bootstrap import open_engine
-    from ticketflow.ingest import DeadLetterFile, ingest_lines
-    from ticketflow.progress import Progress
+    from ticketflow.entrypoints.progress import Progress
+    from ticketflow.service.ingest import DeadLetterFile, ingest_lines
     from ticketflow.settings import Settings
 
     engine = open_engine(Settings.from_env(env={}, data_dir=work))
@@ -175,10 +175,10 @@ def phase_baseline_decode(n: int, work: Path) -> dict[str, Any]:
 
 def phase_rebuild(n: int, work: Path) -> dict[str, Any]:
     from projections import ALL
-    from projections.store import ReadModelStore
     from projections.worker import catch_up
+    from ticketflow.adapters.readmodels import ReadModelStore
     from ticketflow.bootstrap import open_engine
-    from ticketflow.progress import Progress
+    from ticketflow.entrypoints.progress import Progress
     from ticketflow.settings import Settings
 
     engine = open_engine(Settings.from_env(env={}, data_dir=work))
@@ -197,8 +197,8 @@ def phase_rebuild(n: int, work: Path) -> dict[str, Any]:
 
 
 def phase_query(n: int, work: Path) -> dict[str, Any]:
-    from projections.store import ReadModelStore
-    from ticketflow import queries
+    from ticketflow.adapters.readmodels import ReadModelStore
+    from ticketflow.service import queries
 
     store = ReadModelStore.sqlite(work / "readmodels.sqlite3")
     rng = random.Random(3)
@@ -229,7 +229,7 @@ def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "ticketflow.benchmark",
+            "ticketflow_tools.benchmark",
             "--phase",
             name,
             "--events",
@@ -273,9 +273,9 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ticketflow.benchmark_kafka import KAFKA_PHASES, kafka_report
+    from ticketflow_tools.benchmark_kafka import KAFKA_PHASES, kafka_report
 
-    parser = argparse.ArgumentParser(prog="python -m ticketflow.benchmark")
+    parser = argparse.ArgumentParser(prog="python -m ticketflow_tools.benchmark")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--work", help="working directory (default: a temporary one)")
     parser.add_argument(

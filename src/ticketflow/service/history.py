@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ticketflow.application import Engine
 from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.errors import QueryError
+from ticketflow.service.engine import Engine
 
 HISTORY_FIELDS = ("version", "event", "at", "recorded_at", "inbound", "facts")
 _COMMON = {"originator_id", "originator_version", "originator_topic", "timestamp", "at", "inbound"}

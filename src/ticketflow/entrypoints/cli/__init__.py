@@ -13,12 +13,15 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from kafka.errors import KafkaError
 
-from projections.store import ReadModelStore
-from ticketflow import cli_audit, cli_kafka, cli_serve, render
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
+from ticketflow.entrypoints import render
+from ticketflow.entrypoints.cli import audit as cli_audit
+from ticketflow.entrypoints.cli import kafka as cli_kafka
+from ticketflow.entrypoints.cli import serve as cli_serve
+from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import TicketflowError
-from ticketflow.ingest import DeadLetterFile, IngestReport, ingest_lines, publish_lines
-from ticketflow.progress import Progress
+from ticketflow.service.ingest import DeadLetterFile, IngestReport, ingest_lines, publish_lines
 from ticketflow.settings import Settings
 
 EXIT_REJECTED = 1
@@ -91,7 +94,7 @@ def _replayed_readmodels(settings: Settings) -> ReadModelStore | None:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    from ticketflow import queries
+    from ticketflow.service import queries
 
     replayed = _replayed_readmodels(settings)
     system = None if replayed is not None else System.open(settings)
@@ -144,7 +147,7 @@ def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 even though the dataset holds bad lines on purpose: the summary reports them."""
-    from ticketflow import demo
+    from ticketflow_tools import demo
 
     out = Path(args.out) if args.out else settings.data_dir / "demo"
     summary = demo.run_demo(

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from projections import ALL
-from projections.store import ReadModelStore
 from projections.worker import EventFilter
-from ticketflow import render
-from ticketflow.audit import table_digests, verify
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
+from ticketflow.entrypoints import render
+from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import QueryError
-from ticketflow.history import HISTORY_FIELDS, history
-from ticketflow.progress import Progress
-from ticketflow.queries import parse_instant
+from ticketflow.service.audit import table_digests, verify
+from ticketflow.service.history import HISTORY_FIELDS, history
+from ticketflow.service.queries import parse_instant
 from ticketflow.settings import Settings
 
 TABLES = [table for projection in ALL for table in projection.tables]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from projections.base import Cursor, Projection
-from projections.rows import Rows
+from ticketflow.adapters.rows import Rows
 
 TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
     application_name TEXT PRIMARY KEY,

@@ -19,13 +19,13 @@ from kafka import OffsetAndMetadata
 from kafka.partitioner.default import murmur2
 
 from projections.base import Projection
-from projections.store import ReadModelStore
 from projections.worker import apply_in
 from ticketflow.adapters.kafka import deadletter_headers, decode_inbound
-from ticketflow.application import Engine
-from ticketflow.audit import chain_read
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.contract import InboundEvent
 from ticketflow.errors import ContractError
+from ticketflow.service.audit import chain_read
+from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 POLL_MS = 500
@@ -136,7 +136,7 @@ class Relay:
     """The event store's notification log → ``ticketflow.events`` (key = tenant).
 
     With ``chain`` (the read-model database), each published batch is also added to the audit
-    chain (:mod:`ticketflow.audit`), so the chain follows the log within a batch instead of
+    chain (:mod:`ticketflow.service.audit`), so the chain follows the log within a batch instead of
     waiting for the next ``audit verify``: an event altered after that is caught."""
 
     def __init__(

@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ticketflow import queries, render
 from ticketflow.bootstrap import System
 from ticketflow.contract import EVENT_TYPES, InboundEvent, parse_event
+from ticketflow.entrypoints import render
 from ticketflow.errors import ContractError, QueryError
-from ticketflow.ingest import DeadLetterFile, Rejection
+from ticketflow.service import queries
+from ticketflow.service.ingest import DeadLetterFile, Rejection
 from ticketflow.settings import Settings
 
 MAX_BODY_BYTES = 10 * 1024 * 1024

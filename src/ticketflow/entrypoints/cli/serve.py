@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ticketflow.api import make_server
+from ticketflow.entrypoints.api import make_server
 from ticketflow.errors import TicketflowError
 from ticketflow.settings import Settings
 
@@ -35,8 +35,8 @@ class WorkerThread:
     """Kafka-mode workers (inbound, relay, the three projections) in a background thread."""
 
     def __init__(self, settings: Settings, on_failure: Callable[[], None] | None = None) -> None:
-        from ticketflow.cli_kafka import build_workers
-        from ticketflow.workers import WorkerThreads
+        from ticketflow.entrypoints.cli.kafka import build_workers
+        from ticketflow.entrypoints.workers import WorkerThreads
 
         self.workers = build_workers(settings, "all")
         self.halt = threading.Event()

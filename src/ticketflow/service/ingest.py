@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ticketflow.application import Engine
 from ticketflow.bulk import bulk_collection
 from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import ContractError
-from ticketflow.progress import Progress
+from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 

@@ -7,7 +7,7 @@ library is used, and a seed gives the same file byte for byte. Per subject the e
 time order and the file is sorted by time (ties keep the per-subject order), as R-IN-4 expects.
 
 :func:`run_demo` writes that file, ingests it into the embedded system, brings the read models
-up to date and computes what an analyst looks at first; ``ticketflow.report`` draws it.
+up to date and computes what an analyst looks at first; ``ticketflow.entrypoints.report`` draws it.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ticketflow import render, report
 from ticketflow.bootstrap import System
 from ticketflow.domain.calendar import PARIS, Month, maintenance_windows, months_between
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
 from ticketflow.domain.expertise import has_privileged_access
+from ticketflow.entrypoints import render, report
+from ticketflow.entrypoints.progress import Progress
+from ticketflow.entrypoints.report import Summary
 from ticketflow.errors import TicketflowError
-from ticketflow.ingest import DeadLetterFile, IngestReport, ingest_lines
-from ticketflow.progress import Progress
-from ticketflow.report import Summary
+from ticketflow.service.ingest import DeadLetterFile, IngestReport, ingest_lines
 from ticketflow.settings import Settings
 
 DEFAULT_SEED = 7

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from projections.base import parse_ts, ts
-from projections.store import ReadModelStore
-from ticketflow import queries, render
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours
+from ticketflow.entrypoints import render
+from ticketflow.service import queries
 
 GTR_TIERS = tuple(t.value for t in Tier if t is not Tier.STANDARD)
 CLOCKED = ("met", "breached", "running", "at_risk")

@@ -1,4 +1,4 @@
-"""The benchmark's Kafka phases (DESIGN §6), run by ``python -m ticketflow.benchmark
+"""The benchmark's Kafka phases (DESIGN §6), run by ``python -m ticketflow_tools.benchmark
 --kafka-events N`` on a real broker and PostgreSQL (``KAFKA_BOOTSTRAP_SERVERS``,
 ``TICKETFLOW_PG_DSN``), each on fresh topics and a fresh database:
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from ticketflow.benchmark import generate
 from ticketflow.bulk import bulk_collection
+from ticketflow_tools.benchmark import generate
 
 TARGET = 0.25
 TOPOLOGY_GROUPS = ("sla_breach", "billing_effective_date", "expertise_usage")
@@ -91,7 +91,7 @@ def phase_baseline_kafka(n: int, work: Path) -> dict[str, Any]:
 def phase_kafka(n: int, work: Path) -> dict[str, Any]:
     """inbound topic → engine → PostgreSQL store → relay → events topic → three read models,
     each piece in its own ``ticketflow worker`` process, as deployed."""
-    from ticketflow.cli_kafka import PROJECTIONS
+    from ticketflow.entrypoints.cli.kafka import PROJECTIONS
 
     base = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "worker"]
     roles = [["inbound"], ["relay"], *(["projection", name] for name in PROJECTIONS)]
@@ -107,7 +107,7 @@ def phase_kafka(n: int, work: Path) -> dict[str, Any]:
 
 def phase_topology_kafka(n: int, work: Path) -> dict[str, Any]:
     """The pipeline's Kafka client work alone, in as many processes: see the module's doc."""
-    base = [sys.executable, "-m", "ticketflow.benchmark_kafka"]
+    base = [sys.executable, "-m", "ticketflow_tools.benchmark_kafka"]
     commands = {"forward": [*base, "forward"]}
     commands.update({f"consume {name}": [*base, "consume", name] for name in TOPOLOGY_GROUPS})
     return _timed_topology(
@@ -135,7 +135,7 @@ def _timed_topology(
     group has its partitions (a pipeline's throughput, not its start-up)."""
     from ticketflow.adapters import kafka
     from ticketflow.contract import parse_event
-    from ticketflow.progress import Progress
+    from ticketflow.entrypoints.progress import Progress
 
     settings = _kafka_settings(work)
     kafka.create_topics(settings)

@@ -13,9 +13,15 @@ from projections import ALL
 from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.bulk import bulk_collection
+from ticketflow.entrypoints.workers import (
+    InboundWorker,
+    ProjectionWorker,
+    Relay,
+    WorkerThreads,
+    run_until,
+)
 from ticketflow.errors import ConfigurationError
 from ticketflow.settings import Settings
-from ticketflow.workers import InboundWorker, ProjectionWorker, Relay, WorkerThreads, run_until
 
 PROJECTIONS = {p.name: p for p in ALL}
 

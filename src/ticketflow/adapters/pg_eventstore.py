@@ -16,7 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg.sql import SQL, Identifier
 
-TOPIC = "ticketflow.pgstore:PostgresRecorder"
+TOPIC = "ticketflow.adapters.pg_eventstore:PostgresRecorder"
 
 
 class PostgresRecorder(PostgresProcessRecorder):

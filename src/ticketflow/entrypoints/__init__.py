@@ -1,0 +1,1 @@
+"""Entry points: the command line, the HTTP API and the Kafka workers."""

@@ -1,0 +1,1 @@
+"""Tools around ticketflow that are not the product: demo data and benchmarks."""
