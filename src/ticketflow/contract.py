@@ -203,15 +203,16 @@ _ANY_ENVELOPE: TypeAdapter[Any] = TypeAdapter(
 )
 
 
-def _describe(error: ValidationError) -> tuple[str, str]:
-    """(reason code, one-line detail) for a pydantic error."""
+def _describe(error: ValidationError, event_id: str | None) -> ContractError:
+    """The rejection of a pydantic error: reason code, one-line detail and rule. A timestamp
+    without an offset breaks R-IN-2; every other contract violation breaks R-IN-3."""
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "event"
-    reason = "missing_offset" if first["type"] == "timezone_aware" else "schema_violation"
-    if reason == "missing_offset":
-        return reason, f"{where}: timestamp has no UTC offset (R-IN-2)"
+    if first["type"] == "timezone_aware":
+        detail = f"{where}: timestamp has no UTC offset (R-IN-2)"
+        return ContractError("missing_offset", detail, event_id, rule="R-IN-2")
     details = "; ".join(_one(e["loc"], e["msg"]) for e in error.errors())
-    return reason, details
+    return ContractError("schema_violation", details, event_id)
 
 
 RULE_OF_FIELD = {"data.language": "R-TIER-3", "time": "R-IN-2", "data.tier": "R-TIER-4"}
@@ -258,8 +259,7 @@ def _diagnose(raw: bytes | str | dict[str, Any]) -> InboundEvent:
         text = raw if isinstance(raw, (bytes, str)) else json.dumps(raw)
         envelope: Any = model.model_validate_json(text)
     except ValidationError as exc:
-        reason, detail = _describe(exc)
-        raise ContractError(reason, detail, event_id) from None
+        raise _describe(exc, event_id) from None
     return _inbound(envelope)
 
 

@@ -18,11 +18,14 @@ class TicketflowError(Exception):
 class ContractError(TicketflowError):
     """An inbound event breaks the wire contract."""
 
-    def __init__(self, reason: str, detail: str, event_id: str | None = None) -> None:
+    def __init__(
+        self, reason: str, detail: str, event_id: str | None = None, rule: str = "R-IN-3"
+    ) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
         self.event_id = event_id
+        self.rule = rule
 
 
 class RejectedError(TicketflowError):

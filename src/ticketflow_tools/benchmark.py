@@ -132,9 +132,10 @@ def phase_baseline_ingest(n: int, work: Path) -> dict[str, Any]:
 
 
 def phase_ingest(n: int, work: Path) -> dict[str, Any]:
+    from ticketflow.adapters.deadletter import DeadLetterFile
     from ticketflow.bootstrap import open_engine
     from ticketflow.entrypoints.progress import Progress
-    from ticketflow.service.ingest import DeadLetterFile, ingest_lines
+    from ticketflow.service.ingest import ingest_lines
     from ticketflow.settings import Settings
 
     engine = open_engine(Settings.from_env(env={}, data_dir=work))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.bootstrap import System
 from ticketflow.domain.calendar import PARIS, Month, maintenance_windows, months_between
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
@@ -32,7 +33,7 @@ from ticketflow.entrypoints import render, report
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.entrypoints.report import Summary
 from ticketflow.errors import TicketflowError
-from ticketflow.service.ingest import DeadLetterFile, IngestReport, ingest_lines
+from ticketflow.service.ingest import IngestReport, ingest_lines
 from ticketflow.settings import Settings
 
 DEFAULT_SEED = 7
@@ -648,7 +649,10 @@ def _ingest(system: System, lines: list[str], origin: str, dead_path: Path) -> I
     dead = DeadLetterFile(dead_path, origin=origin)
     progress = Progress("ingest", len(lines))
     size = system.settings.batch_size
-    return ingest_lines(system.engine, lines, dead, batch_size=size, progress=progress)
+    try:
+        return ingest_lines(system.engine, lines, dead, batch_size=size, progress=progress)
+    finally:
+        dead.close()
 
 
 def _project(system: System) -> None:

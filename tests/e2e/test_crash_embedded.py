@@ -15,8 +15,9 @@ import pytest
 
 from projections import ALL
 from tests.factories import system_factory
+from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.service.audit import table_digests
-from ticketflow.service.ingest import DeadLetterFile, ingest_lines
+from ticketflow.service.ingest import ingest_lines
 from ticketflow_tools.benchmark import generate
 
 TABLES = [t for p in ALL for t in p.tables]

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import open_engine
 from ticketflow.service.audit import GENESIS, chain_read, extend_chain, head, verify
-from ticketflow.service.ingest import DeadLetterFile, ingest_lines
+from ticketflow.service.ingest import ingest_lines
 from ticketflow.settings import Settings
 from ticketflow_tools.benchmark import generate
 

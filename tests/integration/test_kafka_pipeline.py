@@ -21,10 +21,11 @@ from kafka import KafkaConsumer
 from projections import ALL
 from tests.factories import event, lines, opened, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
+from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.bootstrap import System, open_engine, open_readmodels
 from ticketflow.entrypoints.cli.kafka import build_workers
 from ticketflow.service.audit import head, table_digests, verify
-from ticketflow.service.ingest import DeadLetterFile, ingest_lines
+from ticketflow.service.ingest import ingest_lines
 from ticketflow.settings import Settings
 from ticketflow_tools.benchmark import generate
 

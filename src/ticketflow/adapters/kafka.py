@@ -17,6 +17,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.errors import ContractError
+from ticketflow.service.submit import Rejection
 from ticketflow.settings import Settings
 
 Headers = Sequence[tuple[str, bytes]]
@@ -152,3 +153,30 @@ def deadletter_headers(
         "origin_offset": str(offset),
     }
     return [*(headers or []), *((k, v.encode()) for k, v in extra.items())]
+
+
+class DeadLetterTopic:
+    """A :class:`~ticketflow.service.submit.DeadLetters` sink on the dead-letter topic: each
+    rejected record goes there with its original key, bytes and headers, plus headers naming
+    the error and where the record came from (R-IN-3)."""
+
+    def __init__(self, client: Any, topic: str) -> None:
+        self.client = client
+        self.topic = topic
+        self.written = 0
+
+    def write(self, rejection: Rejection, original: Any) -> None:
+        headers = deadletter_headers(
+            original.headers,
+            reason=rejection.reason,
+            detail=rejection.detail,
+            rule=rejection.rule,
+            topic=original.topic,
+            partition=original.partition,
+            offset=original.offset,
+        )
+        self.client.send(self.topic, key=original.key, value=original.value, headers=headers)
+        self.written += 1
+
+    def flush(self) -> None:
+        self.client.flush()

@@ -38,12 +38,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ticketflow.adapters.deadletter import DeadLetterFile
+from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.bootstrap import System
-from ticketflow.contract import EVENT_TYPES, InboundEvent, parse_event
+from ticketflow.contract import EVENT_TYPES, parse_event
 from ticketflow.entrypoints import render
-from ticketflow.errors import ContractError, QueryError
+from ticketflow.errors import QueryError
 from ticketflow.service import queries
-from ticketflow.service.ingest import DeadLetterFile, Rejection
+from ticketflow.service.submit import Candidate, Intake, Result
 from ticketflow.settings import Settings
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -107,14 +109,16 @@ def query_error(exc: QueryError) -> ApiError:
 # -- the system behind the API ------------------------------------------------------------
 
 
-def _outcome(
-    event_id: str | None,
-    status: str,
-    reason: str | None = None,
-    detail: str | None = None,
-    rule: str | None = None,
-) -> dict[str, Any]:
-    return {"id": event_id, "status": status, "reason": reason, "detail": detail, "rule": rule}
+def _outcome(result: Result) -> dict[str, Any]:
+    """One event's outcome as the API answers it."""
+    rejection = result.rejection
+    return {
+        "id": result.id,
+        "status": result.status,
+        "reason": rejection.reason if rejection else None,
+        "detail": rejection.detail if rejection else None,
+        "rule": rejection.rule if rejection else None,
+    }
 
 
 class Service:
@@ -160,80 +164,29 @@ class Service:
 
     def submit(self, originals: Sequence[str]) -> list[dict[str, Any]]:
         """Validate and apply events (JSON texts) in order; one outcome per event."""
-        outcomes: list[dict[str, Any]] = [{} for _ in originals]
-        rejections: list[tuple[Rejection, str]] = []
-        valid: list[tuple[int, InboundEvent]] = []
-        for index, original in enumerate(originals):
-            try:
-                valid.append((index, parse_event(original)))
-            except ContractError as exc:
-                rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
-                outcomes[index] = _outcome(exc.event_id, "rejected", exc.reason, exc.detail, rule)
-                rejections.append(
-                    (Rejection(index + 1, exc.event_id, exc.reason, exc.detail, rule), original)
-                )
-        if not self.project_read_models:
-            return self._publish(valid, originals, outcomes, rejections)
-        with self.lock:
-            self._check_open()
-            try:
-                self._apply(valid, originals, outcomes, rejections)
-            finally:
-                self._dead_letter(rejections)
-            if self.project_read_models:
-                self.system.project()
-        return outcomes
-
-    def _publish(
-        self,
-        valid: list[tuple[int, InboundEvent]],
-        originals: Sequence[str],
-        outcomes: list[dict[str, Any]],
-        rejections: list[tuple[Rejection, str]],
-    ) -> list[dict[str, Any]]:
-        """Kafka mode: hand valid events to the inbound topic, keyed by tenant."""
-        from ticketflow.adapters.kafka import publish_inbound
-
-        self._dead_letter(rejections)
-        publish_inbound(
-            self.system.settings, [(event.tenant, originals[index]) for index, event in valid]
-        )
-        for index, event in valid:
-            outcomes[index] = _outcome(event.id, "published")
-        return outcomes
-
-    def _apply(
-        self,
-        valid: list[tuple[int, InboundEvent]],
-        originals: Sequence[str],
-        outcomes: list[dict[str, Any]],
-        rejections: list[tuple[Rejection, str]],
-    ) -> None:
-        size = self.system.settings.batch_size
-        for start in range(0, len(valid), size):
-            chunk = valid[start : start + size]
-            applied = self.system.engine.apply_batch([event for _, event in chunk])
-            for (index, event), outcome in zip(chunk, applied, strict=True):
-                error = outcome.error
-                if error is None:
-                    outcomes[index] = _outcome(event.id, outcome.status)
-                    continue
-                outcomes[index] = _outcome(
-                    event.id, "rejected", error.reason, error.detail, error.rule
-                )
-                rejection = Rejection(index + 1, event.id, error.reason, error.detail, error.rule)
-                rejections.append((rejection, originals[index]))
-
-    def _dead_letter(self, rejections: list[tuple[Rejection, str]]) -> None:
-        if not rejections:
-            return
-        path = self.system.settings.data_dir / DEAD_LETTER_FILE
-        dead = DeadLetterFile(path, origin=DEAD_LETTER_ORIGIN)
+        batch = [
+            Candidate.of(index, original, lambda original=original: parse_event(original))  # type: ignore[misc]
+            for index, original in enumerate(originals, start=1)
+        ]
+        dead = DeadLetterFile(self.system.settings.data_dir / DEAD_LETTER_FILE, DEAD_LETTER_ORIGIN)
+        intake = Intake(dead, self.system.engine)
         try:
-            for rejection, original in sorted(rejections, key=lambda r: r[0].line):
-                dead.write(rejection, original)
+            if not self.project_read_models:  # Kafka mode: the engine worker decides
+                settings = self.system.settings
+                results = intake.publish(batch, lambda keyed: publish_inbound(settings, keyed))
+            else:
+                with self.lock:
+                    self._check_open()
+                    size = self.system.settings.batch_size
+                    results = [
+                        result
+                        for start in range(0, len(batch), size)
+                        for result in intake.submit(batch[start : start + size])
+                    ]
+                    self.system.project()
         finally:
             dead.close()
+        return [_outcome(result) for result in results]
 
     def close(self) -> None:
         """Close the system once the request in progress, if any, is done."""

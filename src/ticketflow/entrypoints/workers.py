@@ -14,18 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
+from eventsourcing.persistence import StoredEvent, Tracking
 from kafka import OffsetAndMetadata
 from kafka.partitioner.default import murmur2
 
 from projections.base import Projection
 from projections.worker import apply_in
-from ticketflow.adapters.kafka import deadletter_headers, decode_inbound
+from ticketflow.adapters.kafka import DeadLetterTopic, decode_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.contract import InboundEvent
-from ticketflow.errors import ContractError
 from ticketflow.service.audit import chain_read
 from ticketflow.service.engine import Engine
+from ticketflow.service.submit import Candidate, Intake
 from ticketflow.settings import Settings
 
 POLL_MS = 500
@@ -43,11 +42,13 @@ def _commit(consumer: Any, polled: dict[Any, Sequence[Any]]) -> None:
 
 
 class InboundWorker:
-    """``ticketflow.inbound`` → validate → engine → event store (+ dead letters)."""
+    """``ticketflow.inbound`` → the submit path (contract → engine → event store, rejections to
+    the dead-letter topic), with the inbound position recorded as tracking."""
 
     def __init__(self, settings: Settings, engine: Engine, consumer: Any, producer: Any) -> None:
         self.settings, self.engine = settings, engine
         self.consumer, self.producer = consumer, producer
+        self.intake = Intake(DeadLetterTopic(producer, settings.topic_deadletter), engine)
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "redelivered": 0}
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
@@ -62,71 +63,19 @@ class InboundWorker:
         done = self.engine.process_recorder.max_tracking_id(name) or 0
         fresh = [r for r in records if r.offset + 1 > done]
         self.counts["redelivered"] += len(records) - len(fresh)
-        valid: list[tuple[Any, InboundEvent]] = []
-        rejects: list[tuple[Any, str, str, str | None]] = []
-        for record in fresh:
-            try:
-                valid.append((record, decode_inbound(record.value, record.headers)))
-            except ContractError as exc:
-                rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
-                rejects.append((record, exc.reason, exc.detail, rule))
-        try:
-            self._apply(name, fresh, valid, rejects)
-        except RecordConflictError:
-            # Another engine wrote these aggregates (e.g. after a rebalance): decide again from
-            # the store. The contract rejects were already sent; engine rejects may be sent
-            # again (dead letters are at least once).
-            self.engine.forget_cached()
-            self._apply(name, fresh, valid, [])
-
-    def _apply(
-        self,
-        name: str,
-        fresh: Sequence[Any],
-        valid: list[tuple[Any, InboundEvent]],
-        contract_rejects: list[tuple[Any, str, str, str | None]],
-    ) -> None:
-        decision = self.engine.decide([event for _, event in valid])
-        rejects = list(contract_rejects)
-        for (record, _), outcome in zip(valid, decision.outcomes, strict=True):
-            if outcome.error is not None:
-                error = outcome.error
-                rejects.append((record, error.reason, error.detail, error.rule))
-        try:
-            self._deadletter(rejects)
-        except Exception:
-            self.engine.abandon(decision)
-            raise
-        if fresh:
-            self.engine.commit(decision, Tracking(name, fresh[-1].offset + 1))
-        for outcome in decision.outcomes:
-            self.counts[outcome.status] += outcome.status != "rejected"
+        if not fresh:
+            return
+        batch = [
+            Candidate.of(r.offset, r, lambda r=r: decode_inbound(r.value, r.headers))  # type: ignore[misc]
+            for r in fresh
+        ]
+        for result in self.intake.submit(batch, Tracking(name, fresh[-1].offset + 1)):
+            self.counts[result.status] += 1
 
     def close(self) -> None:
         self.consumer.close()
         self.producer.close()
         self.engine.close()
-
-    def _deadletter(self, rejects: list[tuple[Any, str, str, str | None]]) -> None:
-        for record, reason, detail, rule in rejects:
-            headers = deadletter_headers(
-                record.headers,
-                reason=reason,
-                detail=detail,
-                rule=rule,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-            self.producer.send(
-                self.settings.topic_deadletter,
-                key=record.key,
-                value=record.value,
-                headers=headers,
-            )
-            self.counts["rejected"] += 1
-        if rejects:
-            self.producer.flush()
 
 
 RELAY_PREFIX = "relay:"

@@ -1,39 +1,38 @@
-"""Bulk ingest of JSON Lines CloudEvents (``ticketflow ingest``), with a dead-letter file.
+"""Bulk ingest of JSON Lines CloudEvents (``ticketflow ingest``) through the submit path.
 
-Every line is validated (contract) then applied (engine) in order, in batches of one
+Every line is validated (contract) then decided (engine) in order, in batches of one
 transaction each. A rejected line never blocks the lines after it (R-IN-3); it is reported with
-its line number, id and reason, and written to the dead-letter file with its original text.
-Blank lines are skipped.
+its line number, id, reason and rule, and written to the dead-letter sink with its original
+text. Blank lines are skipped.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from ticketflow.bulk import bulk_collection
-from ticketflow.contract import InboundEvent, parse_event
-from ticketflow.entrypoints.progress import Progress
+from ticketflow.contract import parse_event
 from ticketflow.errors import ContractError
-from ticketflow.service.engine import Engine
-from ticketflow.settings import Settings
+from ticketflow.service.submit import (
+    Candidate,
+    DeadLetters,
+    Decider,
+    Intake,
+    Publish,
+    Rejection,
+    Result,
+)
 
 
-@dataclass(frozen=True)
-class Rejection:
-    line: int
-    id: str | None
-    reason: str
-    detail: str
-    rule: str | None = None
+class Progress(Protocol):
+    """How far a long ingest has gone (lines read)."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def update(self, done: int) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass
@@ -44,6 +43,14 @@ class IngestReport:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     dead_letter: Path | None = None
+
+    def count(self, results: Iterable[Result]) -> None:
+        for result in results:
+            if result.rejection is not None:
+                self.rejected += 1
+                self.rejections.append(result.rejection)
+            else:
+                setattr(self, result.status, getattr(self, result.status) + 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,34 +63,6 @@ class IngestReport:
         }
 
 
-class DeadLetterFile:
-    """Rejected lines as JSON Lines: where they came from, why, and the original text."""
-
-    def __init__(self, path: Path, origin: str) -> None:
-        self.path = path
-        self.origin = origin
-        self._file: IO[str] | None = None
-
-    def write(self, rejection: Rejection, original: str | bytes) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        record: dict[str, Any] = {
-            **rejection.as_dict(),
-            "origin": self.origin,
-            "rejected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        }
-        if isinstance(original, bytes):  # not UTF-8: kept byte for byte
-            record["original_base64"] = base64.b64encode(original).decode()
-        else:
-            record["original"] = original
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
 def decode_line(line: str | bytes) -> str:
     """A line as text; raises :class:`ContractError` (``not_utf8``) for invalid UTF-8."""
     if isinstance(line, str):
@@ -94,106 +73,74 @@ def decode_line(line: str | bytes) -> str:
         raise ContractError("not_utf8", f"line is not UTF-8: {exc}") from None
 
 
-def ingest_lines(
-    engine: Engine,
+def candidates(lines: Iterable[str | bytes]) -> Iterator[Candidate]:
+    """One candidate per non-blank line, numbered from 1; a line that is not UTF-8 keeps its
+    bytes as its original."""
+    for number, line in enumerate(lines, start=1):
+        try:
+            text = decode_line(line)
+        except ContractError as exc:
+            yield Candidate(number, line, error=exc)
+            continue
+        if text.strip():
+            yield Candidate.of(number, text, lambda text=text: parse_event(text))  # type: ignore[misc]
+
+
+def _ingest(
+    submit: Callable[[list[Candidate]], list[Result]],
     lines: Iterable[str | bytes],
-    dead_letter: DeadLetterFile,
+    dead_letter: DeadLetters,
+    batch_size: int,
+    progress: Progress | None,
+) -> IngestReport:
+    report = IngestReport()
+    batch: list[Candidate] = []
+    last = 0
+    with bulk_collection():
+        for candidate in candidates(lines):
+            batch.append(candidate)
+            last = candidate.line
+            if len(batch) >= batch_size:
+                report.count(submit(batch))
+                batch = []
+                if progress is not None:
+                    progress.update(last)
+        if batch:
+            report.count(submit(batch))
+    if progress is not None:
+        progress.update(last)
+        progress.finish()
+    report.rejections.sort(key=lambda r: r.line)
+    if report.rejected:
+        report.dead_letter = getattr(dead_letter, "path", None)
+    return report
+
+
+def ingest_lines(
+    engine: Decider,
+    lines: Iterable[str | bytes],
+    dead_letter: DeadLetters,
     *,
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Validate and apply every line; return the counts and the rejections."""
-    report = IngestReport()
-    pending: list[tuple[int, str, InboundEvent]] = []
-
-    def reject(number: int, original: str | bytes, rejection: Rejection) -> None:
-        report.rejected += 1
-        report.rejections.append(rejection)
-        dead_letter.write(rejection, original)
-        report.dead_letter = dead_letter.path
-
-    def flush() -> None:
-        outcomes = engine.apply_batch([event for _, _, event in pending])
-        for (number, original, event), outcome in zip(pending, outcomes, strict=True):
-            if outcome.status == "accepted":
-                report.accepted += 1
-            elif outcome.status == "duplicate":
-                report.duplicate += 1
-            else:
-                assert outcome.error is not None
-                error = outcome.error
-                reject(
-                    number,
-                    original,
-                    Rejection(number, event.id, error.reason, error.detail, error.rule),
-                )
-        pending.clear()
-
-    number = 0
-    with bulk_collection():
-        for number, line in enumerate(lines, start=1):
-            try:
-                text = decode_line(line)
-            except ContractError as exc:
-                reject(number, line, Rejection(number, None, exc.reason, exc.detail, "R-IN-3"))
-                continue
-            if not text.strip():
-                continue
-            try:
-                pending.append((number, text, parse_event(text)))
-            except ContractError as exc:
-                rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
-                reject(number, text, Rejection(number, exc.event_id, exc.reason, exc.detail, rule))
-            if len(pending) >= batch_size:
-                flush()
-            if progress is not None:
-                progress.update(number)
-        if pending:
-            flush()
-    if progress is not None:
-        progress.update(number)
-        progress.finish()
-    dead_letter.close()
-    report.rejections.sort(key=lambda r: r.line)
-    return report
+    intake = Intake(dead_letter, engine)
+    return _ingest(intake.submit, lines, dead_letter, batch_size, progress)
 
 
 def publish_lines(
-    settings: Settings,
+    publish: Publish,
     lines: Iterable[str | bytes],
-    dead_letter: DeadLetterFile,
+    dead_letter: DeadLetters,
     *,
+    batch_size: int = 500,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Kafka mode: validate each line, publish the valid ones to the inbound topic (keyed by
-    tenant); the engine worker applies them. Contract rejects stay here, in the dead-letter
-    file; duplicates and impossible transitions go to the dead-letter topic."""
-    from ticketflow.adapters.kafka import publish_inbound
-
-    report = IngestReport()
-    keyed: list[tuple[str, str]] = []
-    number = 0
-    for number, line in enumerate(lines, start=1):
-        original: str | bytes = line
-        try:
-            text = original = decode_line(line)
-            if not text.strip():
-                continue
-            keyed.append((parse_event(text).tenant, text))
-        except ContractError as exc:
-            rule = "R-IN-2" if exc.reason == "missing_offset" else "R-IN-3"
-            rejection = Rejection(number, exc.event_id, exc.reason, exc.detail, rule)
-            report.rejected += 1
-            report.rejections.append(rejection)
-            dead_letter.write(rejection, original)
-            report.dead_letter = dead_letter.path
-        if len(keyed) >= settings.batch_size:
-            report.published += publish_inbound(settings, keyed)
-            keyed.clear()
-        if progress is not None:
-            progress.update(number)
-    report.published += publish_inbound(settings, keyed) if keyed else 0
-    if progress is not None:
-        progress.finish()
-    dead_letter.close()
-    return report
+    """Kafka mode: validate each line and publish the valid ones to the inbound topic (keyed
+    by tenant); the engine worker decides them. Contract rejects stay here, in the dead-letter
+    sink; duplicates and impossible transitions go to the dead-letter topic."""
+    intake = Intake(dead_letter)
+    return _ingest(
+        lambda batch: intake.publish(batch, publish), lines, dead_letter, batch_size, progress
+    )

@@ -13,6 +13,8 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from kafka.errors import KafkaError
 
+from ticketflow.adapters.deadletter import DeadLetterFile
+from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
 from ticketflow.entrypoints import render
@@ -21,7 +23,7 @@ from ticketflow.entrypoints.cli import kafka as cli_kafka
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import TicketflowError
-from ticketflow.service.ingest import DeadLetterFile, IngestReport, ingest_lines, publish_lines
+from ticketflow.service.ingest import IngestReport, ingest_lines, publish_lines
 from ticketflow.settings import Settings
 
 EXIT_REJECTED = 1
@@ -47,10 +49,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     try:
         if settings.mode == "kafka":
-            report = publish_lines(settings, stream, dead, progress=progress)
+            report = publish_lines(
+                lambda keyed: publish_inbound(settings, keyed),
+                stream,
+                dead,
+                batch_size=settings.batch_size,
+                progress=progress,
+            )
         else:
             report = _ingest_embedded(settings, stream, dead, progress)
     finally:
+        dead.close()
         if stream is not sys.stdin.buffer:
             stream.close()
     if args.format == "json":
