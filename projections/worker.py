@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.persistence import Mapper, Notification
 
 from projections.base import Cursor, Projection
-from ticketflow.adapters.readmodels import ReadModelStore
+from projections.storage import ReadModelStorage
 from ticketflow.bulk import bulk_collection
 
 BATCH = 5000
@@ -43,7 +43,7 @@ class EventFilter:
 
 
 def apply_events(
-    store: ReadModelStore,
+    store: ReadModelStorage,
     projections: Sequence[Projection],
     upstream: str,
     items: Sequence[tuple[int, Any]],
@@ -57,7 +57,7 @@ def apply_events(
 
 def apply_in(
     c: Cursor,
-    store: ReadModelStore,
+    store: ReadModelStorage,
     projections: Sequence[Projection],
     upstream: str,
     items: Sequence[tuple[int, Any]],
@@ -91,7 +91,7 @@ def apply_in(
 def catch_up(
     recorder: Any,
     mapper: Mapper[Any],
-    store: ReadModelStore,
+    store: ReadModelStorage,
     projections: Sequence[Projection],
     *,
     upstream: str,
@@ -107,7 +107,7 @@ def catch_up(
 def _catch_up(
     recorder: Any,
     mapper: Mapper[Any],
-    store: ReadModelStore,
+    store: ReadModelStorage,
     projections: Sequence[Projection],
     upstream: str,
     keep: Callable[[Any], bool] | None,

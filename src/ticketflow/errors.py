@@ -1,11 +1,20 @@
 """Errors of ticketflow.
 
 TicketflowError
-├── ContractError        an inbound event breaks the wire contract (reason code + detail)
-├── RejectedError        a valid event that a business rule or state refuses
-├── QueryError           a query asked for something malformed or unknown
-└── ConfigurationError   settings that cannot work
-Domain errors (``ticketflow.domain.errors``) are turned into ``RejectedError`` at the engine.
+├── ContractError             an inbound event breaks the wire contract (reason, detail, rule)
+├── RejectedError             a valid event that a business rule or state refuses
+├── QueryError                a query asked for something malformed or unknown
+├── ConfigurationError        settings that cannot work
+├── UnavailableError          a server or file the work needs cannot be used
+│   ├── StoreUnavailableError     the event store or the read models
+│   └── BrokerUnavailableError    the Kafka broker
+├── DomainError               (``ticketflow.domain.errors``) a business rule refused a fact;
+│                             turned into ``RejectedError`` by the engine
+└── ApiError                  (``ticketflow.entrypoints.api``) an HTTP error answer
+
+Library errors (eventsourcing's ``PersistenceError``, psycopg's, kafka-python's
+``KafkaError``) never cross the adapters: ``ticketflow.adapters.errors.translated`` turns them
+into ``UnavailableError``.
 """
 
 from __future__ import annotations
@@ -44,3 +53,19 @@ class QueryError(TicketflowError):
 
 class ConfigurationError(TicketflowError):
     """Settings that cannot work."""
+
+
+class UnavailableError(TicketflowError):
+    """A server or file the work needs cannot be used; ``hint`` says what to check."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class StoreUnavailableError(UnavailableError):
+    """The event store or the read-model database cannot be used."""
+
+
+class BrokerUnavailableError(UnavailableError):
+    """The Kafka broker cannot be reached or refused the work."""

@@ -107,16 +107,15 @@ class Settings:
     def eventstore_env(self, name: str = "events") -> dict[str, str]:
         """The eventsourcing environment for the event store (storage chosen by settings)."""
         if self.store == "postgres":
-            from ticketflow.adapters.pg_eventstore import TOPIC
-
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "PROCESS_RECORDER_TOPIC": TOPIC,
+                "PROCESS_RECORDER_TOPIC": "ticketflow.adapters.pg_eventstore:PostgresRecorder",
                 **pg_env(self.pg_dsn or ""),
             }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PROCESS_RECORDER_TOPIC": "ticketflow.adapters.sqlite_eventstore:SQLiteRecorder",
             "SQLITE_DBNAME": str(self.data_dir / f"{name}.sqlite3"),
             "SQLITE_LOCK_TIMEOUT": "30",
         }

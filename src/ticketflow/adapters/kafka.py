@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.errors import ContractError
@@ -180,3 +181,19 @@ class DeadLetterTopic:
 
     def flush(self) -> None:
         self.client.flush()
+
+
+def commit_polled(consumer: Any, polled: dict[Any, Sequence[Any]]) -> None:
+    """Commit every partition of a poll in one request, once its database work is durable."""
+    if polled:
+        consumer.commit(
+            {
+                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                for tp, records in polled.items()
+            }
+        )
+
+
+def default_partition(key: bytes, count: int) -> int:
+    """The partition index kafka-python's default partitioner gives ``key`` among ``count``."""
+    return int((murmur2(key) & 0x7FFFFFFF) % count)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
@@ -60,3 +61,12 @@ class PostgresRecorder(PostgresProcessRecorder):
             ),
             prepare=True,
         )
+
+    def stored_among(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of ``ids`` have stored events, in one query."""
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(ids),))
+            return {UUID(str(row["originator_id"])) for row in curs.fetchall()}

@@ -43,7 +43,7 @@ from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.bootstrap import System
 from ticketflow.contract import EVENT_TYPES, parse_event
 from ticketflow.entrypoints import render
-from ticketflow.errors import QueryError
+from ticketflow.errors import QueryError, TicketflowError
 from ticketflow.service import queries
 from ticketflow.service.submit import Candidate, Intake, Result
 from ticketflow.settings import Settings
@@ -64,7 +64,7 @@ SLA_FORMATS = ("json", "csv")
 # -- errors and responses -----------------------------------------------------------------
 
 
-class ApiError(Exception):
+class ApiError(TicketflowError):
     """An error answered as ``{"error": {"code", "message"}}`` with an HTTP status."""
 
     def __init__(

@@ -15,12 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent, Tracking
-from kafka import OffsetAndMetadata
-from kafka.partitioner.default import murmur2
 
 from projections.base import Projection
 from projections.worker import apply_in
-from ticketflow.adapters.kafka import DeadLetterTopic, decode_inbound
+from ticketflow.adapters.kafka import (
+    DeadLetterTopic,
+    commit_polled,
+    decode_inbound,
+    default_partition,
+)
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.service.audit import chain_read
 from ticketflow.service.engine import Engine
@@ -28,17 +31,6 @@ from ticketflow.service.submit import Candidate, Intake
 from ticketflow.settings import Settings
 
 POLL_MS = 500
-
-
-def _commit(consumer: Any, polled: dict[Any, Sequence[Any]]) -> None:
-    """Commit every partition of a poll in one request, once its database work is durable."""
-    if polled:
-        consumer.commit(
-            {
-                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-                for tp, records in polled.items()
-            }
-        )
 
 
 class InboundWorker:
@@ -55,7 +47,7 @@ class InboundWorker:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
         for tp, records in polled.items():
             self._partition(tp, records)
-        _commit(self.consumer, polled)
+        commit_polled(self.consumer, polled)
         return sum(len(r) for r in polled.values())
 
     def _partition(self, tp: Any, records: Sequence[Any]) -> None:
@@ -152,7 +144,7 @@ class Relay:
         computed once per tenant and partition count rather than once per record."""
         found = self.partitions.get(key)
         if found is None or found[0] != len(partitions):
-            index = (murmur2(key) & 0x7FFFFFFF) % len(partitions)
+            index = default_partition(key, len(partitions))
             found = self.partitions[key] = (len(partitions), partitions[index])
         return found[1]
 
@@ -192,7 +184,7 @@ class ProjectionWorker:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=2000)
         for tp, records in polled.items():
             self._partition(tp, records)
-        _commit(self.consumer, polled)
+        commit_polled(self.consumer, polled)
         count = sum(len(r) for r in polled.values())
         self.consumed += count
         return count

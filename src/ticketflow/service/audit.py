@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ticketflow.adapters.readmodels import ReadModelStore
+from projections.storage import ReadModelStorage
 
 GENESIS = "0" * 64
 CHAIN_DDL = """CREATE TABLE IF NOT EXISTS audit_chain (
@@ -45,7 +45,7 @@ def _notifications(recorder: Any, start: int) -> Iterator[Any]:
         start = page[-1].id + 1
 
 
-def head(store: ReadModelStore) -> tuple[int, str]:
+def head(store: ReadModelStorage) -> tuple[int, str]:
     with store.transaction() as c:
         c.execute(CHAIN_DDL)
         c.execute(
@@ -62,7 +62,7 @@ def _links(digest: str, notifications: Iterable[Any]) -> Iterator[tuple[Any, ...
         yield (n.id, str(n.originator_id), n.originator_version, n.topic, digest)
 
 
-def extend_chain(recorder: Any, store: ReadModelStore) -> int:
+def extend_chain(recorder: Any, store: ReadModelStorage) -> int:
     """Chain the notifications recorded since the last chained one; returns how many."""
     position, digest = head(store)
     added = 0
@@ -74,7 +74,7 @@ def extend_chain(recorder: Any, store: ReadModelStore) -> int:
     return added + _insert(store, rows)
 
 
-def chain_read(recorder: Any, store: ReadModelStore, after: int, notifications: Any) -> int:
+def chain_read(recorder: Any, store: ReadModelStorage, after: int, notifications: Any) -> int:
     """Chain ``notifications`` just read from the log, which follow position ``after`` with
     nothing in between (the relay's batch): no second read of the log when the chain's head is
     at ``after``; otherwise (a chain behind, e.g. started on an existing store, or ahead)
@@ -90,7 +90,7 @@ INSERT_LINK = (
 )
 
 
-def _insert(store: ReadModelStore, rows: list[tuple[Any, ...]]) -> int:
+def _insert(store: ReadModelStorage, rows: list[tuple[Any, ...]]) -> int:
     """Record links; a link already recorded is left as it is. Links are a function of the
     log, so two writers chaining from the same head (the relay and ``audit verify``) write
     the same rows, and the second one's are no-ops."""
@@ -129,7 +129,7 @@ class Verdict:
 
 def verify(
     recorder: Any,
-    store: ReadModelStore,
+    store: ReadModelStorage,
     expect: tuple[int, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Verdict:
@@ -183,7 +183,7 @@ def verify(
     return verdict
 
 
-def table_digests(store: ReadModelStore, tables: list[str]) -> dict[str, tuple[int, str]]:
+def table_digests(store: ReadModelStorage, tables: list[str]) -> dict[str, tuple[int, str]]:
     """Row count and sha256 of every table's rows in a canonical order (replay determinism)."""
     out = {}
     with store.transaction() as c:

@@ -21,13 +21,6 @@ from eventsourcing.application import (
     ProcessingEvent,
 )
 from eventsourcing.persistence import ProcessRecorder, RecordConflictError, Tracking
-from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-try:
-    from eventsourcing.postgres import PostgresApplicationRecorder
-    from psycopg.sql import SQL, Identifier
-except ImportError:  # the postgres extra is not installed
-    PostgresApplicationRecorder = None  # type: ignore[assignment,misc]
 
 from ticketflow.contract import (
     HoursConsumedData,
@@ -145,29 +138,11 @@ class Engine(Application[UUID]):
         return set(unknown) - self._stored_among(unknown)
 
     def _stored_among(self, ids: list[UUID]) -> set[UUID]:
-        recorder = self.recorder
-        if isinstance(recorder, SQLiteApplicationRecorder):
-            marks = ",".join("?" * len(ids))
-            with recorder.datastore.transaction(commit=False) as c:
-                c.execute(
-                    f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} "
-                    f"WHERE originator_id IN ({marks})",
-                    [i.hex for i in ids],
-                )
-                return {UUID(row[0]) for row in c.fetchall()}
-        if PostgresApplicationRecorder is not None and isinstance(
-            recorder, PostgresApplicationRecorder
-        ):
-            statement = SQL(
-                "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
-            ).format(
-                schema=Identifier(recorder.datastore.schema),
-                table=Identifier(recorder.events_table_name),
-            )
-            with recorder.datastore.transaction(commit=False) as pc:
-                pc.execute(statement, (ids,))
-                return {UUID(str(row["originator_id"])) for row in pc.fetchall()}
-        return set(ids)  # unknown store: no shortcut, every id is loaded as usual
+        stored_among = getattr(self.recorder, "stored_among", None)
+        if stored_among is None:  # a recorder without the shortcut: every id is loaded
+            return set(ids)
+        found: set[UUID] = stored_among(ids)
+        return found
 
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from projections.base import parse_ts, ts
-from ticketflow.adapters.readmodels import ReadModelStore
+from projections.storage import ReadModelStorage
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
@@ -56,7 +56,7 @@ def parse_month(text: str) -> Month:
         raise QueryError(f"{exc} (e.g. 2026-05)") from None
 
 
-def known_tenant(store: ReadModelStore, tenant: str) -> None:
+def known_tenant(store: ReadModelStorage, tenant: str) -> None:
     with store.transaction() as c:
         c.execute(
             "SELECT 1 FROM billing_subscriptions WHERE tenant = ? "
@@ -78,7 +78,7 @@ def _cycle(row: tuple[Any, ...]) -> Cycle:
 
 
 def sla(
-    store: ReadModelStore,
+    store: ReadModelStorage,
     *,
     as_of: datetime | None = None,
     tenant: str | None = None,
@@ -147,7 +147,7 @@ def _sla_row(head: tuple[Any, ...], cycles: list[Cycle], as_of: datetime) -> dic
     }
 
 
-def billing(store: ReadModelStore, *, tenant: str, month: Month | None = None) -> dict[str, Any]:
+def billing(store: ReadModelStorage, *, tenant: str, month: Month | None = None) -> dict[str, Any]:
     """Tier changes with their dates and rules (R-BILL-5), and the billed tier per month."""
     with store.transaction() as c:
         c.execute("SELECT current_tier FROM billing_subscriptions WHERE tenant = ?", (tenant,))
@@ -199,7 +199,7 @@ def _billed_in(months: list[dict[str, Any]], changes: list[dict[str, Any]], mont
     return Tier.STANDARD.value  # before the subscription's first month (R-TIER-2)
 
 
-def expertise(store: ReadModelStore, *, tenant: str, month: Month) -> dict[str, Any]:
+def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str, Any]:
     """Expert hours of ``tenant`` in ``month`` (R-EXP-1..6)."""
     with store.transaction() as c:
         c.execute(

@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
-from kafka.errors import KafkaError
-
 from ticketflow.adapters.deadletter import DeadLetterFile
+from ticketflow.adapters.errors import translated
 from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
@@ -22,7 +20,7 @@ from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import kafka as cli_kafka
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.progress import Progress
-from ticketflow.errors import TicketflowError
+from ticketflow.errors import TicketflowError, UnavailableError
 from ticketflow.service.ingest import IngestReport, ingest_lines, publish_lines
 from ticketflow.settings import Settings
 
@@ -231,24 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(data_dir=args.data_dir)
-        return int(args.func(args, settings))
+        with translated():
+            return int(args.func(args, settings))
+    except UnavailableError as exc:
+        print(f"ticketflow: error: {exc}\n  {exc.hint}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except TicketflowError as exc:
         print(f"ticketflow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except PersistenceError as exc:
-        print(
-            f"ticketflow: error: the store cannot be used: {exc}\n"
-            "  check --data-dir (embedded) or TICKETFLOW_PG_DSN and that PostgreSQL runs",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE
-    except KafkaError as exc:
-        print(
-            f"ticketflow: error: Kafka: {exc!r}\n"
-            "  check KAFKA_BOOTSTRAP_SERVERS and that the broker runs (scripts/kafka-local start)",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         print("ticketflow: interrupted", file=sys.stderr)
         return 130

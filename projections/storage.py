@@ -1,0 +1,39 @@
+"""What the read models need of their storage: the port that
+``ticketflow.adapters.readmodels.ReadModelStore`` implements on SQLite and PostgreSQL.
+
+The worker loop writes through it and the service layer's queries, history and audit read
+through it, so neither depends on a database driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from projections.base import Cursor, Projection
+
+
+class ReadModelStorage(Protocol):
+    """A read-model database with tracking positions."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgres``: the SQL a few statements must be written in."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """One transaction; buffered row changes are written before it commits."""
+        ...
+
+    def create_tables(self, projections: Sequence[Projection]) -> None: ...
+
+    def position(self, application_name: str) -> int: ...
+
+    def positions(self, prefix: str = "") -> dict[str, int]: ...
+
+    def lock_position(self, c: Cursor, application_name: str) -> int: ...
+
+    def advance(self, c: Cursor, application_name: str, position: int) -> None: ...
+
+    def close(self) -> None: ...
