@@ -28,7 +28,7 @@ from typing import Any
 from uuid import uuid4
 
 from ticketflow.bulk import bulk_collection
-from ticketflow_tools.benchmark import generate
+from ticketflow_tools.synthetic import generate
 
 TARGET = 0.25
 TOPOLOGY_GROUPS = ("sla_breach", "billing_effective_date", "expertise_usage")

@@ -18,7 +18,7 @@ from tests.factories import system_factory
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.service.audit import table_digests
 from ticketflow.service.ingest import ingest_lines
-from ticketflow_tools.benchmark import generate
+from ticketflow_tools.synthetic import generate
 
 TABLES = [t for p in ALL for t in p.tables]
 EVENTS = 30_000

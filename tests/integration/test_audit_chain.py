@@ -17,7 +17,7 @@ from ticketflow.bootstrap import open_engine
 from ticketflow.service.audit import GENESIS, chain_read, extend_chain, head, verify
 from ticketflow.service.ingest import ingest_lines
 from ticketflow.settings import Settings
-from ticketflow_tools.benchmark import generate
+from ticketflow_tools.synthetic import generate
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from ticketflow.entrypoints.cli.kafka import build_workers
 from ticketflow.service.audit import head, table_digests, verify
 from ticketflow.service.ingest import ingest_lines
 from ticketflow.settings import Settings
-from ticketflow_tools.benchmark import generate
+from ticketflow_tools.synthetic import generate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 TABLES = [t for p in ALL for t in p.tables]
