@@ -13,6 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from projections import ALL
 from projections.base import Projection
 from projections.worker import catch_up
+from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
@@ -26,7 +27,7 @@ def open_engine(settings: Settings, attempts: int = 5) -> Engine:
     database race to create its tables; the loser sees the winner's tables on a retry."""
     for attempt in range(1, attempts + 1):
         try:
-            return Engine(env=settings.eventstore_env())
+            return Engine(env=eventstore_env(settings))
         except PersistenceError:
             if attempt == attempts:
                 raise

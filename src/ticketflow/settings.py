@@ -1,151 +1,228 @@
-"""Settings, in one place, read from the environment (DESIGN §4, §5).
+"""Settings, read from the environment (DESIGN §4, §5).
 
-- ``TICKETFLOW_HOME``: data directory of the embedded default (``--data-dir``),
-  default ``./.ticketflow``;
-- ``TICKETFLOW_MODE``: ``embedded`` (default: commands keep the read models up to date from
-  the event store) or ``kafka`` (inbound goes through Kafka; workers own the read models);
-- ``TICKETFLOW_STORE``: ``sqlite`` (default) or ``postgres``, for events and read models;
-- ``TICKETFLOW_PG_DSN``: ``postgresql://user:password@host:port/dbname`` for postgres;
-- ``KAFKA_BOOTSTRAP_SERVERS``: Kafka brokers, set for Kafka mode;
-- ``TICKETFLOW_KAFKA_<OPTION>``: passed as ``<option>`` to the kafka-python clients that take it
-  (SASL/TLS to all, ``fetch_*`` to consumers, …; an unknown option is an error);
-- ``TICKETFLOW_TOPIC_INBOUND`` / ``_EVENTS`` / ``_DEADLETTER``: topic names;
-- ``TICKETFLOW_GROUP_PREFIX``: consumer groups are ``<prefix>-engine`` and ``<prefix>-<projection>``
-  (default ``ticketflow``);
-- ``TICKETFLOW_PARTITIONS``: partitions for ``ticketflow topics create`` (default 6);
-- ``TICKETFLOW_BATCH_SIZE``: inbound events applied per transaction (default 500).
+Each variable is declared once below, as a field of ``Settings``: its name (the field's
+alias), its default and its meaning (the field's description). ``Settings.variables()``
+lists them, and ``python -m ticketflow.settings`` prints them as the table in the README.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticUndefined
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ticketflow.errors import ConfigurationError
 
-KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_"
+KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_OPTION_"
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    mode: str = "embedded"
-    store: str = "sqlite"
-    pg_dsn: str | None = None
-    kafka_bootstrap: str | None = None
-    kafka_options: dict[str, str] = field(default_factory=dict)
-    topic_inbound: str = "ticketflow.inbound"
-    topic_events: str = "ticketflow.events"
-    topic_deadletter: str = "ticketflow.deadletter"
-    group_prefix: str = "ticketflow"
-    partitions: int = 6
-    batch_size: int = 500
+class Settings(BaseSettings):
+    """ticketflow's settings; ``from_env`` reads them, ``to_env`` writes them back."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", case_sensitive=True)
+
+    data_dir: Path = Field(
+        Path(".ticketflow"),
+        validation_alias="TICKETFLOW_HOME",
+        description="data directory of the embedded default (`--data-dir` takes precedence)",
+    )
+    mode: Literal["embedded", "kafka"] = Field(
+        "embedded",
+        validation_alias="TICKETFLOW_MODE",
+        description="`embedded`: commands keep the read models up to date from the event store; "
+        "`kafka`: inbound goes through Kafka and workers own the read models",
+    )
+    store: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        validation_alias="TICKETFLOW_STORE",
+        description="where the events and the read models are kept: `sqlite` or `postgres`",
+    )
+    pg_dsn: str | None = Field(
+        None,
+        validation_alias="TICKETFLOW_PG_DSN",
+        description="`postgresql://user:password@host:port/dbname`, "
+        "for `TICKETFLOW_STORE=postgres`",
+    )
+    kafka_bootstrap: str | None = Field(
+        None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Kafka brokers (`host:port,...`), for `TICKETFLOW_MODE=kafka`",
+    )
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="`TICKETFLOW_KAFKA_OPTION_<NAME>=value` passes `<name>=value` to the "
+        "kafka-python clients that take it (SASL and TLS options to all, `fetch_*` to "
+        "consumers, ...); a name no client takes is an error",
+    )
+    topic_inbound: str = Field(
+        "ticketflow.inbound",
+        validation_alias="TICKETFLOW_TOPIC_INBOUND",
+        description="topic of the inbound CloudEvents",
+    )
+    topic_events: str = Field(
+        "ticketflow.events",
+        validation_alias="TICKETFLOW_TOPIC_EVENTS",
+        description="topic of the domain events, published by the relay",
+    )
+    topic_deadletter: str = Field(
+        "ticketflow.deadletter",
+        validation_alias="TICKETFLOW_TOPIC_DEADLETTER",
+        description="topic of the inbound records that were rejected",
+    )
+    group_prefix: str = Field(
+        "ticketflow",
+        validation_alias="TICKETFLOW_GROUP_PREFIX",
+        description="consumer groups are `<prefix>-engine` and `<prefix>-<projection>`",
+    )
+    partitions: int = Field(
+        6,
+        gt=0,
+        validation_alias="TICKETFLOW_PARTITIONS",
+        description="partitions of the topics that `ticketflow topics create` creates",
+    )
+    batch_size: int = Field(
+        500,
+        gt=0,
+        validation_alias="TICKETFLOW_BATCH_SIZE",
+        description="inbound events applied per transaction",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # One reader of the environment, from_env: os.environ and a given mapping behave alike,
+        # and no other source (.env file, secrets directory) changes the settings unseen.
+        return (init_settings,)
+
+    @field_validator("kafka_options")
+    @classmethod
+    def _option_names(cls, options: dict[str, str]) -> dict[str, str]:
+        for name in options:
+            if not _OPTION_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{KAFKA_OPTION_PREFIX}{name.upper()}: name a kafka-python client option "
+                    f"after {KAFKA_OPTION_PREFIX} (e.g. {KAFKA_OPTION_PREFIX}SECURITY_PROTOCOL)"
+                )
+        return options
+
+    @model_validator(mode="after")
+    def _servers_named(self) -> Settings:
+        if self.store == "postgres" and not self.pg_dsn:
+            raise ValueError(
+                "TICKETFLOW_STORE=postgres needs TICKETFLOW_PG_DSN "
+                "(postgresql://user:password@host:port/dbname)"
+            )
+        if self.mode == "kafka" and not self.kafka_bootstrap:
+            raise ValueError("TICKETFLOW_MODE=kafka needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)")
+        return self
 
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, data_dir: str | Path | None = None
     ) -> Settings:
+        """Settings from ``env`` (default ``os.environ``); ``data_dir`` overrides
+        ``TICKETFLOW_HOME``. A variable set to the empty string counts as unset."""
         env = os.environ if env is None else env
-        store = env.get("TICKETFLOW_STORE", "sqlite")
-        if store not in ("sqlite", "postgres"):
-            raise ConfigurationError(f"TICKETFLOW_STORE={store!r}: expected 'sqlite' or 'postgres'")
-        dsn = env.get("TICKETFLOW_PG_DSN")
-        if store == "postgres" and not dsn:
-            raise ConfigurationError(
-                "TICKETFLOW_STORE=postgres needs TICKETFLOW_PG_DSN "
-                "(postgresql://user:password@host:port/dbname)"
-            )
-        mode = env.get("TICKETFLOW_MODE", "embedded")
-        if mode not in ("embedded", "kafka"):
-            raise ConfigurationError(f"TICKETFLOW_MODE={mode!r}: expected 'embedded' or 'kafka'")
-        if mode == "kafka" and not env.get("KAFKA_BOOTSTRAP_SERVERS"):
-            raise ConfigurationError(
-                "TICKETFLOW_MODE=kafka needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)"
-            )
-        options = {
+        names = {name for name, _ in _aliased_fields()}
+        values: dict[str, Any] = {k: v for k, v in env.items() if k in names and v}
+        values["kafka_options"] = {
             k[len(KAFKA_OPTION_PREFIX) :].lower(): v
             for k, v in env.items()
             if k.startswith(KAFKA_OPTION_PREFIX)
         }
-        return cls(
-            data_dir=Path(data_dir or env.get("TICKETFLOW_HOME") or ".ticketflow"),
-            mode=mode,
-            store=store,
-            pg_dsn=dsn,
-            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS"),
-            kafka_options=options,
-            topic_inbound=env.get("TICKETFLOW_TOPIC_INBOUND", "ticketflow.inbound"),
-            topic_events=env.get("TICKETFLOW_TOPIC_EVENTS", "ticketflow.events"),
-            topic_deadletter=env.get("TICKETFLOW_TOPIC_DEADLETTER", "ticketflow.deadletter"),
-            group_prefix=env.get("TICKETFLOW_GROUP_PREFIX", "ticketflow"),
-            partitions=_int(env, "TICKETFLOW_PARTITIONS", 6),
-            batch_size=_int(env, "TICKETFLOW_BATCH_SIZE", 500),
-        )
+        if data_dir:
+            values["TICKETFLOW_HOME"] = data_dir
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            raise ConfigurationError(_message(error)) from None
 
     def to_env(self) -> dict[str, str]:
-        """These settings as the environment variables that give them back (for children)."""
+        """These settings as the environment variables that give them back (for children);
+        the data directory is not among them: a child is given its own ``--data-dir``."""
         env = {
-            "TICKETFLOW_MODE": self.mode,
-            "TICKETFLOW_STORE": self.store,
-            "TICKETFLOW_TOPIC_INBOUND": self.topic_inbound,
-            "TICKETFLOW_TOPIC_EVENTS": self.topic_events,
-            "TICKETFLOW_TOPIC_DEADLETTER": self.topic_deadletter,
-            "TICKETFLOW_GROUP_PREFIX": self.group_prefix,
-            "TICKETFLOW_PARTITIONS": str(self.partitions),
-            "TICKETFLOW_BATCH_SIZE": str(self.batch_size),
+            name: str(value)
+            for name, field_name in _aliased_fields()
+            if name != "TICKETFLOW_HOME" and (value := getattr(self, field_name)) is not None
         }
-        if self.pg_dsn:
-            env["TICKETFLOW_PG_DSN"] = self.pg_dsn
-        if self.kafka_bootstrap:
-            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
         env.update({KAFKA_OPTION_PREFIX + k.upper(): v for k, v in self.kafka_options.items()})
         return env
 
-    def eventstore_env(self, name: str = "events") -> dict[str, str]:
-        """The eventsourcing environment for the event store (storage chosen by settings)."""
-        if self.store == "postgres":
-            return {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "PROCESS_RECORDER_TOPIC": "ticketflow.adapters.pg_eventstore:PostgresRecorder",
-                **pg_env(self.pg_dsn or ""),
-            }
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "PROCESS_RECORDER_TOPIC": "ticketflow.adapters.sqlite_eventstore:SQLiteRecorder",
-            "SQLITE_DBNAME": str(self.data_dir / f"{name}.sqlite3"),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
+    @classmethod
+    def variables(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) of every variable read, in declaration order."""
+        found = []
+        for field_name, field in cls.model_fields.items():
+            name = _variable(field_name, field)
+            default = field.get_default(call_default_factory=True)
+            shown = "" if default is None or default == {} else str(default)
+            found.append((name, shown, field.description or ""))
+        return found
 
 
-def pg_env(dsn: str) -> dict[str, str]:
-    """eventsourcing's POSTGRES_* variables from a ``postgresql://`` DSN."""
-    url = urlparse(dsn)
-    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path[1:]:
-        raise ConfigurationError(
-            f"TICKETFLOW_PG_DSN={dsn!r} is not postgresql://user:password@host:port/dbname"
+def _variable(field_name: str, field: FieldInfo) -> str:
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    if field_name == "kafka_options":
+        return KAFKA_OPTION_PREFIX + "<NAME>"
+    raise AssertionError(f"Settings.{field_name} names no environment variable")
+
+
+def _aliased_fields() -> list[tuple[str, str]]:
+    """(variable, field name) of the fields read from one variable each."""
+    return [
+        (field.validation_alias, name)
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.validation_alias, str)
+    ]
+
+
+def _message(error: ValidationError) -> str:
+    """A validation error as one line naming the variables at fault."""
+    return "; ".join(_problem(detail) for detail in error.errors())
+
+
+def _problem(detail: ErrorDetails) -> str:
+    ctx = detail.get("ctx") or {}
+    if detail["type"] == "value_error":  # the validators above name their variables
+        return str(ctx.get("error", detail["msg"]))
+    name = ".".join(str(part) for part in detail["loc"])
+    if detail["type"] == "literal_error":
+        text = f"expected {ctx['expected']}"
+    elif detail["type"] in ("int_parsing", "int_type", "int_from_float"):
+        text = "expected an integer"
+    elif detail["type"] == "greater_than":
+        text = (
+            "expected a positive integer" if ctx["gt"] == 0 else f"expected more than {ctx['gt']}"
         )
-    return {
-        "POSTGRES_DBNAME": url.path[1:],
-        "POSTGRES_HOST": url.hostname,
-        "POSTGRES_PORT": str(url.port or 5432),
-        "POSTGRES_USER": unquote(url.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(url.password or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "10",  # fail with a clear error rather than wait 30 s
-    }
+    else:
+        text = detail["msg"][:1].lower() + detail["msg"][1:]
+    value = detail.get("input", PydanticUndefined)
+    return f"{name}={value!r}: {text}" if isinstance(value, str) else f"{name}: {text}"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name}={raw!r} must be positive")
-    return value
+def markdown() -> str:
+    """The variables as a Markdown table (the README's)."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, default, meaning in Settings.variables():
+        shown = f"`{default}`" if default else ""
+        lines.append(f"| `{name}` | {shown} | {meaning} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())

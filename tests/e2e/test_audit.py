@@ -166,12 +166,9 @@ def printed_digests(result: Run) -> dict[str, tuple[int, str]]:
 
 
 def parse_table(text: str) -> list[dict[str, str]]:
-    """An aligned table (two spaces between columns, a dashed line under the header)."""
+    """An aligned table: under the header a dashed rule, one run of dashes per column."""
     header, dashes, *body = text.splitlines()
-    spans, start = [], 0
-    for dash in dashes.split("  "):
-        spans.append((start, start + len(dash)))
-        start += len(dash) + 2
+    spans = [m.span() for m in re.finditer(r"-+", dashes)]
     names = [header[a:b].strip() for a, b in spans]
     last = len(spans) - 1
     return [

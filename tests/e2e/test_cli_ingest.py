@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.cli import Run, ce, run
+from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
@@ -79,7 +80,7 @@ DEAD_LETTER_LINE = re.compile(r"^rejected lines written to (.+)$", re.MULTILINE)
 
 
 def max_notification_id(data_dir: Path) -> int:
-    engine = Engine(env=Settings.from_env(env={}, data_dir=data_dir).eventstore_env())
+    engine = Engine(env=eventstore_env(Settings.from_env(env={}, data_dir=data_dir)))
     try:
         return engine.recorder.max_notification_id() or 0
     finally:

@@ -394,11 +394,12 @@ class TestPostgresEventStore:
 
     @staticmethod
     def open(dsn: str) -> Engine:
+        from ticketflow.adapters.eventstore import eventstore_env
         from ticketflow.adapters.pg_eventstore import PostgresRecorder
         from ticketflow.settings import Settings
 
         env = {"TICKETFLOW_STORE": "postgres", "TICKETFLOW_PG_DSN": dsn}
-        app = Engine(env=Settings.from_env(env=env, data_dir=Path(".")).eventstore_env())
+        app = Engine(env=eventstore_env(Settings.from_env(env=env, data_dir=Path("."))))
         assert isinstance(app.recorder, PostgresRecorder)
         return app
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -185,7 +184,9 @@ class TestRedelivery:
         drive(first, lambda: kafka_digests(kafka_settings) == expected)
         stored = stored_events(kafka_settings)
         # A second engine consumer whose Kafka offsets were lost: everything is delivered again.
-        again = dataclasses.replace(kafka_settings, group_prefix=kafka_settings.group_prefix + "-b")
+        again = kafka_settings.model_copy(
+            update={"group_prefix": kafka_settings.group_prefix + "-b"}
+        )
         second = build_workers(again, "inbound")
         drive(second, lambda: second[0].counts["redelivered"] == len(RULE_CASES))
         assert stored_events(kafka_settings) == stored

@@ -1,13 +1,12 @@
 """docker-compose.yml and the Dockerfile agree with the code: services, settings, commands.
 
 No container is started: the files are parsed and checked against what the project reads
-(``ticketflow.settings``) and the commands it has (``ticketflow.entrypoints.cli``).
+(``Settings.variables()``) and the commands it has (``ticketflow.entrypoints.cli``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import re
 from pathlib import Path
@@ -16,16 +15,16 @@ from typing import Any
 import pytest
 
 from projections import ALL
+from ticketflow.adapters.eventstore import pg_env
 from ticketflow.entrypoints import cli
 from ticketflow.entrypoints.cli import serve as cli_serve
-from ticketflow.settings import KAFKA_OPTION_PREFIX, Settings, pg_env
+from ticketflow.settings import KAFKA_OPTION_PREFIX, Settings
 
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SETTINGS_SOURCE = ROOT / "src" / "ticketflow" / "settings.py"
 
 SERVERS = {"kafka", "postgres"}
 TICKETFLOW_SERVICES = {
@@ -55,37 +54,6 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def settings_variables() -> set[str]:
-    """Environment variable names settings.py reads: ``env.get(NAME)``, ``env[NAME]``, and
-    names handed to a helper together with ``env`` (``_int(env, NAME, ...)``)."""
-    tree = ast.parse(SETTINGS_SOURCE.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            func = node.func
-            reads_env = (
-                isinstance(func, ast.Attribute)
-                and func.attr == "get"
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "env"
-            ) or any(isinstance(a, ast.Name) and a.id == "env" for a in node.args)
-            if reads_env:
-                names |= {
-                    a.value
-                    for a in node.args
-                    if isinstance(a, ast.Constant) and isinstance(a.value, str)
-                }
-        elif (
-            isinstance(node, ast.Subscript)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "env"
-            and isinstance(node.slice, ast.Constant)
-            and isinstance(node.slice.value, str)
-        ):
-            names.add(node.slice.value)
-    return {n for n in names if re.fullmatch(r"[A-Z][A-Z0-9_]*", n)}
-
-
 def environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
@@ -113,23 +81,12 @@ def test_the_whole_topology_is_there(services: dict[str, dict[str, Any]]) -> Non
     assert set(services) == SERVERS | TICKETFLOW_SERVICES
 
 
-def test_settings_variables_are_found() -> None:
-    # Guards the source scan itself: these are documented in settings.py.
-    assert {
-        "TICKETFLOW_STORE",
-        "TICKETFLOW_PG_DSN",
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "TICKETFLOW_TOPIC_INBOUND",
-        "TICKETFLOW_PARTITIONS",
-    } <= settings_variables()
-
-
 @pytest.mark.parametrize("name", sorted(TICKETFLOW_SERVICES))
 def test_ticketflow_services_use_only_settings_the_project_reads(
     services: dict[str, dict[str, Any]], name: str
 ) -> None:
     env = environment(services[name])
-    known = settings_variables()
+    known = {variable for variable, _, _ in Settings.variables()}
     unknown = {k for k in env if k not in known and not k.startswith(KAFKA_OPTION_PREFIX)}
     assert not unknown, f"{name}: variables ticketflow does not read: {sorted(unknown)}"
     settings = Settings.from_env(env=env)  # values must be valid too

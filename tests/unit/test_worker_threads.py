@@ -88,9 +88,9 @@ def test_kafka_options_go_to_the_clients_that_take_them(tmp_path: Any) -> None:
 
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-        "TICKETFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "TICKETFLOW_KAFKA_FETCH_MIN_BYTES": "1",
-        "TICKETFLOW_KAFKA_LINGER_MS": "5",
+        "TICKETFLOW_KAFKA_OPTION_SECURITY_PROTOCOL": "SASL_SSL",
+        "TICKETFLOW_KAFKA_OPTION_FETCH_MIN_BYTES": "1",
+        "TICKETFLOW_KAFKA_OPTION_LINGER_MS": "5",
     }
     settings = Settings.from_env(env=env, data_dir=tmp_path)
     producer = _options(settings, KafkaProducer)
@@ -105,6 +105,8 @@ def test_kafka_options_go_to_the_clients_that_take_them(tmp_path: Any) -> None:
     assert "linger_ms" not in consumer
     assert admin["security_protocol"] == "SASL_SSL"
     assert "fetch_min_bytes" not in admin
-    bad = Settings.from_env(env={**env, "TICKETFLOW_KAFKA_FETCH_MIN_BYTE": "1"}, data_dir=tmp_path)
-    with pytest.raises(ConfigurationError, match="TICKETFLOW_KAFKA_FETCH_MIN_BYTE"):
+    bad = Settings.from_env(
+        env={**env, "TICKETFLOW_KAFKA_OPTION_FETCH_MIN_BYTE": "1"}, data_dir=tmp_path
+    )
+    with pytest.raises(ConfigurationError, match="TICKETFLOW_KAFKA_OPTION_FETCH_MIN_BYTE"):
         _options(bad, KafkaConsumer)

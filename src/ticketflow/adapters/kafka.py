@@ -17,30 +17,47 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 from ticketflow.contract import InboundEvent, parse_event
-from ticketflow.errors import ContractError
+from ticketflow.errors import ConfigurationError, ContractError
 from ticketflow.service.submit import Rejection
-from ticketflow.settings import Settings
+from ticketflow.settings import KAFKA_OPTION_PREFIX, Settings
 
 Headers = Sequence[tuple[str, bytes]]
 
 
 def _options(settings: Settings, client: type) -> dict[str, Any]:
-    """Bootstrap servers and the ``TICKETFLOW_KAFKA_*`` options that ``client`` takes (SASL and
-    TLS options go to every client; e.g. ``fetch_min_bytes`` only to consumers)."""
-    from ticketflow.errors import ConfigurationError
-
+    """Bootstrap servers and the ``TICKETFLOW_KAFKA_OPTION_*`` options that ``client`` takes (SASL
+    and TLS options go to every client; e.g. ``fetch_min_bytes`` only to consumers)."""
     if not settings.kafka_bootstrap:
         raise ConfigurationError("Kafka mode needs KAFKA_BOOTSTRAP_SERVERS (host:port,...)")
-    known = (KafkaProducer, KafkaConsumer, KafkaAdminClient)
     options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",")}
     for key, value in settings.kafka_options.items():
-        if not any(key in kind.DEFAULT_CONFIG for kind in known):
+        if not any(key in kind.DEFAULT_CONFIG for kind in KAFKA_CLIENTS):
             raise ConfigurationError(
-                f"TICKETFLOW_KAFKA_{key.upper()}: {key!r} is not a kafka-python client option"
+                f"{KAFKA_OPTION_PREFIX}{key.upper()}: {key!r} is not a kafka-python client option"
             )
         if key in client.DEFAULT_CONFIG:  # type: ignore[attr-defined]
-            options[key] = int(value) if value.isdigit() else value
+            options[key] = _option_value(key, value)
     return options
+
+
+KAFKA_CLIENTS = (KafkaProducer, KafkaConsumer, KafkaAdminClient)
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _option_value(key: str, text: str) -> Any:
+    """An option's text as the client expects it: a boolean where the client's default is one,
+    text for names, paths and secrets (a numeric password stays text), else an integer when the
+    text is one."""
+    default = next(kind.DEFAULT_CONFIG[key] for kind in KAFKA_CLIENTS if key in kind.DEFAULT_CONFIG)
+    if isinstance(default, bool):
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ConfigurationError(
+            f"{KAFKA_OPTION_PREFIX}{key.upper()}={text!r}: expected true or false"
+        )
+    if isinstance(default, str) or key.startswith(("ssl_", "sasl_")) or key.endswith("_id"):
+        return text
+    return int(text) if text.isdigit() else text
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:

@@ -4,7 +4,7 @@ eventsourcing sends a batch of stored events as one array of a composite type, w
 dumps value by value in Python (about 20 µs of client CPU per event). This recorder sends the
 same batch as four arrays in binary format (about 1 µs per event) to the same table, under the
 same table lock and notification, in the same transaction as the tracking record. Selected by
-``PROCESS_RECORDER_TOPIC`` (see ``Settings.eventstore_env``).
+``PROCESS_RECORDER_TOPIC`` (see ``ticketflow.adapters.eventstore``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
+
+from rich.box import Box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 FORMATS = ("table", "json", "csv")
 
@@ -20,15 +26,52 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+# Under the header a dashed rule, one run of dashes per column; no other lines. ASCII, so that
+# the table reads the same in a file, a pipe or a terminal with any encoding.
+_RULED_HEAD = Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+_WIDE = 1_000_000  # wider than any table: columns are never wrapped nor cut
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], color: bool | None = None) -> str:
+    """Rows as an aligned table: a header, a dashed rule whose runs span each column, and one
+    line per row, columns two spaces apart. The header is bold when ``color`` (by default: when
+    standard output is a terminal); otherwise the text is plain."""
     if not rows:
         return "(no rows)"
-    cells = [[cell(row.get(col)) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+    styled = sys.stdout.isatty() if color is None else color
+    grid = Table(box=_RULED_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for col in columns:
+        grid.add_column(Text(col, style="bold" if styled else ""), no_wrap=True, overflow="ignore")
+    for row in rows:
+        grid.add_row(*(Text(cell(row.get(col))) for col in columns))
+    return _text(grid, styled)
+
+
+def pairs(data: dict[str, Any], color: bool | None = None) -> str:
+    """``key  value`` lines, values aligned; keys bold when ``color`` (as for ``table``)."""
+    styled = sys.stdout.isatty() if color is None else color
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, overflow="ignore")
+    grid.add_column(no_wrap=True, overflow="ignore")
+    for key, value in data.items():
+        grid.add_row(Text(key, style="bold" if styled else ""), Text(cell(value)))
+    return _text(grid, styled)
+
+
+def _text(renderable: Table, styled: bool) -> str:
+    """The table as text, each line without trailing blanks."""
+    console = Console(
+        file=io.StringIO(),
+        width=_WIDE,
+        force_terminal=styled,
+        color_system="standard" if styled else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+    with console.capture() as captured:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in captured.get().rstrip("\n").split("\n"))
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -59,8 +102,7 @@ def record(data: dict[str, Any], fmt: str) -> str:
     scalars = {k: v for k, v in data.items() if not isinstance(v, list)}
     if fmt == "csv":
         return to_csv([scalars], list(scalars))
-    width = max(len(k) for k in data)
-    parts = ["\n".join(f"{k.ljust(width)}  {cell(v)}" for k, v in scalars.items())]
+    parts = [pairs(scalars)]
     for key, value in data.items():
         if isinstance(value, list):
             columns = list(value[0]) if value else []

@@ -12,6 +12,7 @@ from typing import Any
 
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.errors import translated
+from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
@@ -94,7 +95,7 @@ def _ingest_embedded(
 def _replayed_readmodels(settings: Settings) -> ReadModelStore | None:
     """The read models of a directory that holds read models but no event store (one that
     ``replay`` wrote): queried as they are, with no event store created next to them."""
-    if settings.store != "sqlite" or Path(settings.eventstore_env()["SQLITE_DBNAME"]).exists():
+    if settings.store != "sqlite" or Path(eventstore_env(settings)["SQLITE_DBNAME"]).exists():
         return None
     readmodels = settings.data_dir / READMODELS_FILE
     return ReadModelStore.sqlite(readmodels) if readmodels.exists() else None
