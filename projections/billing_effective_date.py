@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection, parse_ts, ts
+from projections.base import OWNERS, Cursor, Projection
 from ticketflow.domain.billing import TierChange, billed_months
 from ticketflow.domain.catalog import Tier
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS billing_subscriptions (
@@ -71,9 +72,9 @@ def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
             "kind": kind,
             "from_tier": from_tier,
             "to_tier": e.tier,
-            "service_effective_at": ts(e.at),
+            "service_effective_at": rfc3339(e.at),
             "service_rule": service_rule,
-            "billing_effective_at": ts(e.billing_effective_at),
+            "billing_effective_at": rfc3339(e.billing_effective_at),
             "rule": rule,
             "support_ticket": getattr(e, "support_ticket", None),
         },
@@ -98,7 +99,7 @@ def _recompute_some(c: Cursor, tenants: list[str]) -> None:
     changes: dict[str, list[TierChange]] = {}
     for tenant, k, f, t, s, b in c.fetchall():
         changes.setdefault(tenant, []).append(
-            TierChange(k, Tier(f), Tier(t), parse_ts(s), parse_ts(b))  # type: ignore[arg-type]
+            TierChange(k, Tier(f), Tier(t), parse_rfc3339(s), parse_rfc3339(b))
         )
     c.execute(f"DELETE FROM billing_months WHERE tenant IN ({marks})", tenants)
     for tenant, history in changes.items():
@@ -123,7 +124,7 @@ def started(c: Cursor, e: Any) -> None:
         {"tenant": e.tenant},
         {
             "subscription_id": str(e.originator_id),
-            "started_at": ts(e.at),
+            "started_at": rfc3339(e.at),
             "implicit": int(e.implicit),
             "current_tier": e.tier,
             "changes": 0,

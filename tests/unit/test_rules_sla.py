@@ -365,8 +365,8 @@ class TestRSla10Status:
         # deadline 06:00Z next day.
         bronze = cycle(started("2026-06-10T22:00:00+00:00", Tier.BRONZE))
         assert bronze.clock is not None
-        assert bronze.clock.fraction_at(0.5) == utc("2026-06-11T02:00:00+00:00")
-        assert bronze.clock.fraction_at(0.75) == utc("2026-06-11T04:00:00+00:00")
+        assert bronze.clock.warning_at == utc("2026-06-11T02:00:00+00:00")
+        assert bronze.clock.at_risk_at == utc("2026-06-11T04:00:00+00:00")
         assert status(bronze, "2026-06-11T01:59:00+00:00").crossed_50 is False
         assert status(bronze, "2026-06-11T02:00:00+00:00").crossed_50 is True
         assert status(bronze, "2026-06-11T03:59:00+00:00").status == "running"

@@ -6,7 +6,7 @@ the engine, R-SLA-4), and recorded in the event, so read models never need a joi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate, event
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import TicketTransitionError
 from ticketflow.domain.ids import ticket_id
-from ticketflow.domain.sla import Clock, NoClock, decide_clock
+from ticketflow.domain.sla import Clock, NoClock, deadline_at, decide_clock
 
 LEVELS = ("L1", "L2", "L3")
 
@@ -438,4 +438,4 @@ class Ticket(Aggregate):
 def _deadline(started_at: datetime | None, gtr_minutes: int | None) -> datetime | None:
     if started_at is None or gtr_minutes is None:
         return None
-    return started_at + timedelta(minutes=gtr_minutes)
+    return deadline_at(started_at, gtr_minutes)

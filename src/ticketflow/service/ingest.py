@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from ticketflow.bulk import bulk_collection
 from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.domain.instants import rfc3339
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import ContractError
 from ticketflow.service.engine import Engine
@@ -71,7 +72,7 @@ class DeadLetterFile:
         record: dict[str, Any] = {
             **rejection.as_dict(),
             "origin": self.origin,
-            "rejected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "rejected_at": rfc3339(datetime.now(UTC)),
         }
         if isinstance(original, bytes):  # not UTF-8: kept byte for byte
             record["original_base64"] = base64.b64encode(original).decode()
