@@ -3,8 +3,9 @@
 Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
 ``Subscription.TierDowngraded``.
 Writes ``billing_subscriptions``, ``billing_changes`` (one row per change, each date with the
-rule that produced it, R-BILL-5) and ``billing_months`` (R-BILL-3), recomputed for the tenant
-from its changes with ``ticketflow.domain.billing.billed_months``.
+rule that produced it, R-BILL-5, copied from the event: the aggregate records it when it
+decides) and ``billing_months`` (R-BILL-3), recomputed for the tenant from its changes with
+``ticketflow.domain.billing.billed_months``.
 """
 
 from __future__ import annotations
@@ -47,15 +48,6 @@ DDL = (
     )""",
 )
 
-# (service-effective rule, billing-effective rule) per kind of change (R-BILL-5)
-RULES = {
-    "default": ("R-TIER-2", "R-BILL-3"),
-    "started": ("R-BILL-3", "R-BILL-3"),
-    "upgrade": ("R-BILL-1", "R-BILL-2"),
-    "downgrade": ("R-BILL-4", "R-BILL-2"),
-}
-
-
 OWNER_SQL = "SELECT tenant, tenant FROM billing_subscriptions WHERE subscription_id = ?"
 
 
@@ -64,7 +56,6 @@ def _tenant(c: Cursor, e: Any) -> str:
 
 
 def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
-    service_rule, rule = RULES[kind]
     c.insert(
         "billing_changes",
         {"tenant": tenant, "seq": e.originator_version},
@@ -73,9 +64,9 @@ def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
             "from_tier": from_tier,
             "to_tier": e.tier,
             "service_effective_at": rfc3339(e.at),
-            "service_rule": service_rule,
+            "service_rule": e.service_rule,
             "billing_effective_at": rfc3339(e.billing_effective_at),
-            "rule": rule,
+            "rule": e.billing_rule,
             "support_ticket": getattr(e, "support_ticket", None),
         },
     )
