@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from ticketflow.domain.billing import ChangeKind, billing_effective_at, change_rules
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
-from ticketflow.domain.errors import SubscriptionTransitionError
+from ticketflow.domain.errors import AlreadyStartedError, SubscriptionTransitionError
 from ticketflow.domain.expertise import (
     TierHistory,
     allocate,
@@ -25,6 +25,7 @@ from ticketflow.domain.expertise import (
     tier_at,
 )
 from ticketflow.domain.ids import subscription_id
+from ticketflow.domain.instants import rfc3339
 
 
 def _upcast_rules(state: dict[str, Any], kind: ChangeKind) -> None:
@@ -171,9 +172,10 @@ class Subscription(Aggregate):
         """The explicit start of a subscription first seen implicitly as STANDARD (R-TIER-2):
         in force now, billed from the next month (R-BILL-3)."""
         if not self.implicit:
-            raise SubscriptionTransitionError(
+            raise AlreadyStartedError(
                 f"the subscription of {self.tenant} was already started on "
-                f"{self.started_at.isoformat()}; change its tier with an upgrade or a downgrade"
+                f"{rfc3339(self.started_at)}; change its tier with subscription.tier_upgraded "
+                "or subscription.tier_downgraded"
             )
         current = self.tier_at(at)
         if tier < current:
@@ -211,9 +213,10 @@ class Subscription(Aggregate):
         """Downgrade applied by customer support (R-BILL-4)."""
         current = self.tier_at(at)
         if not tier < current:
+            standard = " (a tenant without a subscription is STANDARD, R-TIER-2)"
             raise SubscriptionTransitionError(
                 f"downgrade of {self.tenant} to {tier} rejected: it is not lower than the "
-                f"current tier {current}",
+                f"current tier {current}" + (standard if self.implicit else ""),
                 rule="R-BILL-4",
             )
         self._tier_downgraded(
@@ -229,7 +232,7 @@ class Subscription(Aggregate):
         """A purchased expertise pack; it never expires (R-EXP-3)."""
         if any(pack[0] == pack_id for pack in self.packs):
             raise SubscriptionTransitionError(
-                f"pack {pack_id} was already purchased by {self.tenant}"
+                f"pack {pack_id} was already purchased by {self.tenant}", rule="R-IN-3"
             )
         if minutes <= 0:
             raise SubscriptionTransitionError(
