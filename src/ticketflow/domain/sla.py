@@ -24,6 +24,7 @@ STATUS_SEVERITY: dict[str, int] = {
     "at_risk": 3,
     "breached": 4,
 }
+STATUSES: tuple[str, ...] = tuple(STATUS_SEVERITY)  # R-SLA-10, least severe first
 Threshold = Literal[50, 75]
 WARNING: Threshold = 50  # R-SLA-10, R-ALERT-1: ``sla.warning``
 AT_RISK: Threshold = 75  # R-SLA-10: ``at_risk`` from here; R-ALERT-1: ``sla.at_risk``

@@ -35,11 +35,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ticketflow.bootstrap import System
-from ticketflow.contract import EVENT_TYPES, InboundEvent, parse_event
+from ticketflow.contract import EVENT_TYPES, InboundEvent, Priority, parse_event
+from ticketflow.domain.billing import CHANGE_KINDS
+from ticketflow.domain.catalog import Tier
 from ticketflow.entrypoints import render
 from ticketflow.errors import ContractError, QueryError
 from ticketflow.service import queries
@@ -56,7 +58,7 @@ DEAD_LETTER_FILE = Path("deadletter") / "api.jsonl"
 DEAD_LETTER_ORIGIN = "POST /v1/events"
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"
-SLA_FORMATS = ("json", "csv")
+SLA_FORMATS = tuple(f for f in render.FORMATS if f != "table")
 
 
 # -- errors and responses -----------------------------------------------------------------
@@ -553,7 +555,7 @@ def _ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[str
 MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$", "examples": ["2026-05"]}
 INSTANT = {"type": "string", "format": "date-time"}
 HOURS = {"type": "number", "description": "decimal hours, to the hundredth (R-EXP-6)"}
-TIER = {"type": "string", "enum": ["STANDARD", "BRONZE", "SILVER", "GOLD"]}
+TIER = {"type": "string", "enum": [tier.value for tier in Tier]}
 EXPERTISE_HOURS = (
     "included_hours",
     "consumed_hours",
@@ -579,7 +581,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "ticket": {"type": "string"},
                 "tenant": {"type": "string"},
-                "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+                "priority": {"type": "string", "enum": list(get_args(Priority))},
                 "tier": TIER,
                 "category": {"type": "string"},
                 "status": {"type": "string", "enum": list(queries.STATUSES)},
@@ -596,10 +598,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "from_tier": TIER,
                 "to_tier": TIER,
-                "kind": {
-                    "type": "string",
-                    "enum": ["default", "started", "upgrade", "downgrade"],
-                },
+                "kind": {"type": "string", "enum": list(CHANGE_KINDS)},
                 "service_effective_at": INSTANT,
                 "billing_effective_at": INSTANT,
                 "rule": {"type": "string", "description": "rule of the billing date (R-BILL-5)"},

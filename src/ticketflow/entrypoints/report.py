@@ -23,11 +23,12 @@ from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.service import queries
 
 GTR_TIERS = tuple(t.value for t in Tier if t is not Tier.STANDARD)
-CLOCKED = ("met", "breached", "running", "at_risk")
+CLOCKED = tuple(s for s in STATUSES if s != "not_applicable")  # statuses of a clock that ran
 
 
 @dataclass

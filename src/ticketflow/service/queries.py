@@ -16,7 +16,8 @@ from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
-from ticketflow.domain.sla import STATUS_SEVERITY, Clock, Cycle, cycle_status, ticket_status
+from ticketflow.domain.sla import STATUSES as STATUSES  # re-exported: the statuses of R-SLA-10
+from ticketflow.domain.sla import Clock, Cycle, cycle_status, ticket_status
 from ticketflow.errors import QueryError
 
 SLA_FIELDS = (
@@ -34,7 +35,6 @@ SLA_FIELDS = (
     "breach_minutes",
     "cycles",
 )
-STATUSES = tuple(STATUS_SEVERITY)
 
 
 def parse_instant(text: str) -> datetime:
