@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -79,18 +78,3 @@ class Owners:
 
 
 OWNERS = Owners()
-
-
-def ts(at: datetime | None) -> str | None:
-    """An instant as stored in read models: RFC 3339 UTC with ``Z``."""
-    if at is None:
-        return None
-    if at.tzinfo is not UTC:  # the engine already stores UTC: skip the conversion then
-        at = at.astimezone(UTC)
-    return at.isoformat().replace("+00:00", "Z")
-
-
-def parse_ts(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -3,17 +3,19 @@
 Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
 ``Subscription.TierDowngraded``.
 Writes ``billing_subscriptions``, ``billing_changes`` (one row per change, each date with the
-rule that produced it, R-BILL-5) and ``billing_months`` (R-BILL-3), recomputed for the tenant
-from its changes with ``ticketflow.domain.billing.billed_months``.
+rule that produced it, R-BILL-5, copied from the event: the aggregate records it when it
+decides) and ``billing_months`` (R-BILL-3), recomputed for the tenant from its changes with
+``ticketflow.domain.billing.billed_months``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection, parse_ts, ts
+from projections.base import OWNERS, Cursor, Projection
 from ticketflow.domain.billing import TierChange, billed_months
 from ticketflow.domain.catalog import Tier
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS billing_subscriptions (
@@ -46,15 +48,6 @@ DDL = (
     )""",
 )
 
-# (service-effective rule, billing-effective rule) per kind of change (R-BILL-5)
-RULES = {
-    "default": ("R-TIER-2", "R-BILL-3"),
-    "started": ("R-BILL-3", "R-BILL-3"),
-    "upgrade": ("R-BILL-1", "R-BILL-2"),
-    "downgrade": ("R-BILL-4", "R-BILL-2"),
-}
-
-
 OWNER_SQL = "SELECT tenant, tenant FROM billing_subscriptions WHERE subscription_id = ?"
 
 
@@ -63,7 +56,6 @@ def _tenant(c: Cursor, e: Any) -> str:
 
 
 def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
-    service_rule, rule = RULES[kind]
     c.insert(
         "billing_changes",
         {"tenant": tenant, "seq": e.originator_version},
@@ -71,10 +63,10 @@ def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
             "kind": kind,
             "from_tier": from_tier,
             "to_tier": e.tier,
-            "service_effective_at": ts(e.at),
-            "service_rule": service_rule,
-            "billing_effective_at": ts(e.billing_effective_at),
-            "rule": rule,
+            "service_effective_at": rfc3339(e.at),
+            "service_rule": e.service_rule,
+            "billing_effective_at": rfc3339(e.billing_effective_at),
+            "rule": e.billing_rule,
             "support_ticket": getattr(e, "support_ticket", None),
         },
     )
@@ -98,7 +90,7 @@ def _recompute_some(c: Cursor, tenants: list[str]) -> None:
     changes: dict[str, list[TierChange]] = {}
     for tenant, k, f, t, s, b in c.fetchall():
         changes.setdefault(tenant, []).append(
-            TierChange(k, Tier(f), Tier(t), parse_ts(s), parse_ts(b))  # type: ignore[arg-type]
+            TierChange(k, Tier(f), Tier(t), parse_rfc3339(s), parse_rfc3339(b))
         )
     c.execute(f"DELETE FROM billing_months WHERE tenant IN ({marks})", tenants)
     for tenant, history in changes.items():
@@ -123,7 +115,7 @@ def started(c: Cursor, e: Any) -> None:
         {"tenant": e.tenant},
         {
             "subscription_id": str(e.originator_id),
-            "started_at": ts(e.at),
+            "started_at": rfc3339(e.at),
             "implicit": int(e.implicit),
             "current_tier": e.tier,
             "changes": 0,

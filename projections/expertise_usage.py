@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection, ts
+from projections.base import OWNERS, Cursor, Projection
 from ticketflow.domain.calendar import Month
+from ticketflow.domain.instants import rfc3339
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS expertise_tiers (
@@ -76,7 +77,7 @@ def _tier(c: Cursor, tenant: str, e: Any) -> None:
     c.insert(
         "expertise_tiers",
         {"tenant": tenant, "seq": e.originator_version},
-        {"subscription_id": str(e.originator_id), "effective_at": ts(e.at), "tier": e.tier},
+        {"subscription_id": str(e.originator_id), "effective_at": rfc3339(e.at), "tier": e.tier},
     )
 
 
@@ -109,7 +110,7 @@ def pack_purchased(c: Cursor, e: Any) -> None:
     c.insert(
         "expertise_packs",
         {"tenant": tenant, "pack_id": e.pack_id},
-        {"purchased_at": ts(e.at), "minutes": e.minutes, "used_minutes": 0},
+        {"purchased_at": rfc3339(e.at), "minutes": e.minutes, "used_minutes": 0},
     )
     _add_to_month(c, tenant, str(Month.of(e.at)), 0, 0, 0, 0, 0, e.minutes)
 
@@ -128,7 +129,7 @@ def hours_consumed(c: Cursor, e: Any) -> None:
         "expertise_consumptions",
         {"tenant": tenant, "seq": e.originator_version},
         {
-            "at": ts(e.at),
+            "at": rfc3339(e.at),
             "month": e.month,
             "minutes": e.minutes,
             "tier": e.tier,

@@ -3,17 +3,20 @@
 Reads ``Ticket.Opened``, ``Ticket.Escalated``, ``Ticket.PriorityChanged``,
 ``Ticket.ServiceRestored``, ``Ticket.Resolved``, ``Ticket.Closed``, ``Ticket.Reopened``.
 Writes ``sla_tickets`` and ``sla_cycles``. Every clock fact (start, GTR, tier, edition, or the
-rule saying why there is none) comes from the event; status as of an instant is derived by
-``ticketflow.domain.sla.cycle_status`` at query time.
+rule saying why there is none) comes from the event. The instants derived from a clock
+(deadline, 50 % and 75 %) and a settled cycle's ``outcome`` and ``breach_minutes`` come from the
+functions of ``ticketflow.domain.sla`` that the query uses too (R-SLA-11); status as of an
+instant is derived by ``ticketflow.domain.sla.cycle_status`` at query time.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection, parse_ts, ts
-from ticketflow.domain.sla import AT_RISK_FRACTION, WARN_FRACTION, breach_minutes
+from projections.base import OWNERS, Cursor, Projection
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.sla import AT_RISK, WARNING, deadline_at, settle, threshold_at
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
@@ -79,13 +82,13 @@ def _clock_values(event: Any) -> dict[str, Any]:
     else:
         gtr = event.gtr_minutes
         values = (
-            ts(start),
+            rfc3339(start),
             event.clock_tier,
             gtr,
             event.edition,
-            ts(start + timedelta(minutes=gtr)),
-            ts(start + timedelta(minutes=gtr * WARN_FRACTION)),
-            ts(start + timedelta(minutes=gtr * AT_RISK_FRACTION)),
+            rfc3339(deadline_at(start, gtr)),
+            rfc3339(threshold_at(start, gtr, WARNING)),
+            rfc3339(threshold_at(start, gtr, AT_RISK)),
             None,
             None,
         )
@@ -96,13 +99,13 @@ def _new_cycle(c: Cursor, ticket: str, cycle: int, tenant: str, e: Any) -> None:
     c.insert(
         "sla_cycles",
         {"ticket": ticket, "cycle": cycle},
-        {"tenant": tenant, "opened_at": ts(e.at), **_clock_values(e)},
+        {"tenant": tenant, "opened_at": rfc3339(e.at), **_clock_values(e)},
     )
 
 
 def opened(c: Cursor, e: Any) -> None:
     OWNERS.learn(e.originator_id, e.ticket, e.tenant)
-    at = ts(e.at)
+    at = rfc3339(e.at)
     c.insert(
         "sla_tickets",
         {"ticket": e.ticket},
@@ -137,7 +140,7 @@ def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
 def _ticket(c: Cursor, e: Any, **values: Any) -> str:
     """Set columns of the event's ticket row (and ``updated_at``); returns the ticket."""
     ticket = _ticket_of(c, e)[0]
-    c.update("sla_tickets", {"ticket": ticket}, {**values, "updated_at": ts(e.at)})
+    c.update("sla_tickets", {"ticket": ticket}, {**values, "updated_at": rfc3339(e.at)})
     return ticket
 
 
@@ -149,7 +152,7 @@ def priority_changed(c: Cursor, e: Any) -> None:
     ticket = _ticket(c, e, priority=e.priority, cycles=e.cycle)
     cycle = {"ticket": ticket, "cycle": e.cycle}
     if e.clock_effect == "cancelled":
-        c.update("sla_cycles", cycle, {"cancelled_at": ts(e.at)})
+        _settle(c, ticket, e.cycle, None, e.at, cancelled_at=rfc3339(e.at))
     elif e.clock_effect == "started" and e.new_cycle:
         _new_cycle(c, ticket, e.cycle, _ticket_of(c, e)[1], e)
     elif e.clock_effect == "started":
@@ -162,29 +165,34 @@ def priority_changed(c: Cursor, e: Any) -> None:
         )
 
 
+def _settle(
+    c: Cursor,
+    ticket: str,
+    cycle: int,
+    deadline: datetime | None,
+    at: datetime,
+    **columns: str | None,
+) -> None:
+    """Record how the cycle's clock ended: its ``outcome`` and ``breach_minutes`` come from
+    ``ticketflow.domain.sla.settle``, the function the query uses too (R-SLA-10, R-SLA-11)."""
+    if deadline is None:  # a cancellation, or a stop recorded before stops carried it (v1)
+        c.execute("SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (ticket, cycle))
+        deadline = parse_rfc3339(c.fetchone()[0])
+    settled = settle(deadline, at, cancelled="cancelled_at" in columns)
+    c.update(
+        "sla_cycles",
+        {"ticket": ticket, "cycle": cycle},
+        {**columns, "outcome": settled.outcome, "breach_minutes": settled.breach_minutes},
+    )
+
+
 def _stopped(state: str) -> Any:
     def handle(c: Cursor, e: Any) -> None:
         ticket = _ticket(c, e, state=state)
-        if not e.stopped_clock:
-            return
-        deadline = e.deadline
-        if deadline is None:  # recorded before stop events carried their deadline (v1)
-            c.execute(
-                "SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?",
-                (ticket, e.cycle),
+        if e.stopped_clock:
+            _settle(
+                c, ticket, e.cycle, e.deadline, e.at, stopped_at=rfc3339(e.at), stopped_by=state
             )
-            deadline = parse_ts(c.fetchone()[0])
-        late = breach_minutes(deadline, e.at)
-        c.update(
-            "sla_cycles",
-            {"ticket": ticket, "cycle": e.cycle},
-            {
-                "stopped_at": ts(e.at),
-                "stopped_by": state,
-                "outcome": "breached" if late else "met",
-                "breach_minutes": late,
-            },
-        )
 
     return handle
 

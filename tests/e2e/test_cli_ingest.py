@@ -153,7 +153,7 @@ class TestIngestMixedFile:
             6: "R-IN-3",
             7: "R-IN-2",
             9: "R-SLA-2",
-            10: None,
+            10: "R-IN-3",  # P1 -> P1 is no change: an impossible transition
         }
 
     def test_details_say_why(self, two_runs: TwoRuns) -> None:

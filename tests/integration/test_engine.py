@@ -4,6 +4,7 @@ rejections (R-IN-3), and the tier in force at clock start (R-SLA-4, R-TIER-2).""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
-from ticketflow.service.engine import Engine
+from ticketflow.service.engine import REJECTION_REASONS, Engine
 
 _ids = itertools.count(1)
 
@@ -215,8 +216,9 @@ class TestRejections:
         engine.apply(opened("T-1", "2026-05-04T10:00:00Z", tenant="acme"))
         outcome = engine.apply(fact("closed", "T-1", "2026-05-04T11:00:00Z", tenant="globex"))
         assert outcome.error is not None
-        assert outcome.error.reason == "tenant_mismatch"
-        assert "acme" in outcome.error.detail
+        assert (outcome.error.reason, outcome.error.rule) == ("tenant_mismatch", "R-ACC-3")
+        # The refusal tells the sender nothing about the tenant that owns the ticket (R-ACC-3).
+        assert "acme" not in outcome.error.detail
         assert "globex" in outcome.error.detail
         assert engine.ticket("T-1").state == "open"
 
@@ -245,6 +247,149 @@ class TestRejections:
         assert outcome.error is not None
         assert (outcome.error.reason, outcome.error.rule) == ("transition_error", "R-BILL-4")
         assert engine.recorder.max_notification_id() in (None, 0)  # no implicit subscription
+
+
+def pack(pack_id: str, time: str, hours: float = 2, tenant: str = "acme") -> InboundEvent:
+    data = {"pack_id": pack_id, "hours": hours}
+    return ce("expertise.pack_purchased", tenant, time, data, tenant=tenant)
+
+
+def downgraded(tier: str, time: str, tenant: str = "acme") -> InboundEvent:
+    data = {"tier": tier, "support_ticket": "CS-1"}
+    return ce("subscription.tier_downgraded", tenant, time, data, tenant=tenant)
+
+
+OPEN = opened("T-1", "2026-05-04T10:00:00Z", id="open-T-1")
+RESTORE = fact("service_restored", "T-1", "2026-05-04T11:00:00Z")
+RESOLVE = fact("resolved", "T-1", "2026-05-04T12:00:00Z")
+CLOSE = fact("closed", "T-1", "2026-05-04T13:00:00Z")
+START_SILVER = started("SILVER", "2026-03-02T09:00:00Z")
+
+# One way to provoke each kind of rejection the engine gives: (reason, rule, facts before, the
+# rejected fact). Every reason the engine can give appears at least once.
+REJECTIONS: list[tuple[str, str, list[InboundEvent], InboundEvent]] = [
+    ("unknown_ticket", "R-SLA-2", [], fact("service_restored", "T-404", "2026-05-04T10:00:00Z")),
+    ("already_opened", "R-SLA-7", [OPEN], opened("T-1", "2026-05-04T10:30:00Z")),
+    (
+        "tenant_mismatch",
+        "R-ACC-3",
+        [OPEN],
+        fact("acknowledged", "T-1", "2026-05-04T10:30:00Z", tenant="globex"),
+    ),
+    ("already_started", "R-BILL-3", [START_SILVER], started("GOLD", "2026-03-05T09:00:00Z")),
+    # The catalog's first edition is in force from 2025-01-01 (R-TIER-1).
+    ("catalog_error", "R-TIER-1", [], opened("T-1", "2024-06-03T10:00:00Z")),
+    ("transition_error", "R-SLA-2", [OPEN], fact("acknowledged", "T-1", "2026-05-04T09:00:00Z")),
+    (
+        "transition_error",
+        "R-IN-3",
+        [OPEN, fact("escalated", "T-1", "2026-05-04T10:10:00Z", data={"level": "L3"})],
+        fact("escalated", "T-1", "2026-05-04T10:20:00Z", data={"level": "L2"}),
+    ),
+    (
+        "transition_error",
+        "R-IN-3",
+        [OPEN],
+        fact("priority_changed", "T-1", "2026-05-04T10:20:00Z", data={"priority": "P1"}),
+    ),
+    (
+        "transition_error",
+        "R-SLA-6",
+        [OPEN, RESTORE],
+        fact("service_restored", "T-1", "2026-05-04T11:30:00Z"),
+    ),
+    (
+        "transition_error",
+        "R-SLA-7",
+        [OPEN, RESOLVE],
+        fact("service_restored", "T-1", "2026-05-04T12:30:00Z"),
+    ),
+    (
+        "transition_error",
+        "R-IN-3",
+        [OPEN, RESOLVE],
+        fact("resolved", "T-1", "2026-05-04T12:30:00Z"),
+    ),
+    ("transition_error", "R-IN-3", [OPEN, CLOSE], fact("closed", "T-1", "2026-05-04T13:30:00Z")),
+    ("transition_error", "R-SLA-7", [OPEN], fact("reopened", "T-1", "2026-05-04T10:30:00Z")),
+    ("transition_error", "R-SLA-7", [OPEN, CLOSE], fact("reopened", "T-1", "2026-05-04T14:00:00Z")),
+    (
+        "transition_error",
+        "R-SLA-7",
+        [OPEN, RESTORE],
+        fact("reopened", "T-1", "2026-05-04T10:30:00Z"),  # before the restoration it reopens
+    ),
+    (
+        "transition_error",
+        "R-SLA-7",
+        [OPEN, CLOSE],
+        fact("acknowledged", "T-1", "2026-05-04T13:30:00Z"),
+    ),
+    ("transition_error", "R-BILL-4", [START_SILVER], upgraded("BRONZE", "2026-04-02T09:00:00Z")),
+    ("transition_error", "R-BILL-4", [START_SILVER], downgraded("GOLD", "2026-04-02T09:00:00Z")),
+    ("transition_error", "R-BILL-4", [], downgraded("STANDARD", "2026-04-02T09:00:00Z")),
+    (
+        "transition_error",
+        "R-BILL-4",
+        [upgraded("SILVER", "2026-03-01T09:00:00Z")],  # implicit STANDARD, then SILVER
+        started("BRONZE", "2026-03-02T09:00:00Z"),
+    ),
+    (
+        "transition_error",
+        "R-IN-3",
+        [pack("PK-1", "2026-03-01T09:00:00Z")],
+        pack("PK-1", "2026-03-02T09:00:00Z"),
+    ),
+    (
+        "transition_error",
+        "R-EXP-6",
+        [],
+        ce(
+            "expertise.hours_consumed",
+            "acme",
+            "2026-03-01T09:00:00Z",
+            {"hours": 0.0001},  # 0.006 min: rounds to no minute at all
+        ),
+    ),
+]
+
+
+class TestEveryRejectionNamesARuleRIn3:
+    @pytest.mark.parametrize(
+        ("reason", "rule", "before", "rejected"),
+        REJECTIONS,
+        ids=[f"{r[0]}-{r[1]}-{r[3].type}" for r in REJECTIONS],
+    )
+    def test_the_rejection_carries_its_reason_and_rule(
+        self,
+        engine: Engine,
+        reason: str,
+        rule: str,
+        before: list[InboundEvent],
+        rejected: InboundEvent,
+    ) -> None:
+        assert statuses(engine.apply_batch(before)) == ["accepted"] * len(before)
+        stored = engine.recorder.max_notification_id()
+        outcome = engine.apply(rejected)
+        assert outcome.error is not None, outcome
+        assert (outcome.status, outcome.error.reason, outcome.error.rule) == (
+            "rejected",
+            reason,
+            rule,
+        )
+        assert re.fullmatch(r"R-[A-Z]+-\d+", outcome.error.rule or ""), outcome.error.rule
+        assert outcome.error.detail
+        assert engine.recorder.max_notification_id() == stored  # nothing stored
+
+    def test_every_reason_the_engine_can_give_is_provoked_above(self) -> None:
+        assert {reason for reason, *_ in REJECTIONS} == set(REJECTION_REASONS)
+        assert set(REJECTION_REASONS) >= {
+            "unknown_ticket",
+            "already_opened",
+            "already_started",
+            "tenant_mismatch",
+            "transition_error",
+        }
 
 
 class TestTierAtClockStartRSla4:

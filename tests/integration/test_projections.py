@@ -26,6 +26,17 @@ def sla_row(system: System, ticket: str, as_of: str = "2026-12-01T00:00:00Z") ->
     return next(r for r in rows if r["ticket"] == ticket)
 
 
+def cycle_rows(system: System, ticket: str) -> list[dict[str, Any]]:
+    """The ``sla_cycles`` rows of a ticket, as an analyst reads them with SQL."""
+    columns = ("cycle", "deadline", "cancelled_at", "stopped_at", "outcome", "breach_minutes")
+    with system.readmodels.transaction() as c:
+        c.execute(
+            f"SELECT {', '.join(columns)} FROM sla_cycles WHERE ticket = ? ORDER BY cycle",
+            (ticket,),
+        )
+        return [dict(zip(columns, row, strict=True)) for row in c.fetchall()]
+
+
 GOLD = event("subscription.started", "acme", "2026-03-01T00:00:00+01:00", {"tier": "GOLD"})
 SILVER = event("subscription.started", "acme", "2026-03-01T00:00:00+01:00", {"tier": "SILVER"})
 
@@ -137,6 +148,66 @@ class TestSlaBreach:
         )
         row = sla_row(system, "T1")
         assert (row["status"], row["reason"]) == ("not_applicable", "R-SLA-3")
+
+    def test_lowered_after_the_deadline_the_row_says_breached_like_the_query(
+        self, system: System
+    ) -> None:
+        # GOLD P1 from 08:00Z: deadline 12:00Z. Lowered to P2 at 20:00Z, resolved at 21:00Z:
+        # the breach stands at 20:00 - 12:00 = 480 min (R-SLA-3, R-SLA-10), in SQL as in the query.
+        apply(
+            system,
+            [
+                GOLD,
+                opened("T1", "2026-05-05T08:00:00Z"),
+                ticket_fact("priority_changed", "T1", "2026-05-05T20:00:00Z", priority="P2"),
+                ticket_fact("resolved", "T1", "2026-05-05T21:00:00Z"),
+            ],
+        )
+        row = sla_row(system, "T1")
+        assert (row["status"], row["breach_minutes"]) == ("breached", 480)
+        (cycle,) = cycle_rows(system, "T1")
+        assert (cycle["deadline"], cycle["cancelled_at"]) == (
+            "2026-05-05T12:00:00Z",
+            "2026-05-05T20:00:00Z",
+        )
+        assert (cycle["outcome"], cycle["breach_minutes"]) == ("breached", 480)
+
+    def test_lowered_before_the_deadline_the_row_says_not_applicable(self, system: System) -> None:
+        # Lowered at 10:00Z, before the 12:00Z deadline: no GTR applies any more (R-SLA-3).
+        apply(
+            system,
+            [
+                GOLD,
+                opened("T1", "2026-05-05T08:00:00Z"),
+                ticket_fact("priority_changed", "T1", "2026-05-05T10:00:00Z", priority="P2"),
+            ],
+        )
+        row = sla_row(system, "T1")
+        assert (row["status"], row["reason"], row["breach_minutes"]) == (
+            "not_applicable",
+            "R-SLA-3",
+            0,
+        )
+        (cycle,) = cycle_rows(system, "T1")
+        assert (cycle["outcome"], cycle["breach_minutes"]) == ("not_applicable", 0)
+
+    def test_stopped_cycles_settle_in_the_row_like_the_query(self, system: System) -> None:
+        # Cycle 1 restored 11:00Z (met), cycle 2 reopened 12:00Z, closed 16:30Z unrestored:
+        # deadline 16:00Z, 30 min late (R-SLA-6, R-SLA-7).
+        apply(
+            system,
+            [
+                GOLD,
+                opened("T1", "2026-05-05T08:00:00Z"),
+                ticket_fact("service_restored", "T1", "2026-05-05T11:00:00Z"),
+                ticket_fact("reopened", "T1", "2026-05-05T12:00:00Z"),
+                ticket_fact("closed", "T1", "2026-05-05T16:30:00Z"),
+            ],
+        )
+        rows = [(r["outcome"], r["breach_minutes"]) for r in cycle_rows(system, "T1")]
+        assert rows == [("met", 0), ("breached", 30)]
+        row = sla_row(system, "T1")
+        assert (row["status"], row["breach_minutes"]) == ("breached", 30)
 
     def test_upgrade_after_clock_start_keeps_the_deadline(self, system: System) -> None:
         apply(

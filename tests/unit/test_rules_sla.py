@@ -15,7 +15,10 @@ from ticketflow.domain.sla import (
     NoClock,
     breach_minutes,
     cycle_status,
+    deadline_at,
     decide_clock,
+    settle,
+    threshold_at,
     ticket_status,
 )
 
@@ -365,8 +368,8 @@ class TestRSla10Status:
         # deadline 06:00Z next day.
         bronze = cycle(started("2026-06-10T22:00:00+00:00", Tier.BRONZE))
         assert bronze.clock is not None
-        assert bronze.clock.fraction_at(0.5) == utc("2026-06-11T02:00:00+00:00")
-        assert bronze.clock.fraction_at(0.75) == utc("2026-06-11T04:00:00+00:00")
+        assert bronze.clock.warning_at == utc("2026-06-11T02:00:00+00:00")
+        assert bronze.clock.at_risk_at == utc("2026-06-11T04:00:00+00:00")
         assert status(bronze, "2026-06-11T01:59:00+00:00").crossed_50 is False
         assert status(bronze, "2026-06-11T02:00:00+00:00").crossed_50 is True
         assert status(bronze, "2026-06-11T03:59:00+00:00").status == "running"
@@ -390,3 +393,45 @@ class TestRSla10Status:
     def test_breach_minutes_round_up(self, late_by: timedelta, minutes: int) -> None:
         deadline = utc("2026-06-10T12:00:00+00:00")
         assert breach_minutes(deadline, deadline + late_by) == minutes
+
+
+class TestOneFunctionPerRuleRSla11:
+    """The functions every surface uses: deadline, thresholds, and a settled cycle's outcome."""
+
+    def test_deadline_and_thresholds(self) -> None:
+        start = utc(GOLD_START)
+        assert deadline_at(start, 240) == utc("2026-06-10T12:00:00+00:00")
+        assert threshold_at(start, 240, 50) == utc("2026-06-10T10:00:00+00:00")
+        assert threshold_at(start, 240, 75) == utc("2026-06-10T11:00:00+00:00")
+        clock = started(GOLD_START)
+        assert (clock.deadline, clock.warning_at, clock.at_risk_at) == (
+            deadline_at(start, 240),
+            threshold_at(start, 240, 50),
+            threshold_at(start, 240, 75),
+        )
+
+    @pytest.mark.parametrize(
+        ("ended", "cancelled", "expected"),
+        [
+            ("2026-06-10T11:00:00+00:00", False, ("met", None, 0)),
+            ("2026-06-10T12:00:00+00:00", False, ("met", None, 0)),
+            ("2026-06-10T12:00:01+00:00", False, ("breached", None, 1)),
+            ("2026-06-10T11:00:00+00:00", True, ("not_applicable", "R-SLA-3", 0)),
+            ("2026-06-10T12:00:00+00:00", True, ("not_applicable", "R-SLA-3", 0)),
+            # Lowered at 20:00Z, 8 h after the 12:00Z deadline: the breach stands.
+            ("2026-06-10T20:00:00+00:00", True, ("breached", None, 480)),
+        ],
+    )
+    def test_settle(
+        self, ended: str, cancelled: bool, expected: tuple[str, str | None, int]
+    ) -> None:
+        settled = settle(utc("2026-06-10T12:00:00+00:00"), utc(ended), cancelled=cancelled)
+        assert (settled.outcome, settled.reason, settled.breach_minutes) == expected
+
+    @pytest.mark.parametrize("cancelled", [False, True])
+    def test_cycle_status_after_the_end_is_the_settlement(self, cancelled: bool) -> None:
+        end = "2026-06-10T20:00:00+00:00"
+        ended = cycle(started(GOLD_START), **{"cancelled" if cancelled else "stopped": end})
+        settled = settle(utc("2026-06-10T12:00:00+00:00"), utc(end), cancelled=cancelled)
+        result = status(ended, "2026-07-01T00:00:00+00:00")
+        assert (result.status, result.breach_minutes) == (settled.outcome, settled.breach_minutes)

@@ -365,3 +365,25 @@ class TestUnfundedRExp5:
         # BRONZE first in January: window Jan-Mar; June BRONZE is outside it.
         assert (c.tier, c.privileged) == ("BRONZE", False)
         assert split(c) == (0, [], 30, 30)
+
+
+class TestRulesOfEachChangeRBill5:
+    """Each change records the rules behind its dates when the aggregate decides it."""
+
+    def test_each_kind_of_change_records_its_rules(self) -> None:
+        sub = Subscription.default(tenant="acme", at=utc("2026-03-01T09:00:00Z"), inbound=key())
+        sub.subscribe(at=utc("2026-03-02T09:00:00Z"), inbound=key(), tier=Tier.SILVER)
+        events: list[Any] = sub.collect_events()
+        events.append(upgrade(sub, Tier.GOLD, "2026-03-03T09:00:00Z"))
+        events.append(downgrade(sub, Tier.BRONZE, "2026-03-04T09:00:00Z"))
+        recorded = [(e.service_rule, e.billing_rule) for e in events]
+        assert recorded == [
+            ("R-TIER-2", "R-BILL-3"),
+            ("R-BILL-3", "R-BILL-3"),
+            ("R-BILL-1", "R-BILL-2"),
+            ("R-BILL-4", "R-BILL-2"),
+        ]
+
+    def test_an_explicit_start_records_r_bill_3(self) -> None:
+        event: Any = started(Tier.GOLD).collect_events()[-1]
+        assert (event.service_rule, event.billing_rule) == ("R-BILL-3", "R-BILL-3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
@@ -196,3 +196,148 @@ class TestServiceRestoredV1:
             )
         finally:
             system.close()
+
+
+SUBSCRIPTION_TOPIC = "ticketflow.domain.subscription:Subscription"
+
+
+def v1_subscription_events(tenant: str) -> list[tuple[str, dict[str, Any]]]:
+    """A tenant's tier changes as written before they carried their rules (R-BILL-5): first
+    seen implicitly (a pack), then started, upgraded and downgraded."""
+
+    def at(day: int) -> datetime:
+        return datetime(2025, 3, day, 9, 0, tzinfo=UTC)
+
+    def change(day: int, from_tier: str, tier: str) -> dict[str, Any]:
+        return {
+            "timestamp": at(day),
+            "at": at(day),
+            "inbound": f"portal {tenant}-{day}",
+            "from_tier": from_tier,
+            "tier": tier,
+            "billing_effective_at": datetime(2025, 3, 31, 22, 0, tzinfo=UTC),
+        }
+
+    started = {
+        "timestamp": at(1),
+        "originator_topic": SUBSCRIPTION_TOPIC,
+        "tenant": tenant,
+        "at": at(1),
+        "inbound": f"portal {tenant}-1",
+        "tier": "STANDARD",
+        "implicit": True,
+        "billing_effective_at": datetime(2025, 3, 31, 22, 0, tzinfo=UTC),
+    }
+    return [
+        ("Started", started),
+        ("Subscribed", change(2, "STANDARD", "SILVER")),
+        ("TierUpgraded", change(3, "SILVER", "GOLD")),
+        ("TierDowngraded", {**change(4, "GOLD", "BRONZE"), "support_ticket": "CS-1"}),
+    ]
+
+
+def write_v1_subscription(engine: Engine, tenant: str) -> UUID:
+    from ticketflow.domain.ids import subscription_id
+
+    aggregate_id = subscription_id(tenant)
+    stored = []
+    for version, (name, state) in enumerate(v1_subscription_events(tenant), start=1):
+        assert "billing_rule" not in state
+        stored.append(
+            StoredEvent(
+                originator_id=aggregate_id,
+                originator_version=version,
+                topic=f"{SUBSCRIPTION_TOPIC}.{name}",
+                state=engine.mapper.transcoder.encode(state),
+            )
+        )
+    engine.recorder.insert_events(stored)
+    return aggregate_id
+
+
+class TestTierChangesV1:
+    """v1 tier changes had no recorded rules; they load with the rules of their kind."""
+
+    EXPECTED: ClassVar[list[tuple[str, str, str]]] = [
+        ("Started", "R-TIER-2", "R-BILL-3"),  # implicit STANDARD
+        ("Subscribed", "R-BILL-3", "R-BILL-3"),
+        ("TierUpgraded", "R-BILL-1", "R-BILL-2"),
+        ("TierDowngraded", "R-BILL-4", "R-BILL-2"),
+    ]
+
+    def test_v1_changes_load_with_the_rules_of_their_kind(self, engine: Engine) -> None:
+        aggregate_id = write_v1_subscription(engine, "acme")
+        events: list[Any] = list(engine.repository.event_store.get(aggregate_id))
+        assert [(type(e).__name__, e.service_rule, e.billing_rule) for e in events] == (
+            self.EXPECTED
+        )
+        assert str(engine.subscription("acme").tier_at(datetime(2025, 3, 5, tzinfo=UTC))) == (
+            "BRONZE"
+        )
+
+    def test_an_explicit_v1_start_is_a_start(self, engine: Engine) -> None:
+        from ticketflow.domain.ids import subscription_id
+
+        name, state = v1_subscription_events("acme")[0]
+        engine.recorder.insert_events(
+            [
+                StoredEvent(
+                    originator_id=subscription_id("acme"),
+                    originator_version=1,
+                    topic=f"{SUBSCRIPTION_TOPIC}.{name}",
+                    state=engine.mapper.transcoder.encode({**state, "implicit": False}),
+                )
+            ]
+        )
+        (event,) = engine.repository.event_store.get(subscription_id("acme"))
+        assert (event.service_rule, event.billing_rule) == ("R-BILL-3", "R-BILL-3")
+
+    def test_the_read_model_copies_the_upcast_rules(self, tmp_path: Any) -> None:
+        from tests.factories import system_factory
+        from ticketflow.service import queries
+
+        system = system_factory(tmp_path)
+        try:
+            write_v1_subscription(system.engine, "acme")
+            system.project()
+            changes = queries.billing(system.readmodels, tenant="acme")["changes"]
+            assert [(c["kind"], c["rule"]) for c in changes] == [
+                ("default", "R-BILL-3"),
+                ("started", "R-BILL-3"),
+                ("upgrade", "R-BILL-2"),
+                ("downgrade", "R-BILL-2"),
+            ]
+            with system.readmodels.transaction() as c:
+                c.execute("SELECT service_rule FROM billing_changes ORDER BY seq")
+                assert [r[0] for r in c.fetchall()] == [r for _, r, _ in self.EXPECTED]
+        finally:
+            system.close()
+
+    def test_current_changes_are_written_as_v2_with_their_rules(self, engine: Engine) -> None:
+        from ticketflow.domain.ids import subscription_id
+
+        for type_, data in (
+            ("subscription.started", {"tier": "SILVER"}),
+            ("subscription.tier_upgraded", {"tier": "GOLD"}),
+        ):
+            outcome = engine.apply(
+                parse_event(
+                    {
+                        "specversion": "1.0",
+                        "id": type_,
+                        "source": "portal",
+                        "type": type_,
+                        "subject": "acme",
+                        "time": "2026-05-04T10:00:00Z",
+                        "tenant": "acme",
+                        "data": data,
+                    }
+                )
+            )
+            assert outcome.status == "accepted"
+        stored = engine.recorder.select_events(subscription_id("acme"))
+        decoded = [engine.mapper.transcoder.decode(s.state) for s in stored]
+        assert [(d["class_version"], d["service_rule"], d["billing_rule"]) for d in decoded] == [
+            (2, "R-BILL-3", "R-BILL-3"),
+            (2, "R-BILL-1", "R-BILL-2"),
+        ]

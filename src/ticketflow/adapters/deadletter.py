@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from projections.base import ts
+from ticketflow.domain.instants import rfc3339
 from ticketflow.service.submit import Rejection
 
 
@@ -31,7 +31,7 @@ class DeadLetterFile:
         record: dict[str, Any] = {
             **rejection.as_dict(),
             "origin": self.origin,
-            "rejected_at": ts(datetime.now(UTC)),
+            "rejected_at": rfc3339(datetime.now(UTC)),
         }
         if isinstance(original, bytes):  # not UTF-8: kept byte for byte
             record["original_base64"] = base64.b64encode(original).decode()

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, get_args
 
 from ticketflow.domain.calendar import Month, months_between
 from ticketflow.domain.catalog import Tier
+
+ChangeKind = Literal["default", "started", "upgrade", "downgrade"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)
+
+
+@dataclass(frozen=True)
+class ChangeRules:
+    """The rules that date a change of tier (R-BILL-5)."""
+
+    service: str  # the rule of its service-effective instant
+    billing: str  # the rule of its billing-effective instant
+
+
+_CHANGE_RULES: dict[ChangeKind, ChangeRules] = {
+    "default": ChangeRules("R-TIER-2", "R-BILL-3"),  # first seen without a subscription
+    "started": ChangeRules("R-BILL-3", "R-BILL-3"),
+    "upgrade": ChangeRules("R-BILL-1", "R-BILL-2"),
+    "downgrade": ChangeRules("R-BILL-4", "R-BILL-2"),
+}
+
+
+def change_rules(kind: ChangeKind) -> ChangeRules:
+    """The rules behind a change's dates (R-BILL-5): in force for service at once by R-BILL-1
+    (upgrade), R-BILL-4 (downgrade), R-BILL-3 (start) or R-TIER-2 (the implicit STANDARD);
+    billed from the next Paris month by R-BILL-2, or by R-BILL-3 for a start."""
+    return _CHANGE_RULES[kind]
 
 
 def billing_effective_at(service_effective_at: datetime) -> datetime:
@@ -18,7 +45,7 @@ def billing_effective_at(service_effective_at: datetime) -> datetime:
 class TierChange:
     """One change of tier, as recorded by the Subscription aggregate."""
 
-    kind: str  # started | upgrade | downgrade
+    kind: str  # a ChangeKind
     from_tier: Tier
     to_tier: Tier
     service_effective_at: datetime

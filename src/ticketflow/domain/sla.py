@@ -24,8 +24,21 @@ STATUS_SEVERITY: dict[str, int] = {
     "at_risk": 3,
     "breached": 4,
 }
-AT_RISK_FRACTION = 0.75
-WARN_FRACTION = 0.5
+STATUSES: tuple[str, ...] = tuple(STATUS_SEVERITY)  # R-SLA-10, least severe first
+Threshold = Literal[50, 75]
+WARNING: Threshold = 50  # R-SLA-10, R-ALERT-1: ``sla.warning``
+AT_RISK: Threshold = 75  # R-SLA-10: ``at_risk`` from here; R-ALERT-1: ``sla.at_risk``
+
+
+def deadline_at(started_at: datetime, gtr_minutes: int) -> datetime:
+    """The deadline of a clock (R-SLA-4): its start plus the GTR fixed then, counted 24x7 with no
+    pause (R-SLA-5)."""
+    return started_at + timedelta(minutes=gtr_minutes)
+
+
+def threshold_at(started_at: datetime, gtr_minutes: int, threshold: Threshold) -> datetime:
+    """When ``threshold`` % of the GTR has elapsed on a clock (R-SLA-10, R-ALERT-1)."""
+    return started_at + timedelta(minutes=gtr_minutes * threshold / 100)
 
 
 @dataclass(frozen=True)
@@ -39,10 +52,15 @@ class Clock:
 
     @property
     def deadline(self) -> datetime:
-        return self.started_at + timedelta(minutes=self.gtr_minutes)
+        return deadline_at(self.started_at, self.gtr_minutes)
 
-    def fraction_at(self, fraction: float) -> datetime:
-        return self.started_at + timedelta(minutes=self.gtr_minutes * fraction)
+    @property
+    def warning_at(self) -> datetime:
+        return threshold_at(self.started_at, self.gtr_minutes, WARNING)
+
+    @property
+    def at_risk_at(self) -> datetime:
+        return threshold_at(self.started_at, self.gtr_minutes, AT_RISK)
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,11 @@ class Cycle:
     cancelled_at: datetime | None = None  # R-SLA-3: lowered from P1 before restoration
     stopped_at: datetime | None = None  # R-SLA-6: restored, or resolved/closed unrestored
 
+    @property
+    def ended_at(self) -> datetime | None:
+        """When the cycle's clock ended, cancelled or stopped (it can only end once)."""
+        return self.cancelled_at if self.cancelled_at is not None else self.stopped_at
+
 
 @dataclass(frozen=True)
 class CycleStatus:
@@ -106,30 +129,57 @@ def breach_minutes(deadline: datetime, end: datetime) -> int:
     return max(0, math.ceil(seconds / 60))
 
 
+Outcome = Literal["met", "breached", "not_applicable"]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a cycle whose clock ended came out; final, whatever instant it is looked at from."""
+
+    outcome: Outcome
+    reason: str | None  # the rule when ``not_applicable`` (R-SLA-3)
+    breach_minutes: int
+
+
+def settle(deadline: datetime, ended_at: datetime, *, cancelled: bool) -> Settlement:
+    """The outcome of a clock that ended at ``ended_at`` (R-SLA-10).
+
+    Stopped (R-SLA-6: restored, or resolved or closed unrestored) at or before the deadline it
+    is ``met``, after it ``breached`` by the minutes late. Cancelled by lowering the priority
+    (R-SLA-3) at or before the deadline, no GTR applies any more: ``not_applicable``, R-SLA-3.
+    Cancelled after the deadline, the breach stands: lowering the priority does not erase it.
+    Every surface (query, SQL columns ``outcome`` and ``breach_minutes``, report) uses this.
+    """
+    late = breach_minutes(deadline, ended_at)
+    if late:
+        return Settlement("breached", None, late)
+    if cancelled:
+        return Settlement("not_applicable", "R-SLA-3", 0)
+    return Settlement("met", None, 0)
+
+
 def cycle_status(cycle: Cycle, as_of: datetime) -> CycleStatus:
     """Status of a cycle as of ``as_of`` (R-SLA-10)."""
     clock = cycle.clock
     if clock is None or as_of < clock.started_at:
         return CycleStatus("not_applicable", cycle.no_clock_rule or "R-SLA-1", 0, False, False)
-    if cycle.cancelled_at is not None and cycle.cancelled_at <= as_of:
-        if cycle.cancelled_at > clock.deadline:
-            # Lowering the priority once the deadline has passed does not erase the breach.
-            late = breach_minutes(clock.deadline, cycle.cancelled_at)
-            return CycleStatus("breached", None, late, True, True)
-        return CycleStatus("not_applicable", "R-SLA-3", 0, False, False)
-    stopped = cycle.stopped_at is not None and cycle.stopped_at <= as_of
-    end = cycle.stopped_at if stopped and cycle.stopped_at is not None else as_of
-    crossed_50 = clock.fraction_at(WARN_FRACTION) <= end
-    crossed_75 = clock.fraction_at(AT_RISK_FRACTION) <= end
-    if stopped:
-        if end <= clock.deadline:
-            return CycleStatus("met", None, 0, crossed_50, crossed_75)
-        return CycleStatus("breached", None, breach_minutes(clock.deadline, end), True, True)
+    ended = cycle.ended_at
+    if ended is not None and ended <= as_of:
+        settled = settle(clock.deadline, ended, cancelled=cycle.cancelled_at is not None)
+        if settled.outcome == "not_applicable":
+            return CycleStatus(settled.outcome, settled.reason, 0, False, False)
+        return CycleStatus(
+            settled.outcome,
+            settled.reason,
+            settled.breach_minutes,
+            clock.warning_at <= ended,
+            clock.at_risk_at <= ended,
+        )
     if as_of > clock.deadline:
         return CycleStatus("breached", None, breach_minutes(clock.deadline, as_of), True, True)
-    if crossed_75:
+    if clock.at_risk_at <= as_of:
         return CycleStatus("at_risk", None, 0, True, True)
-    return CycleStatus("running", None, 0, crossed_50, False)
+    return CycleStatus("running", None, 0, clock.warning_at <= as_of, False)
 
 
 def ticket_status(statuses: list[CycleStatus]) -> CycleStatus:

@@ -13,10 +13,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ticketflow.domain.billing import billing_effective_at
+from ticketflow.domain.billing import ChangeKind, billing_effective_at, change_rules
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
-from ticketflow.domain.errors import SubscriptionTransitionError
+from ticketflow.domain.errors import AlreadyStartedError, SubscriptionTransitionError
 from ticketflow.domain.expertise import (
     TierHistory,
     allocate,
@@ -25,16 +25,89 @@ from ticketflow.domain.expertise import (
     tier_at,
 )
 from ticketflow.domain.ids import subscription_id
+from ticketflow.domain.instants import rfc3339
+
+
+def _upcast_rules(state: dict[str, Any], kind: ChangeKind) -> None:
+    """v1 tier-change events predate their recorded rules: the rules of their kind then."""
+    rules = change_rules(kind)
+    state["service_rule"], state["billing_rule"] = rules.service, rules.billing
 
 
 class Subscription(Aggregate):
     """One tenant's support subscription (subject of ``subscription.*`` and ``expertise.*``)."""
 
+    class Started(Aggregate.Created):
+        """v2 adds ``service_rule`` and ``billing_rule``: the rules behind its dates (R-BILL-5)."""
+
+        class_version = 2
+        tenant: str
+        at: datetime
+        inbound: str
+        tier: str
+        implicit: bool
+        billing_effective_at: datetime
+        service_rule: str
+        billing_rule: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_rules(state, "default" if state["implicit"] else "started")
+
+    class Subscribed(Aggregate.Event):
+        """v2 adds ``service_rule`` and ``billing_rule`` (R-BILL-5)."""
+
+        class_version = 2
+        at: datetime
+        inbound: str
+        from_tier: str
+        tier: str
+        billing_effective_at: datetime
+        service_rule: str
+        billing_rule: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_rules(state, "started")
+
+    class TierUpgraded(Aggregate.Event):
+        """v2 adds ``service_rule`` and ``billing_rule`` (R-BILL-5)."""
+
+        class_version = 2
+        at: datetime
+        inbound: str
+        from_tier: str
+        tier: str
+        billing_effective_at: datetime
+        service_rule: str
+        billing_rule: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_rules(state, "upgrade")
+
+    class TierDowngraded(Aggregate.Event):
+        """v2 adds ``service_rule`` and ``billing_rule`` (R-BILL-5)."""
+
+        class_version = 2
+        at: datetime
+        inbound: str
+        from_tier: str
+        tier: str
+        support_ticket: str
+        billing_effective_at: datetime
+        service_rule: str
+        billing_rule: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_rules(state, "downgrade")
+
     @staticmethod
     def create_id(tenant: str) -> UUID:
         return subscription_id(tenant)
 
-    @event("Started")
+    @event(Started)
     def __init__(
         self,
         *,
@@ -44,6 +117,8 @@ class Subscription(Aggregate):
         tier: str,
         implicit: bool,
         billing_effective_at: datetime,
+        service_rule: str,
+        billing_rule: str,
     ) -> None:
         self.tenant = tenant
         self.implicit = implicit
@@ -62,7 +137,7 @@ class Subscription(Aggregate):
             inbound=inbound,
             tier=tier.value,
             implicit=False,
-            billing_effective_at=billing_effective_at(at),
+            **_dates("started", at),
         )
 
     @classmethod
@@ -74,7 +149,7 @@ class Subscription(Aggregate):
             inbound=inbound,
             tier=Tier.STANDARD.value,
             implicit=True,
-            billing_effective_at=billing_effective_at(at),
+            **_dates("default", at),
         )
 
     # -- queries --------------------------------------------------------------------------
@@ -97,9 +172,10 @@ class Subscription(Aggregate):
         """The explicit start of a subscription first seen implicitly as STANDARD (R-TIER-2):
         in force now, billed from the next month (R-BILL-3)."""
         if not self.implicit:
-            raise SubscriptionTransitionError(
+            raise AlreadyStartedError(
                 f"the subscription of {self.tenant} was already started on "
-                f"{self.started_at.isoformat()}; change its tier with an upgrade or a downgrade"
+                f"{rfc3339(self.started_at)}; change its tier with subscription.tier_upgraded "
+                "or subscription.tier_downgraded"
             )
         current = self.tier_at(at)
         if tier < current:
@@ -111,9 +187,9 @@ class Subscription(Aggregate):
         self._subscribed(
             at=at,
             inbound=inbound,
-            from_tier=self.tier_at(at).value,
+            from_tier=current.value,
             tier=tier.value,
-            billing_effective_at=billing_effective_at(at),
+            **_dates("started", at),
         )
 
     def upgrade(self, *, at: datetime, inbound: str, tier: Tier) -> None:
@@ -130,16 +206,17 @@ class Subscription(Aggregate):
             inbound=inbound,
             from_tier=current.value,
             tier=tier.value,
-            billing_effective_at=billing_effective_at(at),
+            **_dates("upgrade", at),
         )
 
     def downgrade(self, *, at: datetime, inbound: str, tier: Tier, support_ticket: str) -> None:
         """Downgrade applied by customer support (R-BILL-4)."""
         current = self.tier_at(at)
         if not tier < current:
+            standard = " (a tenant without a subscription is STANDARD, R-TIER-2)"
             raise SubscriptionTransitionError(
                 f"downgrade of {self.tenant} to {tier} rejected: it is not lower than the "
-                f"current tier {current}",
+                f"current tier {current}" + (standard if self.implicit else ""),
                 rule="R-BILL-4",
             )
         self._tier_downgraded(
@@ -148,14 +225,14 @@ class Subscription(Aggregate):
             from_tier=current.value,
             tier=tier.value,
             support_ticket=support_ticket,
-            billing_effective_at=billing_effective_at(at),
+            **_dates("downgrade", at),
         )
 
     def purchase_pack(self, *, at: datetime, inbound: str, pack_id: str, minutes: int) -> None:
         """A purchased expertise pack; it never expires (R-EXP-3)."""
         if any(pack[0] == pack_id for pack in self.packs):
             raise SubscriptionTransitionError(
-                f"pack {pack_id} was already purchased by {self.tenant}"
+                f"pack {pack_id} was already purchased by {self.tenant}", rule="R-IN-3"
             )
         if minutes <= 0:
             raise SubscriptionTransitionError(
@@ -207,7 +284,7 @@ class Subscription(Aggregate):
 
     # -- events ---------------------------------------------------------------------------
 
-    @event("Subscribed")
+    @event(Subscribed)
     def _subscribed(
         self,
         *,
@@ -216,11 +293,13 @@ class Subscription(Aggregate):
         from_tier: str,
         tier: str,
         billing_effective_at: datetime,
+        service_rule: str,
+        billing_rule: str,
     ) -> None:
         self.implicit = False
         self._record_change(at, tier, inbound)
 
-    @event("TierUpgraded")
+    @event(TierUpgraded)
     def _tier_upgraded(
         self,
         *,
@@ -229,10 +308,12 @@ class Subscription(Aggregate):
         from_tier: str,
         tier: str,
         billing_effective_at: datetime,
+        service_rule: str,
+        billing_rule: str,
     ) -> None:
         self._record_change(at, tier, inbound)
 
-    @event("TierDowngraded")
+    @event(TierDowngraded)
     def _tier_downgraded(
         self,
         *,
@@ -242,6 +323,8 @@ class Subscription(Aggregate):
         tier: str,
         support_ticket: str,
         billing_effective_at: datetime,
+        service_rule: str,
+        billing_rule: str,
     ) -> None:
         self._record_change(at, tier, inbound)
 
@@ -280,3 +363,14 @@ class Subscription(Aggregate):
         for pack in self.packs:
             pack[3] -= balances.get(pack[0], 0)
         self.inbound_keys[inbound] = None
+
+
+def _dates(kind: ChangeKind, at: datetime) -> dict[str, Any]:
+    """The event fields dating a change of tier in force at ``at``, with their rules (R-BILL-5):
+    decided here, when the change is applied, so read models copy them."""
+    rules = change_rules(kind)
+    return {
+        "billing_effective_at": billing_effective_at(at),
+        "service_rule": rules.service,
+        "billing_rule": rules.billing,
+    }

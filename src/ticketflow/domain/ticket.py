@@ -6,16 +6,16 @@ the engine, R-SLA-4), and recorded in the event, so read models never need a joi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
-from ticketflow.domain.errors import TicketTransitionError
+from ticketflow.domain.errors import TenantMismatchError, TicketTransitionError
 from ticketflow.domain.ids import ticket_id
-from ticketflow.domain.sla import Clock, NoClock, decide_clock
+from ticketflow.domain.sla import Clock, NoClock, deadline_at, decide_clock
 
 LEVELS = ("L1", "L2", "L3")
 
@@ -186,6 +186,12 @@ class Ticket(Aggregate):
         """Whether the inbound event ``(source, id)`` was already applied (R-IN-1)."""
         return inbound in self.inbound_keys
 
+    def require_tenant(self, tenant: str) -> None:
+        """Facts about a ticket come from its own tenant (R-ACC-3); the refusal names no other
+        tenant."""
+        if tenant != self.tenant:
+            raise TenantMismatchError(f"ticket {self.ticket} is not a ticket of tenant {tenant}")
+
     def acknowledge(self, *, at: datetime, inbound: str) -> None:
         self._require_active("acknowledge")
         self._in_order(at, "acknowledged")
@@ -195,7 +201,9 @@ class Ticket(Aggregate):
         self._require_active("escalate")
         if LEVELS.index(level) <= LEVELS.index(self.level):
             raise TicketTransitionError(
-                f"ticket {self.ticket} is already at level {self.level}; cannot escalate to {level}"
+                f"ticket {self.ticket} is already at level {self.level}; "
+                f"cannot escalate to {level}",
+                rule="R-IN-3",
             )
         self._in_order(at, "escalated")
         self._escalated(at=at, inbound=inbound, level=level)
@@ -212,7 +220,9 @@ class Ticket(Aggregate):
         """Raise to P1 starts a clock now (R-SLA-3, R-SLA-4); lowering cancels a running one."""
         self._require_active("change the priority of")
         if priority == self.priority:
-            raise TicketTransitionError(f"ticket {self.ticket} already has priority {priority}")
+            raise TicketTransitionError(
+                f"ticket {self.ticket} already has priority {priority}", rule="R-IN-3"
+            )
         effect = "none"
         new_cycle = False
         fields = clock_fields(NoClock("R-SLA-1", f"priority {priority} carries no GTR"))
@@ -251,7 +261,9 @@ class Ticket(Aggregate):
         if self.state != "open":
             raise TicketTransitionError(
                 f"ticket {self.ticket} is {self.state}; service can only be restored on an "
-                "open ticket"
+                "open ticket" + ("" if self.state == "restored" else " (reopen it first)"),
+                # Restored once per cycle (R-SLA-6); after that, only a reopening (R-SLA-7).
+                rule="R-SLA-6" if self.state == "restored" else "R-SLA-7",
             )
         self._in_order(at, "service_restored")
         self._service_restored(at=at, inbound=inbound, **self._stop_fields())
@@ -259,14 +271,16 @@ class Ticket(Aggregate):
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
         if self.state not in ("open", "restored"):
-            raise TicketTransitionError(f"ticket {self.ticket} is already {self.state}")
+            raise TicketTransitionError(
+                f"ticket {self.ticket} is already {self.state}", rule="R-IN-3"
+            )
         self._in_order(at, "resolved")
         self._resolved(at=at, inbound=inbound, **self._stop_fields())
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
-            raise TicketTransitionError(f"ticket {self.ticket} is already closed")
+            raise TicketTransitionError(f"ticket {self.ticket} is already closed", rule="R-IN-3")
         self._in_order(at, "closed")
         self._closed(at=at, inbound=inbound, **self._stop_fields())
 
@@ -276,7 +290,9 @@ class Ticket(Aggregate):
         """A new cycle with its own clock, rules applied at the reopening instant (R-SLA-7)."""
         if self.state not in ("restored", "resolved"):
             reason = "closed tickets are final" if self.state == "closed" else "it is open"
-            raise TicketTransitionError(f"ticket {self.ticket} cannot be reopened: {reason}")
+            raise TicketTransitionError(
+                f"ticket {self.ticket} cannot be reopened: {reason}", rule="R-SLA-7"
+            )
         decision = decide_clock(
             priority=self.priority,
             tier=tier,
@@ -323,7 +339,8 @@ class Ticket(Aggregate):
     def _require_active(self, verb: str) -> None:
         if self.state in ("resolved", "closed"):
             raise TicketTransitionError(
-                f"cannot {verb} ticket {self.ticket}: it is {self.state} (reopen it first)"
+                f"cannot {verb} ticket {self.ticket}: it is {self.state} (reopen it first)",
+                rule="R-SLA-7",
             )
 
     # -- events ---------------------------------------------------------------------------
@@ -438,4 +455,4 @@ class Ticket(Aggregate):
 def _deadline(started_at: datetime | None, gtr_minutes: int | None) -> datetime | None:
     if started_at is None or gtr_minutes is None:
         return None
-    return started_at + timedelta(minutes=gtr_minutes)
+    return deadline_at(started_at, gtr_minutes)

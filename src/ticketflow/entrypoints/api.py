@@ -35,13 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.bootstrap import System
-from ticketflow.contract import EVENT_TYPES, parse_event
+from ticketflow.contract import EVENT_TYPES, Priority, parse_event
+from ticketflow.domain.billing import CHANGE_KINDS
+from ticketflow.domain.catalog import Tier
 from ticketflow.entrypoints import render
 from ticketflow.errors import QueryError, TicketflowError
 from ticketflow.service import queries
@@ -58,7 +60,7 @@ DEAD_LETTER_FILE = Path("deadletter") / "api.jsonl"
 DEAD_LETTER_ORIGIN = "POST /v1/events"
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"
-SLA_FORMATS = ("json", "csv")
+SLA_FORMATS = tuple(f for f in render.FORMATS if f != "table")
 
 
 # -- errors and responses -----------------------------------------------------------------
@@ -506,7 +508,7 @@ def _ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[str
 MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$", "examples": ["2026-05"]}
 INSTANT = {"type": "string", "format": "date-time"}
 HOURS = {"type": "number", "description": "decimal hours, to the hundredth (R-EXP-6)"}
-TIER = {"type": "string", "enum": ["STANDARD", "BRONZE", "SILVER", "GOLD"]}
+TIER = {"type": "string", "enum": [tier.value for tier in Tier]}
 EXPERTISE_HOURS = (
     "included_hours",
     "consumed_hours",
@@ -532,7 +534,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "ticket": {"type": "string"},
                 "tenant": {"type": "string"},
-                "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+                "priority": {"type": "string", "enum": list(get_args(Priority))},
                 "tier": TIER,
                 "category": {"type": "string"},
                 "status": {"type": "string", "enum": list(queries.STATUSES)},
@@ -549,10 +551,7 @@ def _schemas() -> dict[str, Any]:
             {
                 "from_tier": TIER,
                 "to_tier": TIER,
-                "kind": {
-                    "type": "string",
-                    "enum": ["default", "started", "upgrade", "downgrade"],
-                },
+                "kind": {"type": "string", "enum": list(CHANGE_KINDS)},
                 "service_effective_at": INSTANT,
                 "billing_effective_at": INSTANT,
                 "rule": {"type": "string", "description": "rule of the billing date (R-BILL-5)"},

@@ -18,16 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from projections.base import parse_ts, ts
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.service import queries
 
 GTR_TIERS = tuple(t.value for t in Tier if t is not Tier.STANDARD)
-CLOCKED = ("met", "breached", "running", "at_risk")
+CLOCKED = tuple(s for s in STATUSES if s != "not_applicable")  # statuses of a clock that ran
 
 
 @dataclass
@@ -62,7 +63,7 @@ def p1_compliance(sla_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in sla_rows:
         if row["clock_started_at"] is None or row["status"] not in CLOCKED:
             continue
-        month = str(Month.of(parse_ts(row["clock_started_at"])))  # type: ignore[arg-type]
+        month = str(Month.of(parse_rfc3339(row["clock_started_at"])))
         counts[(month, row["tier"])][row["status"]] += 1
     out = []
     for (month, tier), c in sorted(counts.items(), key=lambda kv: (kv[0][0], _rank(kv[0][1]))):
@@ -107,7 +108,7 @@ def tier_changes(store: ReadModelStore) -> list[dict[str, Any]]:
         rows = c.fetchall()
     changes = []
     for tenant, kind, old, new, service, billing, rule, ticket in rows:
-        month = str(Month.of(parse_ts(service)))  # type: ignore[arg-type]
+        month = str(Month.of(parse_rfc3339(service)))
         changes.append(
             {
                 "month": month,
@@ -198,7 +199,7 @@ def collect(store: ReadModelStore, as_of: datetime, months: Sequence[str]) -> di
     changes = tier_changes(store)
     latest = months[-1]
     return {
-        "as_of": ts(as_of),
+        "as_of": rfc3339(as_of),
         "p1": p1_compliance(sla_rows),
         "statuses": sla_statuses(sla_rows),
         "changes": [ch for ch in changes if ch["month"] == latest],

@@ -34,7 +34,12 @@ from ticketflow.contract import (
     TierUpgradedData,
 )
 from ticketflow.domain.catalog import Tier
-from ticketflow.domain.errors import DomainError
+from ticketflow.domain.errors import (
+    AlreadyOpenedError,
+    DomainError,
+    UnknownTicketError,
+    rejection_reasons,
+)
 from ticketflow.domain.expertise import hours_to_minutes
 from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.domain.subscription import Subscription
@@ -60,6 +65,8 @@ class Decision:
     batch: dict[UUID, Ticket | Subscription]
 
 
+# Every reason a rejection by the engine can carry; each comes with a rule id (R-IN-3).
+REJECTION_REASONS = tuple(rejection_reasons())
 ACCEPTED = Outcome("accepted")
 DUPLICATE = Outcome("duplicate")
 
@@ -167,11 +174,8 @@ class Engine(Application[UUID]):
         handler = self._handlers[event.type]
         try:
             return handler(self, event, batch)
-        except DomainError as exc:
-            reason = "transition_error"
-            return Outcome("rejected", RejectedError(reason, str(exc), exc.rule))
-        except RejectedError as exc:
-            return Outcome("rejected", exc)
+        except DomainError as exc:  # the reason and rule are the domain's (R-IN-3)
+            return Outcome("rejected", RejectedError(exc.reason, str(exc), exc.rule))
 
     # -- ticket facts ---------------------------------------------------------------------
 
@@ -180,10 +184,9 @@ class Engine(Application[UUID]):
         if isinstance(existing, Ticket):
             if existing.has_applied(event.key):
                 return DUPLICATE
-            raise RejectedError(
-                "already_opened",
-                f"ticket {event.subject} is already open (opened by another event); "
-                "send ticket.reopened to start a new cycle",
+            raise AlreadyOpenedError(
+                f"ticket {event.subject} was already opened (by another event); "
+                "send ticket.reopened to start a new cycle"
             )
         data = _data(event, TicketOpenedData)
         ticket = Ticket.open(
@@ -205,19 +208,13 @@ class Engine(Application[UUID]):
     def _ticket_fact(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
         ticket = self._find(ticket_id(event.subject), batch)
         if not isinstance(ticket, Ticket):
-            raise RejectedError(
-                "unknown_ticket",
+            raise UnknownTicketError(
                 f"{event.type} for ticket {event.subject}, which was never opened "
-                "(send ticket.opened first)",
-                "R-SLA-2",
+                "(send ticket.opened first)"
             )
         if ticket.has_applied(event.key):
             return DUPLICATE
-        if ticket.tenant != event.tenant:
-            raise RejectedError(
-                "tenant_mismatch",
-                f"ticket {event.subject} belongs to tenant {ticket.tenant}, not {event.tenant}",
-            )
+        ticket.require_tenant(event.tenant)
         at, key = event.time, event.key
         match event.type:
             case "ticket.acknowledged":
@@ -247,13 +244,6 @@ class Engine(Application[UUID]):
         if isinstance(existing, Subscription):
             if existing.has_applied(event.key):
                 return DUPLICATE
-            if not existing.implicit:
-                raise RejectedError(
-                    "already_started",
-                    f"the subscription of {event.tenant} was already started on "
-                    f"{existing.started_at.isoformat()}; change its tier with "
-                    "subscription.tier_upgraded or subscription.tier_downgraded",
-                )
             existing.subscribe(at=event.time, inbound=event.key, tier=tier)
             batch[existing.id] = existing
             return ACCEPTED
@@ -269,8 +259,7 @@ class Engine(Application[UUID]):
             if found.has_applied(event.key):
                 return DUPLICATE
             subscription = found
-        else:
-            self._refuse_implicit_downgrade(event)
+        else:  # first seen: STANDARD (R-TIER-2); the command below may still refuse the fact
             subscription = Subscription.default(
                 tenant=event.tenant, at=event.time, inbound=event.key
             )
@@ -294,16 +283,6 @@ class Engine(Application[UUID]):
                 )
         batch[subscription.id] = subscription
         return ACCEPTED
-
-    @staticmethod
-    def _refuse_implicit_downgrade(event: InboundEvent) -> None:
-        if event.type == "subscription.tier_downgraded":
-            raise RejectedError(
-                "transition_error",
-                f"downgrade for {event.tenant}, who has no subscription: the tenant is on "
-                "STANDARD (R-TIER-2) and cannot go lower",
-                "R-BILL-4",
-            )
 
     _handlers: ClassVar[dict[str, Callable[[Engine, InboundEvent, dict[UUID, Any]], Outcome]]] = {
         "ticket.opened": _opened,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.instants import rfc3339
 from ticketflow.errors import QueryError
 from ticketflow.service.engine import Engine
 
@@ -15,7 +16,7 @@ _COMMON = {"originator_id", "originator_version", "originator_topic", "timestamp
 
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     return value
 
 

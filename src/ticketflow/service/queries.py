@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from projections.base import parse_ts, ts
 from projections.storage import ReadModelStorage
+from ticketflow.domain.billing import TierChange, billed_tier
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
-from ticketflow.domain.sla import STATUS_SEVERITY, Clock, Cycle, cycle_status, ticket_status
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.sla import STATUSES as STATUSES  # re-exported: the statuses of R-SLA-10
+from ticketflow.domain.sla import Clock, Cycle, cycle_status, ticket_status
 from ticketflow.errors import QueryError
 
 SLA_FIELDS = (
@@ -33,7 +35,6 @@ SLA_FIELDS = (
     "breach_minutes",
     "cycles",
 )
-STATUSES = tuple(STATUS_SEVERITY)
 
 
 def parse_instant(text: str) -> datetime:
@@ -73,8 +74,10 @@ def _cycle(row: tuple[Any, ...]) -> Cycle:
     (opened, start, tier, gtr, edition, rule, cancelled, stopped) = row
     clock = None
     if start is not None:
-        clock = Clock(parse_ts(start), Tier(tier), int(gtr), edition)  # type: ignore[arg-type]
-    return Cycle(parse_ts(opened), clock, rule, parse_ts(cancelled), parse_ts(stopped))  # type: ignore[arg-type]
+        clock = Clock(parse_rfc3339(start), Tier(tier), int(gtr), edition)
+    return Cycle(
+        parse_rfc3339(opened), clock, rule, parse_rfc3339(cancelled), parse_rfc3339(stopped)
+    )
 
 
 def sla(
@@ -139,9 +142,9 @@ def _sla_row(head: tuple[Any, ...], cycles: list[Cycle], as_of: datetime) -> dic
         "status": overall.status,
         "reason": overall.reason if overall.status == "not_applicable" else None,
         "opened_at": opened_at,
-        "clock_started_at": ts(clock.started_at) if clock else None,
-        "deadline": ts(clock.deadline) if clock else None,
-        "restored_at": ts(stopped) if clock else None,
+        "clock_started_at": rfc3339(clock.started_at) if clock else None,
+        "deadline": rfc3339(clock.deadline) if clock else None,
+        "restored_at": rfc3339(stopped) if clock else None,
         "breach_minutes": overall.breach_minutes,
         "cycles": len(cycles),
     }
@@ -186,17 +189,18 @@ def billing(store: ReadModelStorage, *, tenant: str, month: Month | None = None)
         months = [{"month": m, "billed_tier": t} for m, t in c.fetchall()]
     if month is None:
         return {"tenant": tenant, "current_tier": head[0], "changes": changes, "months": months}
-    billed = _billed_in(months, changes, month)
-    return {"tenant": tenant, "month": str(month), "billed_tier": billed, "rule": "R-BILL-3"}
+    billed = billed_tier([_tier_change(change) for change in changes], month)
+    return {"tenant": tenant, "month": str(month), "billed_tier": billed.value, "rule": "R-BILL-3"}
 
 
-def _billed_in(months: list[dict[str, Any]], changes: list[dict[str, Any]], month: Month) -> str:
-    by_month = {m["month"]: m["billed_tier"] for m in months}
-    if str(month) in by_month:
-        return str(by_month[str(month)])
-    if months and str(month) > months[-1]["month"]:
-        return str(months[-1]["billed_tier"])  # no change since: the last billed tier goes on
-    return Tier.STANDARD.value  # before the subscription's first month (R-TIER-2)
+def _tier_change(row: dict[str, Any]) -> TierChange:
+    return TierChange(
+        row["kind"],
+        Tier(row["from_tier"]),
+        Tier(row["to_tier"]),
+        parse_rfc3339(row["service_effective_at"]),
+        parse_rfc3339(row["billing_effective_at"]),
+    )
 
 
 def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str
             "SELECT effective_at, tier FROM expertise_tiers WHERE tenant = ? ORDER BY seq",
             (tenant,),
         )
-        history = sorted((parse_ts(at), Tier(tier)) for at, tier in c.fetchall())
+        history = sorted((parse_rfc3339(at), Tier(tier)) for at, tier in c.fetchall())
         if not history:
             raise QueryError(
                 f"unknown tenant {tenant!r}: no subscription or expertise fact recorded"
@@ -225,7 +229,7 @@ def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str
         )
         balance = int(c.fetchone()[0])
     last_instant = month.end() - timedelta(microseconds=1)
-    included = month_allowance(history, month, last_instant)  # type: ignore[arg-type]
+    included = month_allowance(history, month, last_instant)
     consumed, allowance, packs, overage, unfunded = (int(v) for v in row)
     return {
         "tenant": tenant,

@@ -16,6 +16,7 @@ from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
+from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import kafka as cli_kafka
@@ -200,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = q.add_parser("sla", help="SLA status per ticket (R-SLA-10)")
     s.add_argument("--as-of", help="instant, RFC 3339 with offset (default: now)")
     s.add_argument("--tenant")
-    s.add_argument("--status", help="met, breached, at_risk, running or not_applicable")
+    s.add_argument("--status", help=f"one of: {', '.join(STATUSES)}")
     s.add_argument("--format", **fmt)  # type: ignore[arg-type]
     b = q.add_parser("billing", help="tier changes and billed tiers (R-BILL-*)")
     b.add_argument("--tenant", required=True)
