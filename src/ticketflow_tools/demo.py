@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ticketflow.adapters.deadletter import DeadLetterFile
-from ticketflow.bootstrap import System
+from ticketflow.adapters.eventstore import eventstore_env
+from ticketflow.bootstrap import READMODELS_FILE, System, open_engine
 from ticketflow.domain.calendar import PARIS, Month, maintenance_windows, months_between
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
-from ticketflow.domain.expertise import has_privileged_access
+from ticketflow.domain.expertise import TierHistory, has_privileged_access, tier_at
 from ticketflow.entrypoints import render, report
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.entrypoints.report import Summary
@@ -130,12 +131,10 @@ class Customer:
     changes: list[Change] = field(default_factory=list)
     tickets: list[tuple[datetime, str]] = field(default_factory=list)
 
-    def tier_at(self, at: datetime) -> Tier:
-        tier = Tier.STANDARD  # R-TIER-2
-        for change in self.changes:
-            if change.at <= at:
-                tier = change.tier
-        return tier
+    @property
+    def history(self) -> TierHistory:
+        """The planned changes as the domain's tier history (service-effective instants)."""
+        return [(change.at, change.tier) for change in self.changes]
 
     @property
     def started_at(self) -> datetime | None:
@@ -390,7 +389,7 @@ class Operation:
 
     def _gtr(self, customer: Customer, at: datetime) -> timedelta:
         """The GTR of the tier in force (8 h as a working target where there is none)."""
-        minutes = DEFAULT_CATALOG.terms(customer.tier_at(at), at).gtr_minutes
+        minutes = DEFAULT_CATALOG.terms(tier_at(customer.history, at), at).gtr_minutes
         return timedelta(minutes=minutes or 480)
 
     def _restore(
@@ -430,7 +429,7 @@ class Operation:
     def tickets(self, customer: Customer) -> None:
         """Routine tickets, more of them for the higher tiers."""
         for month in self.months:
-            rate = TICKETS_PER_MONTH[customer.tier_at(month.start())]
+            rate = TICKETS_PER_MONTH[tier_at(customer.history, month.start())]
             for _ in range(_poisson(self.rng, rate)):
                 self.ticket(customer, self.instant(month, business=0.7), self.plan())
 
@@ -462,11 +461,11 @@ class Operation:
         """Packs bought now and then, and expert sessions every month; customers without
         privileged access (R-EXP-5) call the experts less, mostly on their packs."""
         packs = self._packs(customer)
-        history = [(change.at, change.tier) for change in customer.changes]
+        history = customer.history
         for month in self.months:
             middle = month.start() + 14 * DAY
             if has_privileged_access(history, middle):
-                rate = SESSIONS_PER_MONTH[customer.tier_at(middle)]
+                rate = SESSIONS_PER_MONTH[tier_at(history, middle)]
             else:
                 rate = 0.6 if packs else 0.04
             for _ in range(_poisson(self.rng, rate)):
@@ -615,16 +614,20 @@ def run_demo(
     months: int = DEFAULT_MONTHS,
     start: Month = DEFAULT_START,
 ) -> Summary:
-    """Generate and write the dataset, ingest it, project it, sum it up and write the report."""
+    """Generate and write the dataset, ingest it, project it, sum it up and write the report.
+
+    The figures are those of this dataset alone: a store that already holds events, or an
+    output directory holding an earlier demo's files, is refused (:class:`NotFreshError`).
+    """
     out_dir = out_dir or settings.data_dir / "demo"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    require_fresh(settings, out_dir, seed)
     lines = generate(seed, tenants, months, start)
+    out_dir.mkdir(parents=True, exist_ok=True)
     dataset = out_dir / DATASET_FILE
     dataset.write_text("\n".join(lines) + "\n", encoding="utf-8")
     names = [str(month) for month in period(start, months)]
     system = System.open(settings)
     try:
-        notes = _notes(system)
         ingested = _ingest(system, lines, str(dataset), out_dir / DEAD_LETTER_FILE)
         _project(system)
         figures = report.collect(system.readmodels, Month.parse(names[-1]).end(), names)
@@ -632,16 +635,49 @@ def run_demo(
         system.close()
     figures |= _ingest_figures(ingested)
     summary = Summary(seed, tenants, names, dataset=dataset, lines=len(lines), **figures)
-    summary.notes = notes
     summary.report = report.write_report(out_dir / REPORT_FILE, summary)
     return summary
 
 
-def _notes(system: System) -> list[str]:
-    before = system.engine.recorder.max_notification_id() or 0
-    if not before:
-        return []
-    return [f"the data dir already held {before} stored events: the figures include them"]
+class NotFreshError(TicketflowError):
+    """The demo was pointed at a store or an output directory that already holds data."""
+
+
+def require_fresh(settings: Settings, out_dir: Path, seed: int) -> None:
+    """Refuse a data dir holding a store, or ``out_dir`` holding a demo's files, so that the
+    data of two seeds never mix; checked before anything is written."""
+    if settings.store == "sqlite":
+        paths = (settings.data_dir / READMODELS_FILE, _event_store_file(settings))
+        held = any(path is not None and path.exists() for path in paths)
+        where = str(settings.data_dir)
+    else:
+        held = _stored_events(settings) > 0
+        where = "the PostgreSQL store (TICKETFLOW_PG_DSN)"
+    if held:
+        raise NotFreshError(
+            f"{where} already holds a ticketflow store: the demo loads its dataset into a "
+            "fresh one, so that the figures are of this dataset alone. Choose another data "
+            f"directory, e.g. 'ticketflow --data-dir ./demo-seed-{seed} demo --seed {seed}' "
+            "(created if missing)"
+        )
+    if any((out_dir / name).exists() for name in (DATASET_FILE, REPORT_FILE)):
+        raise NotFreshError(
+            f"{out_dir} already holds a demo's dataset or report: give a new --out directory"
+        )
+
+
+def _event_store_file(settings: Settings) -> Path | None:
+    if not settings.data_dir.is_dir():
+        return None  # checked first: naming the store's file creates its directory
+    return Path(eventstore_env(settings)["SQLITE_DBNAME"])
+
+
+def _stored_events(settings: Settings) -> int:
+    engine = open_engine(settings)
+    try:
+        return engine.recorder.max_notification_id() or 0
+    finally:
+        engine.close()
 
 
 def _ingest(system: System, lines: list[str], origin: str, dead_path: Path) -> IngestReport:
@@ -701,7 +737,9 @@ def format_summary(summary: Summary, limit: int = 15) -> str:
             f"Tier changes of {latest} (billed from the 1st of the next month, R-BILL-2)",
             render.table(summary.changes, report.CHANGE_COLUMNS),
         ),
-        _section("Customers over their hours (R-EXP-4, R-EXP-5)", _over_text(summary, limit)),
+        _section(
+            "Customers over their hours (R-EXP-1, R-EXP-4, R-EXP-5)", _over_text(summary, limit)
+        ),
     ]
     return "\n\n".join(parts)
 
@@ -737,7 +775,8 @@ def _over_text(summary: Summary, limit: int) -> str:
     more = f"\n... and {len(latest) - limit} more in the report" if len(latest) > limit else ""
     return (
         render.table(counts, ("month", "customers", "overage_hours", "unfunded_hours"))
-        + f"\n\n{summary.months[-1]}, most over first:\n"
+        + f"\n\n{summary.months[-1]}, most over first (tiers: those in force during the "
+        "month; included hours: the largest of their allowances):\n"
         + render.table(latest[:limit], report.OVER_COLUMNS)
         + more
     )

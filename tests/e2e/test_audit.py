@@ -340,6 +340,12 @@ def commands(store: Store) -> Commands:
             "rewritten_expect_head": (dirs["rewritten"], (*verify, expect(store.head))),
             "rewritten_expect_first": (dirs["rewritten"], (*verify, expect(store.head_first))),
             "until_sla": (dirs["replay_until"], sla),
+            "until_sla_default": (dirs["replay_until"], ("query", "sla", "--format", "json")),
+            "recorded_sla_default": (
+                dirs["replay_recorded"],
+                ("query", "sla", "--format", "json"),
+            ),
+            "full_sla_default": (dirs["replay_full"], ("query", "sla", "--format", "json")),
             "recorded_sla": (dirs["replay_recorded"], sla),
             "replay_into_replay": (base, ("replay", "--into", str(dirs["replay_full"]))),
         }
@@ -547,6 +553,34 @@ class TestReplay:
         assert (read, unread) == (10, 1)
         assert left_out > 0
         assert applied + left_out == 9
+
+    def test_query_of_an_until_replay_is_as_of_its_until(self, commands: Commands) -> None:
+        result = commands["until_sla_default"]
+        rows = sla_rows(result)
+        # T-2 was opened at UNTIL exactly: its GOLD clock (4 h) has just started.
+        assert (rows["T-2"]["status"], rows["T-2"]["breach_minutes"]) == ("running", 0)
+        # T-5, opened 2026-05-01T08:00Z and never restored by UNTIL: 4 h, then breached.
+        assert rows["T-5"]["status"] == "breached"
+        assert rows["T-5"]["breach_minutes"] == (8 * 24 + 22) * 60  # 05-01T12:00Z to 05-10T10:00Z
+        assert rows["T-1"]["status"] == "met"
+        assert result.stderr == f"ticketflow: as of {UNTIL}, where the replay stopped\n"
+        manifest = json.loads((commands.dirs["replay_until"] / "replay.json").read_text())
+        assert (manifest["until"], manifest["as_of"]) == (UNTIL, UNTIL)
+
+    def test_query_of_a_recorded_until_replay_is_as_of_then(
+        self, store: Store, commands: Commands
+    ) -> None:
+        result = commands["recorded_sla_default"]
+        assert sorted(sla_rows(result)) == ["T-1", "T-2", "T-3"]
+        between = rfc3339(store.between)
+        assert result.stderr == f"ticketflow: as of {between}, where the replay stopped\n"
+        manifest = json.loads((commands.dirs["replay_recorded"] / "replay.json").read_text())
+        assert (manifest["until"], manifest["recorded_until"]) == (None, between)
+
+    def test_query_of_a_full_replay_is_as_of_now(self, commands: Commands) -> None:
+        result = commands["full_sla_default"]
+        assert result.stderr == ""
+        assert sla_rows(result)["T-3"]["status"] == "breached"  # never restored
 
     def test_recorded_until_keeps_what_was_recorded_by_then(self, commands: Commands) -> None:
         assert commands["replay_recorded"].returncode == 0, commands["replay_recorded"].stderr

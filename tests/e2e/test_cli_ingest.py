@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -208,6 +210,32 @@ class TestIngestFormats:
         assert [(r["line"], r["id"], r["reason"]) for r in report["rejections"]] == REJECTED
         assert Path(report["dead_letter"]).is_file()
 
+    def test_csv_report_is_the_rejections_as_rows(self, tmp_path: Path) -> None:
+        source = tmp_path / "mixed.jsonl"
+        source.write_text("\n".join(MIXED) + "\n", encoding="utf-8")
+        result = run(tmp_path / "data", "ingest", str(source), "--format", "csv")
+        assert result.returncode == 1
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert list(rows[0]) == ["line", "id", "reason", "rule", "detail"]
+        assert [(int(r["line"]), r["id"] or None, r["reason"]) for r in rows] == REJECTED
+        assert rows[1]["rule"] == "R-IN-3"
+        assert all(r["detail"] for r in rows)
+
+    def test_table_is_the_default_report(self, tmp_path: Path) -> None:
+        source = tmp_path / "mixed.jsonl"
+        source.write_text("\n".join(MIXED) + "\n", encoding="utf-8")
+        table = run(tmp_path / "a", "ingest", str(source), "--format", "table")
+        default = run(tmp_path / "b", "ingest", str(source))
+        assert table.returncode == default.returncode == 1
+        assert table.stdout.splitlines()[0] == "accepted 4  duplicate 1  rejected 6"
+        assert reported(table.stdout) == reported(default.stdout) == REJECTED
+
+    def test_formats_are_those_of_every_command(self, tmp_path: Path) -> None:
+        result = run(tmp_path / "data", "ingest", "-", "--format", "text", stdin=OPEN_T1)
+        assert result.returncode == 2
+        assert "choose from 'table', 'json', 'csv'" in result.stderr
+        assert not (tmp_path / "data").exists()
+
     def test_explicit_dead_letter_file(self, tmp_path: Path) -> None:
         source = tmp_path / "in.jsonl"
         source.write_text(MIXED[0] + "\n" + MIXED[3] + "\n", encoding="utf-8")
@@ -250,6 +278,7 @@ class TestCommandErrors:
         assert "Traceback" not in result.stderr
 
     def test_query_billing_unknown_tenant(self, tmp_path: Path) -> None:
+        assert run(tmp_path / "data", "ingest", "-", stdin=OPEN_T1 + "\n").returncode == 0
         result = run(tmp_path / "data", "query", "billing", "--tenant", "nobody")
         assert result.returncode == 2
         assert "unknown tenant 'nobody'" in result.stderr

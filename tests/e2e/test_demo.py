@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.cli import ce
 
 SEED, TENANTS, MONTHS = "11", "20", "2"
 PERIOD_END = "2026-03-01T00:00:00+01:00"  # the end of 2026-01 .. 2026-02, Europe/Paris
@@ -168,3 +171,89 @@ class TestRulesExercised:
         change = next(c for c in changes if c["kind"] == kind)
         assert change["rule"] == "R-BILL-2"
         assert change["billing_effective_at"] > change["service_effective_at"]
+
+
+def stored_events(data_dir: Path) -> int:
+    db = sqlite3.connect(data_dir / "events.sqlite3")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0])
+    finally:
+        db.close()
+
+
+class TestFreshDirectory:
+    def test_another_seed_into_a_store_is_refused(self, demo_run: DemoRun) -> None:
+        before = stored_events(demo_run.data_dir)
+        dataset = demo_run.path("dataset").read_bytes()
+        again = ticketflow(demo_run.data_dir, "demo", "--seed", "8", "--tenants", TENANTS)
+        assert again.returncode == 2
+        assert again.stdout == ""
+        assert again.stderr.startswith(
+            f"ticketflow: error: {demo_run.data_dir} already holds a ticketflow store"
+        )
+        assert "ticketflow --data-dir ./demo-seed-8 demo --seed 8" in again.stderr
+        assert "Traceback" not in again.stderr
+        assert stored_events(demo_run.data_dir) == before
+        assert demo_run.path("dataset").read_bytes() == dataset
+
+    def test_an_output_directory_holding_a_demo_is_refused(
+        self, demo_run: DemoRun, tmp_path: Path
+    ) -> None:
+        out = demo_run.path("dataset").parent
+        again = run_demo(tmp_path / "fresh", "--out", str(out))
+        assert again.returncode == 2
+        assert again.stderr == (
+            f"ticketflow: error: {out} already holds a demo's dataset or report: give a new "
+            "--out directory\n"
+        )
+        assert not (tmp_path / "fresh").exists()
+
+
+class TestOverHours:
+    """The tiers shown next to a month's included hours are those that set them (R-EXP-1)."""
+
+    def test_tiers_in_force_during_the_month(self, tmp_path: Path) -> None:
+        from ticketflow.adapters.deadletter import DeadLetterFile
+        from ticketflow.bootstrap import System
+        from ticketflow.entrypoints.report import over_hours
+        from ticketflow.service.ingest import ingest_lines
+        from ticketflow.settings import Settings
+
+        lines = [
+            ce("subscription.started", "acme", "s-1", "2026-06-05T10:00:00Z", {"tier": "STANDARD"}),
+            ce("expertise.hours_consumed", "acme", "h-1", "2026-06-06T10:00:00Z", {"hours": 0.75}),
+            ce(
+                "subscription.tier_upgraded",
+                "acme",
+                "u-1",
+                "2026-06-08T10:00:00Z",
+                {"tier": "SILVER"},
+            ),
+        ]
+        system = System.open(Settings.from_env(env={}, data_dir=tmp_path))
+        try:
+            dead = DeadLetterFile(tmp_path / "dead.jsonl", origin="test")
+            assert ingest_lines(system.engine, lines, dead).accepted == 3
+            system.project()
+            rows = over_hours(system.readmodels)
+        finally:
+            system.close()
+        # The consumption came before the upgrade, without privileged access (R-EXP-5); the
+        # upgrade then raised the month's allowance to SILVER's 2 h (R-EXP-1).
+        assert rows == [
+            {
+                "month": "2026-06",
+                "tenant": "acme",
+                "tiers": "STANDARD, SILVER",
+                "included_hours": 2.0,
+                "consumed_hours": 0.75,
+                "from_packs_hours": 0.0,
+                "overage_hours": 0.75,
+                "unfunded_hours": 0.75,
+            }
+        ]
+
+    def test_demo_rows_name_the_tiers(self, demo_run: DemoRun) -> None:
+        out = demo_run.done.stdout
+        table = out[out.index("most over first") :].splitlines()[1]
+        assert table.split()[:3] == ["tenant", "tiers", "included_hours"]

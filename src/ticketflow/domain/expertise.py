@@ -74,11 +74,17 @@ def month_allowance(
 ) -> int:
     """The month's allowance at ``until``: the largest among the tiers in force from the start
     of the month up to ``until`` (R-EXP-1)."""
-    start = month.start()
     until = min(until, month.end() - timedelta(microseconds=1))
-    in_force = {tier_at(history, start)}
-    in_force.update(t for at, t in history if start < at <= until)
+    in_force = tiers_in_force(history, month, until)
     return max(tier_allowance(history, t, month, until, catalog) for t in in_force)
+
+
+def tiers_in_force(history: TierHistory, month: Month, until: datetime) -> list[Tier]:
+    """The tiers in force for service from the start of ``month`` up to ``until``, each once,
+    in the order they came into force: the tiers whose allowances set the month's (R-EXP-1)."""
+    start, until = month.start(), min(until, month.end() - timedelta(microseconds=1))
+    in_force = [tier_at(history, start), *(t for at, t in history if start < at <= until)]
+    return list(dict.fromkeys(in_force))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Tier
-from ticketflow.domain.expertise import minutes_to_hours
+from ticketflow.domain.expertise import minutes_to_hours, tiers_in_force
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
@@ -172,25 +172,37 @@ def hour_burn(store: ReadModelStore) -> list[dict[str, Any]]:
 
 
 def over_hours(store: ReadModelStore) -> list[dict[str, Any]]:
-    """Customers whose month ends with overage (R-EXP-4, R-EXP-5; expertise_months)."""
+    """Customers whose month ends with overage (R-EXP-4, R-EXP-5; expertise_months), with the
+    tiers in force during the month, whose largest allowance is its included hours (R-EXP-1;
+    expertise_tiers)."""
     with store.transaction() as c:
         c.execute(
-            """SELECT m.tenant, m.month, (SELECT tier FROM expertise_consumptions x
-            WHERE x.tenant = m.tenant AND x.month = m.month ORDER BY x.seq DESC LIMIT 1)
-            FROM expertise_months m WHERE m.overage_minutes > 0
-            ORDER BY m.month, m.overage_minutes DESC, m.tenant"""
+            """SELECT tenant, month FROM expertise_months WHERE overage_minutes > 0
+            ORDER BY month, overage_minutes DESC, tenant"""
         )
         rows = c.fetchall()
     out = []
-    for tenant, month, tier in rows:
+    for tenant, month in rows:
         figures = queries.expertise(store, tenant=tenant, month=Month.parse(month))
         keep = ("included_hours", "consumed_hours", "from_packs_hours", "overage_hours")
         out.append(
-            {"month": month, "tenant": tenant, "tier": tier}
+            {"month": month, "tenant": tenant, "tiers": _tiers_in(store, tenant, month)}
             | {k: figures[k] for k in keep}
             | {"unfunded_hours": figures["unfunded_hours"]}
         )
     return out
+
+
+def _tiers_in(store: ReadModelStore, tenant: str, month: str) -> str:
+    with store.transaction() as c:
+        c.execute(
+            "SELECT effective_at, tier FROM expertise_tiers WHERE tenant = ? ORDER BY seq",
+            (tenant,),
+        )
+        history = sorted((parse_rfc3339(at), Tier(tier)) for at, tier in c.fetchall())
+    parsed = Month.parse(month)
+    in_force = tiers_in_force(history, parsed, parsed.end())
+    return ", ".join(tier.value for tier in in_force)
 
 
 def collect(store: ReadModelStore, as_of: datetime, months: Sequence[str]) -> dict[str, Any]:
@@ -441,7 +453,7 @@ CHANGE_COLUMNS = (
 )
 OVER_COLUMNS = (
     "tenant",
-    "tier",
+    "tiers",
     "included_hours",
     "consumed_hours",
     "from_packs_hours",
@@ -525,7 +537,9 @@ def _hours_section(summary: Summary) -> str:
         _figure(burn_chart(summary)),
         _p(
             "Customers over their hours, per month (overage > 0; R-EXP-4, R-EXP-5; read "
-            "models expertise_months, expertise_tiers)."
+            "models expertise_months, expertise_tiers). Tiers: those in force during the "
+            "month, in the order they came into force; included hours: the largest of their "
+            "allowances (R-EXP-1)."
         ),
         html_table(summary.overage, ("month", *OVER_COLUMNS)),
     )

@@ -13,7 +13,7 @@ from typing import Any
 from projections.storage import ReadModelStorage
 from ticketflow.domain.billing import TierChange, billed_tier
 from ticketflow.domain.calendar import Month
-from ticketflow.domain.catalog import Tier
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.domain.sla import STATUSES as STATUSES  # re-exported: the statuses of R-SLA-10
@@ -38,7 +38,7 @@ SLA_FIELDS = (
 
 
 def parse_instant(text: str) -> datetime:
-    """An RFC 3339 instant with an offset (R-IN-2)."""
+    """An RFC 3339 instant with an offset (R-IN-2) that is representable in UTC (R-IN-6)."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -47,14 +47,32 @@ def parse_instant(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise QueryError(f"{text!r} has no UTC offset: add Z or +02:00 (R-IN-2)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise QueryError(f"{text!r} is not representable in UTC (R-IN-6)") from None
 
 
 def parse_month(text: str) -> Month:
+    """A ``YYYY-MM`` month that the rules can answer for: from the month of the catalog's first
+    edition (no terms were in force before it, R-TIER-1) to the last month whose end the
+    calendar can compute (9999-11: the end of 9999-12 falls in year 10000)."""
     try:
-        return Month.parse(text)
+        month = Month.parse(text)
     except ValueError as exc:
         raise QueryError(f"{exc} (e.g. 2026-05)") from None
+    first = Month.of(DEFAULT_CATALOG.editions[0].effective_from)
+    try:
+        month.end()
+        computable = month >= first
+    except (ValueError, OverflowError):
+        computable = False
+    if not computable:
+        raise QueryError(
+            f"month {text} is out of range: give a month from {first} (the catalog's first "
+            "edition, R-TIER-1) to 9999-11"
+        )
+    return month
 
 
 def known_tenant(store: ReadModelStorage, tenant: str) -> None:

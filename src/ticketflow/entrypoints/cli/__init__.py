@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,15 +13,17 @@ from typing import Any
 
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.errors import translated
-from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.kafka import publish_inbound
 from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.bootstrap import READMODELS_FILE, System
+from ticketflow.bootstrap import System
+from ticketflow.domain.calendar import Month
+from ticketflow.domain.instants import rfc3339
 from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import kafka as cli_kafka
 from ticketflow.entrypoints.cli import serve as cli_serve
+from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import TicketflowError, UnavailableError
 from ticketflow.service.ingest import IngestReport, ingest_lines, publish_lines
@@ -29,6 +32,7 @@ from ticketflow.settings import Settings
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a filter whose reader left
 
 
 def _count_lines(path: Path) -> int:
@@ -64,17 +68,29 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             stream.close()
     if args.format == "json":
         print(render.to_json(report.as_dict()))
+    elif args.format == "csv":
+        rows = [r.as_dict() for r in report.rejections]
+        print(render.to_csv(rows, REJECTION_COLUMNS))
     else:
-        counts = f"accepted {report.accepted}  duplicate {report.duplicate}"
-        if settings.mode == "kafka":
-            counts = f"published {report.published} to {settings.topic_inbound}"
-        print(f"{counts}  rejected {report.rejected}")
-        for r in report.rejections:
-            rule = f" [{r.rule}]" if r.rule else ""
-            print(f"  line {r.line}: id={r.id or '-'} {r.reason}{rule}: {r.detail}")
-        if report.dead_letter:
-            print(f"rejected lines written to {report.dead_letter}")
+        print(_ingest_table(report, settings))
     return EXIT_REJECTED if report.rejected else 0
+
+
+REJECTION_COLUMNS = ("line", "id", "reason", "rule", "detail")
+
+
+def _ingest_table(report: IngestReport, settings: Settings) -> str:
+    """The report for people: the counts, one line per rejection, the dead-letter file."""
+    counts = f"accepted {report.accepted}  duplicate {report.duplicate}"
+    if settings.mode == "kafka":
+        counts = f"published {report.published} to {settings.topic_inbound}"
+    lines = [f"{counts}  rejected {report.rejected}"]
+    for r in report.rejections:
+        rule = f" [{r.rule}]" if r.rule else ""
+        lines.append(f"  line {r.line}: id={r.id or '-'} {r.reason}{rule}: {r.detail}")
+    if report.dead_letter:
+        lines.append(f"rejected lines written to {report.dead_letter}")
+    return "\n".join(lines)
 
 
 def _ingest_embedded(
@@ -93,51 +109,51 @@ def _ingest_embedded(
     return report
 
 
-def _replayed_readmodels(settings: Settings) -> ReadModelStore | None:
-    """The read models of a directory that holds read models but no event store (one that
-    ``replay`` wrote): queried as they are, with no event store created next to them."""
-    if settings.store != "sqlite" or Path(eventstore_env(settings)["SQLITE_DBNAME"]).exists():
-        return None
-    readmodels = settings.data_dir / READMODELS_FILE
-    return ReadModelStore.sqlite(readmodels) if readmodels.exists() else None
-
-
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from ticketflow.service import queries
 
-    replayed = _replayed_readmodels(settings)
+    # What was asked is checked first: a usage error touches no store.
+    as_of = queries.parse_instant(args.as_of) if getattr(args, "as_of", None) else None
+    month = queries.parse_month(args.month) if getattr(args, "month", None) else None
+    replayed = stores.replayed(settings)
+    if replayed is None:
+        stores.require_event_store(settings, "query")
+    elif as_of is None and replayed.as_of is not None:
+        as_of = replayed.as_of  # the instant the replay stopped at, not now
+        print(f"ticketflow: as of {rfc3339(as_of)}, where the replay stopped", file=sys.stderr)
     system = None if replayed is not None else System.open(settings)
+    store = ReadModelStore.sqlite(replayed.readmodels) if replayed else None
     try:
         if system is not None:
             system.project()
-        store = replayed if system is None else system.readmodels
+            store = system.readmodels
         assert store is not None
-        if args.what == "sla":
-            as_of = queries.parse_instant(args.as_of) if args.as_of else None
-            data = queries.sla(store, as_of=as_of, tenant=args.tenant, status=args.status)
-            print(render.rows(data, queries.SLA_FIELDS, args.format))
-        elif args.what == "billing":
-            month = queries.parse_month(args.month) if args.month else None
-            result = queries.billing(store, tenant=args.tenant, month=month)
-            if args.format == "csv" and month is None:
-                changes = [{"tenant": args.tenant, **c} for c in result["changes"]]
-                columns = ["tenant", *(list(result["changes"][0]) if changes else [])]
-                print(render.to_csv(changes, columns))
-            else:
-                print(render.record(result, args.format))
-        else:
-            month = queries.parse_month(args.month)
-            print(
-                render.record(
-                    queries.expertise(store, tenant=args.tenant, month=month), args.format
-                )
-            )
+        print(_answer(args, store, as_of, month))
     finally:
         if system is not None:
             system.close()
-        if replayed is not None:
-            replayed.close()
+        elif store is not None:
+            store.close()
     return 0
+
+
+def _answer(
+    args: argparse.Namespace, store: ReadModelStore, as_of: datetime | None, month: Month | None
+) -> str:
+    from ticketflow.service import queries
+
+    if args.what == "sla":
+        data = queries.sla(store, as_of=as_of, tenant=args.tenant, status=args.status)
+        return render.rows(data, queries.SLA_FIELDS, args.format)
+    if args.what == "billing":
+        result = queries.billing(store, tenant=args.tenant, month=month)
+        if args.format == "csv" and month is None:
+            changes = [{"tenant": args.tenant, **c} for c in result["changes"]]
+            columns = ["tenant", *(list(result["changes"][0]) if changes else [])]
+            return render.to_csv(changes, columns)
+        return render.record(result, args.format)
+    assert month is not None  # --month is required for expertise
+    return render.record(queries.expertise(store, tenant=args.tenant, month=month), args.format)
 
 
 def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,56 +184,90 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = sub.add_parser("demo", help="generate a seeded dataset, ingest it and write a report")
+    d = sub.add_parser(
+        "demo",
+        help="generate a seeded dataset into a fresh data dir, ingest it and write a report",
+    )
     d.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     d.add_argument("--tenants", type=int, default=300, help="number of tenants (default 300)")
     d.add_argument("--months", type=int, default=6, help="months from 2026-01 (default 6)")
-    d.add_argument("--out", help="directory for the dataset and report (default DATA_DIR/demo)")
+    d.add_argument("--out", help="new directory for the dataset and report (default DATA_DIR/demo)")
     d.set_defaults(func=cmd_demo)
+
+
+def _add_ingest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("ingest", help="apply JSON Lines CloudEvents from FILE (- for stdin)")
+    p.add_argument("file", metavar="FILE", help="JSON Lines of CloudEvents, or - for stdin")
+    p.add_argument(
+        "--dead-letter",
+        metavar="FILE",
+        help="file for rejected lines (default DATA_DIR/deadletter/<name>-<time>.jsonl)",
+    )
+    p.add_argument(
+        "--format",
+        choices=render.FORMATS,
+        default="table",
+        help="table: counts and one line per rejection (default); json: the whole report; "
+        "csv: the rejections as rows (line, id, reason, rule, detail)",
+    )
+    p.set_defaults(func=cmd_ingest)
+
+
+def _add_query_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    q = sub.add_parser("query", help="query the read models").add_subparsers(
+        dest="what", required=True, metavar="READ_MODEL", help="what to query"
+    )
+    fmt: dict[str, Any] = {
+        "choices": render.FORMATS,
+        "default": "table",
+        "help": "output format (default table)",
+    }
+    tenant = "only this tenant's rows"
+    s = q.add_parser("sla", help="SLA status per ticket (R-SLA-10)")
+    s.add_argument(
+        "--as-of",
+        metavar="INSTANT",
+        help="RFC 3339 instant with offset (default: now; in a replay's directory, the "
+        "instant the replay stopped at)",
+    )
+    s.add_argument("--tenant", help=tenant)
+    s.add_argument("--status", help=f"one of: {', '.join(STATUSES)}")
+    s.add_argument("--format", **fmt)
+    b = q.add_parser("billing", help="tier changes and billed tiers (R-BILL-*)")
+    b.add_argument("--tenant", required=True, help="the tenant (required)")
+    b.add_argument("--month", help="YYYY-MM: the tier billed that month (default: every change)")
+    b.add_argument("--format", **fmt)
+    e = q.add_parser("expertise", help="expert hours of a month (R-EXP-*)")
+    e.add_argument("--tenant", required=True, help="the tenant (required)")
+    e.add_argument("--month", required=True, help="YYYY-MM, a Europe/Paris month (required)")
+    e.add_argument("--format", **fmt)
+    for qp in (s, b, e):
+        qp.set_defaults(func=cmd_query)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticketflow",
         description="Event-sourced support tickets and subscriptions: SLA, billing, expertise.",
+        epilog="Exit status: 0 done; 1 lines rejected (ingest) or store altered (audit verify); "
+        "2 usage error, or a question that cannot be answered; 3 store or broker unreachable; "
+        "141 output pipe closed by its reader (as `| head` does).",
     )
     parser.add_argument(
         "--data-dir",
+        metavar="DIR",
         help="where the embedded default keeps its files "
         "(default $TICKETFLOW_HOME, else ./.ticketflow)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("ingest", help="apply JSON Lines CloudEvents from FILE (- for stdin)")
-    p.add_argument("file")
-    p.add_argument("--dead-letter", help="file for rejected lines (default under the data dir)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_ingest)
-
-    q = sub.add_parser("query", help="query the read models").add_subparsers(
-        dest="what", required=True
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help: more)"
     )
-    fmt = {"choices": render.FORMATS, "default": "table"}
-    s = q.add_parser("sla", help="SLA status per ticket (R-SLA-10)")
-    s.add_argument("--as-of", help="instant, RFC 3339 with offset (default: now)")
-    s.add_argument("--tenant")
-    s.add_argument("--status", help=f"one of: {', '.join(STATUSES)}")
-    s.add_argument("--format", **fmt)  # type: ignore[arg-type]
-    b = q.add_parser("billing", help="tier changes and billed tiers (R-BILL-*)")
-    b.add_argument("--tenant", required=True)
-    b.add_argument("--month", help="YYYY-MM")
-    b.add_argument("--format", **fmt)  # type: ignore[arg-type]
-    e = q.add_parser("expertise", help="expert hours of a month (R-EXP-*)")
-    e.add_argument("--tenant", required=True)
-    e.add_argument("--month", required=True, help="YYYY-MM")
-    e.add_argument("--format", **fmt)  # type: ignore[arg-type]
-    for qp in (s, b, e):
-        qp.set_defaults(func=cmd_query)
-
+    _add_ingest_parser(sub)
+    _add_query_parser(sub)
     sc = sub.add_parser("schemas", help="the wire contract's JSON Schemas")
-    sc_sub = sc.add_subparsers(dest="action", required=True)
+    sc_sub = sc.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
     ex = sc_sub.add_parser("export", help="write schemas/*.json from the pydantic models")
-    ex.add_argument("--dir", default="schemas")
+    ex.add_argument("--dir", default="schemas", help="target directory (default ./schemas)")
     ex.set_defaults(func=cmd_schemas)
     cli_audit.register(sub)
     cli_serve.register(sub)
@@ -227,7 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Run one command; a closed output pipe ends it quietly with :data:`EXIT_BROKEN_PIPE`."""
+    try:
+        return _run(build_parser(), argv)
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing more can be shown. Point stdout at
+        # /dev/null so that the interpreter's last flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(data_dir=args.data_dir)

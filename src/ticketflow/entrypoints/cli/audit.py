@@ -15,6 +15,7 @@ from projections.worker import EventFilter
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import READMODELS_FILE, System
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import QueryError
 from ticketflow.service.audit import table_digests, verify
@@ -36,11 +37,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             )
         if args.into:
             raise QueryError("--in-place rebuilds the live read models: drop --into")
+    elif args.into and (Path(args.into) / READMODELS_FILE).exists():
+        raise QueryError(f"{args.into} already holds read models; choose a new --into directory")
+    stores.require_event_store(settings, "replay")
+    started = datetime.now(UTC)
+    if args.in_place:
         into = settings.data_dir
     elif args.into:
         into = Path(args.into)
-        if (into / READMODELS_FILE).exists():
-            raise QueryError(f"{into} already holds read models; choose a new --into directory")
     else:
         into = _new_replay_directory(settings.data_dir / "replays")
     system = System.open(settings)
@@ -59,6 +63,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         digests = table_digests(target, TABLES)
         if target is not system.readmodels:
             target.close()
+            stores.write_manifest(
+                into,
+                source=settings.data_dir if settings.store == "sqlite" else None,
+                until=until,
+                recorded_until=recorded_until,
+                replayed_at=started,
+            )
     finally:
         system.close()
     rows = [{"table": t, "rows": n, "sha256": d} for t, (n, d) in digests.items()]
@@ -87,6 +98,7 @@ def _new_replay_directory(parent: Path) -> Path:
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    stores.require_event_store(settings, "history")
     system = System.open(settings)
     try:
         rows = history(system.engine, ticket=args.ticket, tenant=args.tenant)
@@ -100,6 +112,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     expect = _expectation(args.expect) if args.expect else None
+    stores.require_event_store(settings, "audit verify")
     system = System.open(settings)
     try:
         system.project()
@@ -129,24 +142,45 @@ def _expectation(text: str) -> tuple[int, str]:
 
 
 def register(sub: Any) -> None:
-    fmt: dict[str, Any] = {"choices": render.FORMATS, "default": "table"}
+    fmt: dict[str, Any] = {
+        "choices": render.FORMATS,
+        "default": "table",
+        "help": "output format (default table)",
+    }
     r = sub.add_parser("replay", help="rebuild all read models from the event store")
-    r.add_argument("--until", help="only facts that happened at or before this instant")
-    r.add_argument("--recorded-until", help="only facts recorded at or before this instant")
-    r.add_argument("--into", help="directory for the rebuilt read models (default: new one)")
+    r.add_argument(
+        "--until",
+        metavar="INSTANT",
+        help="only facts that happened at or before this instant (queries of the replay's "
+        "directory are then as of it)",
+    )
+    r.add_argument(
+        "--recorded-until",
+        metavar="INSTANT",
+        help="only facts recorded at or before this instant",
+    )
+    r.add_argument(
+        "--into",
+        metavar="DIR",
+        help="new directory for the rebuilt read models (default DATA_DIR/replays/<time>)",
+    )
     r.add_argument("--in-place", action="store_true", help="rebuild the live read models")
     r.add_argument("--format", **fmt)
     r.set_defaults(func=cmd_replay)
     h = sub.add_parser("history", help="recorded events of a ticket, or of a tenant's subscription")
-    h.add_argument("--ticket")
+    h.add_argument("--ticket", help="the ticket whose events to show")
     h.add_argument("--tenant", help="the tenant's subscription (its tickets: --ticket each)")
     h.add_argument("--format", **fmt)
     h.set_defaults(func=cmd_history)
     a = sub.add_parser("audit", help="prove the event store was not altered")
-    v = a.add_subparsers(dest="action", required=True).add_parser(
+    v = a.add_subparsers(dest="action", required=True, metavar="ACTION", help="action").add_parser(
         "verify", help="recompute the hash chain over every stored event"
     )
-    v.add_argument("--expect", help="POSITION:SHA256 of a head kept elsewhere")
+    v.add_argument(
+        "--expect",
+        metavar="POSITION:SHA256",
+        help="a head printed by an earlier audit verify and kept elsewhere",
+    )
     v.set_defaults(func=cmd_verify)
 
 

@@ -107,12 +107,21 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     t = sub.add_parser("topics", help="Kafka topics of ticketflow")
-    t.add_subparsers(dest="action", required=True).add_parser(
+    t.add_subparsers(dest="action", required=True, metavar="ACTION", help="action").add_parser(
         "create", help="create the inbound, events and dead-letter topics"
     ).set_defaults(func=cmd_topics)
     w = sub.add_parser("worker", help="run a Kafka-mode worker")
-    w.add_argument("role", choices=("inbound", "relay", "projection", "all"))
-    w.add_argument("projection", nargs="?", help=f"for projection: {', '.join(PROJECTIONS)} or all")
+    w.add_argument(
+        "role",
+        choices=("inbound", "relay", "projection", "all"),
+        help="inbound: Kafka inbound to the event store; relay: event store to "
+        "ticketflow.events; projection: ticketflow.events to read models; all: every one",
+    )
+    w.add_argument(
+        "projection",
+        nargs="?",
+        help=f"for projection: {', '.join(PROJECTIONS)} or all (default all)",
+    )
     w.add_argument(
         "--exit-when-idle",
         type=int,
