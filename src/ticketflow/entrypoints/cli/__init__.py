@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from projections.storage import ReadModelStorage
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.errors import translated
 from ticketflow.adapters.kafka import publish_inbound
-from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.bootstrap import System
+from ticketflow.bootstrap import System, open_readmodels
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.instants import rfc3339
 from ticketflow.domain.sla import STATUSES
@@ -122,7 +122,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         as_of = replayed.as_of  # the instant the replay stopped at, not now
         print(f"ticketflow: as of {rfc3339(as_of)}, where the replay stopped", file=sys.stderr)
     system = None if replayed is not None else System.open(settings)
-    store = ReadModelStore.sqlite(replayed.readmodels) if replayed else None
+    store = open_readmodels(settings, replayed.readmodels.parent) if replayed else None
     try:
         if system is not None:
             system.project()
@@ -138,7 +138,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _answer(
-    args: argparse.Namespace, store: ReadModelStore, as_of: datetime | None, month: Month | None
+    args: argparse.Namespace, store: ReadModelStorage, as_of: datetime | None, month: Month | None
 ) -> str:
     from ticketflow.service import queries
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from projections import ALL
 from projections.worker import EventFilter
-from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.bootstrap import READMODELS_FILE, System
+from ticketflow.bootstrap import READMODELS_FILE, System, open_readmodels
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.progress import Progress
@@ -54,7 +53,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             target = system.readmodels
         else:
             into.mkdir(parents=True, exist_ok=True)
-            target = ReadModelStore.sqlite(into / READMODELS_FILE)
+            target = open_readmodels(settings, into)
         progress = Progress("replay", system.engine.recorder.max_notification_id() or 0)
         progress.enabled = True
         keep = EventFilter(until, recorded_until)
