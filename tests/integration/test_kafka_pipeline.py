@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,12 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from projections import ALL
 from tests.factories import event, lines, opened, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
 from ticketflow.adapters.deadletter import DeadLetterFile
+from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import System, open_engine, open_readmodels
 from ticketflow.entrypoints.cli.kafka import build_workers
 from ticketflow.service.audit import head, table_digests, verify
@@ -202,6 +204,8 @@ class TestRedelivery:
         )
         recorder = relay.engine.process_recorder
         drive([inbound, relay], lambda: recorder.max_tracking_id(relay.name) == len(raw))
+        end = events_end(kafka_settings)
+        assert sum(end.values()) == len(ALL) * len(raw)
         env = {**os.environ, **kafka_settings.to_env()}
         command = [
             sys.executable,
@@ -213,22 +217,93 @@ class TestRedelivery:
             "projection",
             "all",
         ]
-        worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        # Fetches of at most 16 KiB a partition (1 MiB by default): the killed worker commits
+        # many small transactions, so it can be caught with some done and some left. With the
+        # default it had projected everything within three seconds.
+        small_fetches = {**env, "TICKETFLOW_KAFKA_MAX_PARTITION_FETCH_BYTES": str(16 * 1024)}
+        worker = subprocess.Popen(command, env=small_fetches, stdout=subprocess.PIPE, text=True)
         assert worker.stdout is not None
         worker.stdout.readline()  # running
-        time.sleep(3)
-        worker.kill()  # SIGKILL, wherever it is
-        worker.wait(timeout=30)
+        kill_once_part_is_projected(worker, kafka_settings, end)
         worker.stdout.close()
-        restarted = subprocess.run(
-            [*command, "--exit-when-idle", "10"],
-            env=env,
-            timeout=300,
-            capture_output=True,
-            text=True,
-        )
-        assert restarted.returncode == 0, restarted.stderr
+
+        at_kill = projected(kafka_settings, end)
+        assert 0 < sum(at_kill.values()) < sum(end.values())  # work was done, and work was left
+        # Restarted, it resumes from the committed positions; it is stopped (SIGTERM) once it
+        # has recorded every event read, rather than left to judge when it is idle: its
+        # consumer groups first wait for the killed members to expire.
+        with (tmp_path / "restarted.err").open("w+") as stderr:
+            restarted = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True
+            )
+            try:
+                wait_for(lambda: projected(kafka_settings, end) == end, timeout=180)
+            finally:
+                restarted.terminate()
+                restarted.wait(timeout=60)
+            stderr.seek(0)
+            assert restarted.returncode == 0, stderr.read()
         assert kafka_digests(kafka_settings) == expected
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s")
+        time.sleep(0.2)
+
+
+def events_end(settings: Settings) -> dict[str, int]:
+    """For each projection and partition of the events topic (named as its tracking row in
+    the read models, ``<projection>@<topic>:<partition>``), the partition's end offset: the
+    position it records once it has read everything."""
+    client = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.partitions)]
+        ends = client.end_offsets(partitions)
+    finally:
+        client.close()
+    return {f"{p.name}@{tp.topic}:{tp.partition}": ends[tp] for p in ALL for tp in ends}
+
+
+def projected(settings: Settings, end: dict[str, int]) -> dict[str, int]:
+    """The positions of ``end``'s tracking rows committed in the PostgreSQL read models."""
+    with read_models(settings) as store:
+        return positions_of(store, end)
+
+
+def read_models(settings: Settings) -> contextlib.closing[ReadModelStore]:
+    """The PostgreSQL read models, opened without creating anything (the workers do)."""
+    assert settings.pg_dsn is not None
+    return contextlib.closing(ReadModelStore.postgres(settings.pg_dsn))
+
+
+def positions_of(store: ReadModelStore, end: dict[str, int]) -> dict[str, int]:
+    positions = store.positions()
+    return {name: positions.get(name, 0) for name in end}
+
+
+def kill_once_part_is_projected(
+    worker: subprocess.Popen[str], settings: Settings, end: dict[str, int]
+) -> None:
+    """SIGKILL ``worker`` as soon as it has committed some, but not all, of ``end``."""
+    total = sum(end.values())
+    deadline = time.monotonic() + 60
+    try:
+        with read_models(settings) as store:
+            while time.monotonic() < deadline and worker.poll() is None:
+                done = sum(positions_of(store, end).values())
+                if 0 < done < total:
+                    worker.kill()  # SIGKILL, wherever it is
+                    return
+                assert done < total, "the worker projected everything before it was caught"
+                time.sleep(0.01)
+        raise AssertionError(f"no batch committed within 60 s (exit code {worker.poll()})")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=30)
 
 
 class TestConsumers:
