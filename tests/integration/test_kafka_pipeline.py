@@ -20,11 +20,11 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from projections import ALL
-from tests.factories import event, lines, opened, ticket_fact
+from tests.factories import event, lines, opened, system_factory, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.bootstrap import System, open_engine, open_readmodels
+from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.entrypoints.cli.kafka import build_workers
 from ticketflow.service.audit import head, table_digests, verify
 from ticketflow.service.ingest import ingest_lines
@@ -50,23 +50,31 @@ RULE_CASES = lines(
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str, pg_database: str, tmp_path: Path) -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings.from_env(
-        env={
-            "TICKETFLOW_STORE": "postgres",
-            "TICKETFLOW_PG_DSN": pg_database,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "TICKETFLOW_TOPIC_INBOUND": f"in-{suffix}",
-            "TICKETFLOW_TOPIC_EVENTS": f"ev-{suffix}",
-            "TICKETFLOW_TOPIC_DEADLETTER": f"dl-{suffix}",
-            "TICKETFLOW_GROUP_PREFIX": f"g-{suffix}",
-            "TICKETFLOW_PARTITIONS": "3",
-        },
-        data_dir=tmp_path / "kafka-mode",
-    )
-    kafka_adapter.create_topics(settings)
-    return settings
+def kafka_settings_factory(
+    kafka_bootstrap: str, pg_database_factory: Callable[[], str], tmp_path: Path
+) -> Callable[[], Settings]:
+    """Builds Kafka-mode settings of the test's own: new topics (created here), consumer
+    groups, PostgreSQL database and data directory."""
+
+    def build() -> Settings:
+        suffix = uuid.uuid4().hex[:8]
+        settings = Settings.from_env(
+            env={
+                "TICKETFLOW_STORE": "postgres",
+                "TICKETFLOW_PG_DSN": pg_database_factory(),
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "TICKETFLOW_TOPIC_INBOUND": f"in-{suffix}",
+                "TICKETFLOW_TOPIC_EVENTS": f"ev-{suffix}",
+                "TICKETFLOW_TOPIC_DEADLETTER": f"dl-{suffix}",
+                "TICKETFLOW_GROUP_PREFIX": f"g-{suffix}",
+                "TICKETFLOW_PARTITIONS": "3",
+            },
+            data_dir=tmp_path / f"kafka-mode-{suffix}",
+        )
+        kafka_adapter.create_topics(settings)
+        return settings
+
+    return build
 
 
 def publish(settings: Settings, raw_lines: list[str]) -> None:
@@ -90,7 +98,7 @@ def publish(settings: Settings, raw_lines: list[str]) -> None:
 
 
 def embedded_digests(tmp_path: Path, raw_lines: list[str]) -> dict[str, Any]:
-    system = System.open(Settings.from_env(env={}, data_dir=tmp_path / "embedded"))
+    system = system_factory(tmp_path, "embedded")
     ingest_lines(system.engine, raw_lines, DeadLetterFile(tmp_path / "dl.jsonl", "test"))
     system.project()
     digests = table_digests(system.readmodels, TABLES)
@@ -131,8 +139,9 @@ def kafka_digests(settings: Settings) -> dict[str, Any]:
 
 class TestSameReadModelsAsEmbedded:
     def test_kafka_and_postgres_give_the_embedded_tables(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = RULE_CASES + list(generate(1500, seed=5))
         expected = embedded_digests(tmp_path, raw)
         publish(kafka_settings, raw)
@@ -143,8 +152,9 @@ class TestSameReadModelsAsEmbedded:
 
 class TestPoisonMessages:
     def test_bad_records_go_to_the_deadletter_topic_and_good_ones_pass(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         bad = [
             "{not json",
             json.dumps(event("bogus.type", "acme", "2026-05-05T10:00:00Z", {})),
@@ -179,8 +189,9 @@ class TestPoisonMessages:
 
 class TestRedelivery:
     def test_the_same_inbound_batch_twice_has_one_effect(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         publish(kafka_settings, RULE_CASES)
         expected = embedded_digests(tmp_path, RULE_CASES)
         first = build_workers(kafka_settings, "all")
@@ -194,8 +205,9 @@ class TestRedelivery:
         assert kafka_digests(kafka_settings) == expected
 
     def test_worker_killed_mid_batch_then_restarted_gives_the_same_tables(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = list(generate(6000, seed=11))
         expected = embedded_digests(tmp_path, raw)
         publish(kafka_settings, raw)
@@ -308,8 +320,9 @@ def kill_once_part_is_projected(
 
 class TestConsumers:
     def test_a_consumer_joins_its_group_once_with_every_partition(
-        self, kafka_settings: Settings
+        self, kafka_settings_factory: Callable[[], Settings]
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         # Subscribed before it knew the topic's partitions, a consumer joined twice (the first
         # assignment empty), and kafka-python 3.0.12 could lose the second assignment when a
         # poll timed out during it. The project's consumers learn the partitions first.
@@ -328,8 +341,9 @@ class TestConsumers:
 
 class TestAuditChain:
     def test_the_relay_chains_what_it_publishes_and_an_alteration_is_caught(
-        self, kafka_settings: Settings, pg_database: str
+        self, kafka_settings_factory: Callable[[], Settings]
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = RULE_CASES + list(generate(400, seed=9))
         publish(kafka_settings, raw)
         inbound, relay = build_workers(kafka_settings, "inbound") + build_workers(
@@ -352,7 +366,7 @@ class TestAuditChain:
                 verdict = verify(engine.recorder, store)
                 assert verdict.ok, verdict.problems
                 assert (verdict.head_position, verdict.head_digest) == head(store)
-                with psycopg.connect(pg_database, autocommit=True) as conn:
+                with psycopg.connect(kafka_settings.pg_dsn or "", autocommit=True) as conn:
                     conn.execute(
                         f"UPDATE {table} SET state = state || ' '::bytea WHERE notification_id = 42"
                     )
@@ -367,8 +381,9 @@ class TestAuditChain:
 
 class TestNonPythonClient:
     def test_kcat_publishes_binary_mode_events(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         kcat = shutil.which("kcat") or shutil.which("kafkacat")
         if kcat is None:
             if IN_CI:
