@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,28 +96,47 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def pg_database(pg_dsn: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
-    import uuid
-
+def pg_database_factory(pg_dsn: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh, empty PostgreSQL databases (returns each one's DSN) for one test; drops
+    them afterwards."""
     import psycopg
 
-    name = f"tf_test_{uuid.uuid4().hex[:12]}"
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"tf_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        names.append(name)
+        return pg_dsn.rsplit("/", 1)[0] + "/" + name
+
+    yield create
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield pg_dsn.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for name in names:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def readmodel_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """An empty read-model store, once on SQLite and once on a fresh PostgreSQL database."""
+def readmodel_store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], Any]]:
+    """Opens empty read-model stores, each its own SQLite file or (the test's second run) its
+    own fresh PostgreSQL database; closes them after the test."""
     from ticketflow.adapters.readmodels import ReadModelStore
 
-    if request.param == "sqlite":
-        store = ReadModelStore.sqlite(tmp_path / "rm.sqlite3")
-    else:
-        store = ReadModelStore.postgres(request.getfixturevalue("pg_database"))
-    yield store
-    store.close()
+    databases = (
+        request.getfixturevalue("pg_database_factory") if request.param == "postgres" else None
+    )
+    opened: list[ReadModelStore] = []
+
+    def open_store() -> ReadModelStore:
+        if databases is None:
+            store = ReadModelStore.sqlite(tmp_path / f"rm-{len(opened) + 1}.sqlite3")
+        else:
+            store = ReadModelStore.postgres(databases())
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()

@@ -13,9 +13,11 @@ Expected values are worked out by hand from the rules (DESIGN §2):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
+import itertools
 import json
 import signal
 import subprocess
@@ -23,7 +25,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -107,13 +109,21 @@ def assert_error(reply: Reply, status: int, code: str) -> None:
     assert error["message"]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("api") / "data"
+def data_dir_of(server: ApiServer) -> Path:
+    return server.service.system.settings.data_dir
 
 
-@pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[ApiServer]:
+def submit_batch(server: ApiServer) -> dict[str, Any]:
+    """POST ``BATCH`` (a few events): acme's story, a duplicate and three rejections."""
+    reply = post_json(server, BATCH)
+    assert reply.status == 202, reply.body
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+@contextlib.contextmanager
+def running(data_dir: Path) -> Iterator[ApiServer]:
+    """An embedded-mode server on ``data_dir``, serving from a thread until the block ends."""
     server = make_server(Settings.from_env(env={}, data_dir=data_dir), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -126,18 +136,50 @@ def server(data_dir: Path) -> Iterator[ApiServer]:
         assert not thread.is_alive()
 
 
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[[], ApiServer]]:
+    """Starts a server of the test's own, each on a new empty data directory."""
+    with contextlib.ExitStack() as servers:
+        numbers = itertools.count(1)
+
+        def start() -> ApiServer:
+            return servers.enter_context(running(tmp_path / f"data-{next(numbers)}"))
+
+        yield start
+
+
 @pytest.fixture(scope="module")
-def submitted(server: ApiServer) -> dict[str, Any]:
-    reply = post_json(server, BATCH)
-    assert reply.status == 202, reply.body
-    result: dict[str, Any] = reply.json()
-    return result
+def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One server holding ``BATCH``, shared by the tests that only read from it.
+
+    Once loaded it refuses events (a POST /v1/events answers 500) and its teardown fails if
+    any were sent, or if its event store or dead-letter file changed: no test can leave
+    anything behind for another one to see.
+    """
+    refused: list[Sequence[str]] = []
+
+    def refuse(originals: Sequence[str]) -> list[dict[str, Any]]:
+        refused.append(originals)
+        raise AssertionError("the shared read-only server takes no events")
+
+    with running(tmp_path_factory.mktemp("api") / "data") as server:
+        submit_batch(server)
+        recorder = server.service.system.engine.recorder
+        dead_letters = data_dir_of(server) / api.DEAD_LETTER_FILE
+        stored, dead = recorder.max_notification_id(), dead_letters.read_bytes()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(server.service, "submit", refuse)
+            yield server
+        assert refused == [], "events were posted to the shared read-only server"
+        assert recorder.max_notification_id() == stored
+        assert dead_letters.read_bytes() == dead
 
 
 # -- POST /v1/events ----------------------------------------------------------------------
 
 
-def test_batch_outcomes(submitted: dict[str, Any]) -> None:
+def test_batch_outcomes(server_factory: Callable[[], ApiServer]) -> None:
+    submitted = submit_batch(server_factory())
     outcomes = submitted["outcomes"]
     assert [(o["id"], o["status"]) for o in outcomes] == [
         *((e["id"], "accepted") for e in GOOD),
@@ -159,9 +201,11 @@ def test_batch_outcomes(submitted: dict[str, Any]) -> None:
     assert all(o["detail"] for o in outcomes[-3:])
 
 
-def test_rejections_go_to_the_dead_letter_file(submitted: dict[str, Any], data_dir: Path) -> None:
-    lines = (data_dir / "deadletter" / "api.jsonl").read_text(encoding="utf-8").splitlines()
-    records = [r for r in map(json.loads, lines) if r["id"] in ("b-1", "b-2", "b-3")]
+def test_rejections_go_to_the_dead_letter_file(server_factory: Callable[[], ApiServer]) -> None:
+    server = server_factory()
+    submit_batch(server)
+    lines = (data_dir_of(server) / api.DEAD_LETTER_FILE).read_text(encoding="utf-8")
+    records = [json.loads(line) for line in lines.splitlines()]
     assert [(r["id"], r["reason"]) for r in records] == [
         ("b-1", "unknown_type"),
         ("b-2", "missing_offset"),
@@ -170,7 +214,9 @@ def test_rejections_go_to_the_dead_letter_file(submitted: dict[str, Any], data_d
     assert json.loads(records[1]["original"]) == MISSING_OFFSET
 
 
-def test_resend_changes_nothing(server: ApiServer, submitted: dict[str, Any]) -> None:
+def test_resend_changes_nothing(server_factory: Callable[[], ApiServer]) -> None:
+    server = server_factory()
+    submit_batch(server)
     before = get(server, f"/v1/sla?as_of={AS_OF}").json()
     reply = post_json(server, GOOD)
     assert reply.status == 202
@@ -178,7 +224,8 @@ def test_resend_changes_nothing(server: ApiServer, submitted: dict[str, Any]) ->
     assert get(server, f"/v1/sla?as_of={AS_OF}").json() == before
 
 
-def test_single_cloudevent(server: ApiServer, submitted: dict[str, Any]) -> None:
+def test_single_cloudevent(server_factory: Callable[[], ApiServer]) -> None:
+    server = server_factory()
     single = event("subscription.started", "beta-co", "2026-05-01T08:00:00Z", {"tier": "BRONZE"})
     reply = post_json(server, single, "application/cloudevents+json; charset=utf-8")
     assert reply.status == 202, reply.body
@@ -188,8 +235,10 @@ def test_single_cloudevent(server: ApiServer, submitted: dict[str, Any]) -> None
     assert get(server, "/v1/billing/beta-co").json()["current_tier"] == "BRONZE"
 
 
-def test_an_array_item_that_is_not_an_object_is_rejected_alone(server: ApiServer) -> None:
-    reply = post_json(server, [42])
+def test_an_array_item_that_is_not_an_object_is_rejected_alone(
+    server_factory: Callable[[], ApiServer],
+) -> None:
+    reply = post_json(server_factory(), [42])
     assert reply.status == 202
     assert reply.json()["outcomes"][0]["reason"] == "not_an_object"
 
@@ -205,9 +254,9 @@ def test_an_array_item_that_is_not_an_object_is_rejected_alone(server: ApiServer
     ],
 )
 def test_bad_bodies(
-    server: ApiServer, body: bytes, content_type: str, status: int, code: str
+    server_factory: Callable[[], ApiServer], body: bytes, content_type: str, status: int, code: str
 ) -> None:
-    assert_error(call(server, "POST", "/v1/events", body, content_type), status, code)
+    assert_error(call(server_factory(), "POST", "/v1/events", body, content_type), status, code)
 
 
 def _raw_post(server: ApiServer, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -225,16 +274,16 @@ def _raw_post(server: ApiServer, headers: dict[str, str]) -> tuple[int, dict[str
         connection.close()
 
 
-def test_body_over_10_mb_is_refused(server: ApiServer) -> None:
+def test_body_over_10_mb_is_refused(server_factory: Callable[[], ApiServer]) -> None:
     too_big = str(api.MAX_BODY_BYTES + 1)
     status, body = _raw_post(
-        server, {"Content-Type": "application/json", "Content-Length": too_big}
+        server_factory(), {"Content-Type": "application/json", "Content-Length": too_big}
     )
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
 
 
-def test_body_without_length_is_refused(server: ApiServer) -> None:
-    status, body = _raw_post(server, {"Content-Type": "application/json"})
+def test_body_without_length_is_refused(server_factory: Callable[[], ApiServer]) -> None:
+    status, body = _raw_post(server_factory(), {"Content-Type": "application/json"})
     assert (status, body["error"]["code"]) == (411, "length_required")
 
 
@@ -257,28 +306,28 @@ T1_ROW = {
 }
 
 
-def test_sla(server: ApiServer, submitted: dict[str, Any]) -> None:
-    reply = get(server, f"/v1/sla?as_of={AS_OF}&tenant=acme")
+def test_sla(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, f"/v1/sla?as_of={AS_OF}&tenant=acme")
     assert reply.status == 200
     assert reply.headers.get_content_type() == "application/json"
     assert reply.json() == [T1_ROW]
 
 
-def test_sla_as_of_before_the_deadline(server: ApiServer, submitted: dict[str, Any]) -> None:
+def test_sla_as_of_before_the_deadline(read_only_server: ApiServer) -> None:
     # 15:00+02:00 = 13:00Z: 3 h of a 4 h GTR, 75 % elapsed, still running → at_risk.
-    [row] = get(server, "/v1/sla?as_of=2026-05-06T15:00:00%2B02:00").json()
+    [row] = get(read_only_server, "/v1/sla?as_of=2026-05-06T15:00:00%2B02:00").json()
     assert (row["status"], row["restored_at"], row["breach_minutes"]) == ("at_risk", None, 0)
 
 
-def test_sla_status_filter(server: ApiServer, submitted: dict[str, Any]) -> None:
-    assert get(server, f"/v1/sla?as_of={AS_OF}&status=met").json() == []
-    assert [r["ticket"] for r in get(server, f"/v1/sla?as_of={AS_OF}&status=breached").json()] == [
-        "T-1"
-    ]
+def test_sla_status_filter(read_only_server: ApiServer) -> None:
+    assert get(read_only_server, f"/v1/sla?as_of={AS_OF}&status=met").json() == []
+    assert [
+        r["ticket"] for r in get(read_only_server, f"/v1/sla?as_of={AS_OF}&status=breached").json()
+    ] == ["T-1"]
 
 
-def test_sla_csv(server: ApiServer, submitted: dict[str, Any]) -> None:
-    reply = get(server, f"/v1/sla?as_of={AS_OF}&format=csv")
+def test_sla_csv(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, f"/v1/sla?as_of={AS_OF}&format=csv")
     assert reply.status == 200
     assert reply.headers.get_content_type() == "text/csv"
     reader = csv.DictReader(io.StringIO(reply.body.decode("utf-8")))
@@ -292,8 +341,8 @@ def test_sla_csv(server: ApiServer, submitted: dict[str, Any]) -> None:
     )
 
 
-def test_billing(server: ApiServer, submitted: dict[str, Any]) -> None:
-    reply = get(server, "/v1/billing/acme")
+def test_billing(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, "/v1/billing/acme")
     assert reply.status == 200
     assert reply.json() == {
         "tenant": "acme",
@@ -329,10 +378,8 @@ def test_billing(server: ApiServer, submitted: dict[str, Any]) -> None:
     ("month", "tier"),
     [("2026-02", "STANDARD"), ("2026-05", "SILVER"), ("2026-06", "GOLD"), ("2027-01", "GOLD")],
 )
-def test_billing_of_a_month(
-    server: ApiServer, submitted: dict[str, Any], month: str, tier: str
-) -> None:
-    reply = get(server, f"/v1/billing/acme?month={month}")
+def test_billing_of_a_month(read_only_server: ApiServer, month: str, tier: str) -> None:
+    reply = get(read_only_server, f"/v1/billing/acme?month={month}")
     assert reply.status == 200
     assert reply.json() == {
         "tenant": "acme",
@@ -342,8 +389,8 @@ def test_billing_of_a_month(
     }
 
 
-def test_expertise(server: ApiServer, submitted: dict[str, Any]) -> None:
-    reply = get(server, "/v1/expertise/acme?month=2026-05")
+def test_expertise(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, "/v1/expertise/acme?month=2026-05")
     assert reply.status == 200
     assert reply.json() == {
         "tenant": "acme",
@@ -379,25 +426,29 @@ def test_expertise(server: ApiServer, submitted: dict[str, Any]) -> None:
         ("/v1/sla/extra", 404, "not_found"),
     ],
 )
-def test_query_errors(
-    server: ApiServer, submitted: dict[str, Any], path: str, status: int, code: str
-) -> None:
-    assert_error(get(server, path), status, code)
+def test_query_errors(read_only_server: ApiServer, path: str, status: int, code: str) -> None:
+    assert_error(get(read_only_server, path), status, code)
 
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [("DELETE", "/v1/sla", "GET"), ("POST", "/v1/sla", "GET"), ("GET", "/v1/events", "POST")],
 )
-def test_wrong_method(server: ApiServer, method: str, path: str, allowed: str) -> None:
-    reply = call(server, method, path, b"{}" if method == "POST" else None)
+def test_wrong_method(
+    server_factory: Callable[[], ApiServer], method: str, path: str, allowed: str
+) -> None:
+    reply = call(server_factory(), method, path, b"{}" if method == "POST" else None)
     assert_error(reply, 405, "method_not_allowed")
     assert reply.headers["Allow"] == allowed
 
 
 def test_internal_errors_stay_generic(
-    server: ApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    server_factory: Callable[[], ApiServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    server = server_factory()
+
     def broken(**_: Any) -> Any:
         raise RuntimeError("secret detail")
 
@@ -408,7 +459,9 @@ def test_internal_errors_stay_generic(
     assert "RuntimeError: secret detail" in capsys.readouterr().err
 
 
-def test_concurrent_requests(server: ApiServer, submitted: dict[str, Any]) -> None:
+def test_concurrent_requests(server_factory: Callable[[], ApiServer]) -> None:
+    server = server_factory()
+    submit_batch(server)
     statuses: list[int] = []
 
     def client() -> None:
@@ -427,15 +480,15 @@ def test_concurrent_requests(server: ApiServer, submitted: dict[str, Any]) -> No
 # -- health and description ---------------------------------------------------------------
 
 
-def test_health(server: ApiServer) -> None:
-    reply = get(server, "/v1/health")
+def test_health(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, "/v1/health")
     assert (reply.status, reply.json()) == (200, {"status": "ok"})
-    head = call(server, "HEAD", "/v1/health")
+    head = call(read_only_server, "HEAD", "/v1/health")
     assert (head.status, head.body) == (200, b"")
 
 
-def test_openapi(server: ApiServer) -> None:
-    reply = get(server, "/openapi.json")
+def test_openapi(read_only_server: ApiServer) -> None:
+    reply = get(read_only_server, "/openapi.json")
     assert reply.status == 200
     document = reply.json()
     assert document["openapi"].startswith("3.1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -31,11 +31,6 @@ def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     engine.close()
 
 
-@pytest.fixture
-def store(readmodel_store: ReadModelStore) -> ReadModelStore:
-    return readmodel_store
-
-
 def expected_head(recorder: Any) -> tuple[int, str]:
     """The chain's head computed here from the stored events, as documented in audit.py."""
     digest, position = GENESIS, 0
@@ -54,8 +49,9 @@ def chained(store: ReadModelStore) -> int:
 
 
 def test_batches_chained_as_read_give_the_documented_chain(
-    recorder: Any, store: ReadModelStore
+    recorder: Any, readmodel_store_factory: Callable[[], ReadModelStore]
 ) -> None:
+    store = readmodel_store_factory()
     after = 0
     while page := recorder.select_notifications(after + 1, 70):
         assert chain_read(recorder, store, after, page) == len(page)
@@ -66,8 +62,9 @@ def test_batches_chained_as_read_give_the_documented_chain(
 
 
 def test_a_chain_behind_the_batch_is_caught_up_from_the_log(
-    recorder: Any, store: ReadModelStore
+    recorder: Any, readmodel_store_factory: Callable[[], ReadModelStore]
 ) -> None:
+    store = readmodel_store_factory()
     # The relay starts on a store whose first 100 events were published before it chained.
     page = recorder.select_notifications(101, 50)
     assert chain_read(recorder, store, 100, page) == 300  # everything, from the genesis
@@ -75,8 +72,9 @@ def test_a_chain_behind_the_batch_is_caught_up_from_the_log(
 
 
 def test_two_writers_from_the_same_head_leave_one_chain(
-    recorder: Any, store: ReadModelStore
+    recorder: Any, readmodel_store_factory: Callable[[], ReadModelStore]
 ) -> None:
+    store = readmodel_store_factory()
     page = recorder.select_notifications(1, 120)
     chain_read(recorder, store, 0, page)
     # ``audit verify`` read the head before the relay wrote: it chains the same links again.
@@ -90,8 +88,9 @@ def test_two_writers_from_the_same_head_leave_one_chain(
 
 
 def test_an_event_altered_after_it_was_chained_is_reported(
-    recorder: Any, store: ReadModelStore
+    recorder: Any, readmodel_store_factory: Callable[[], ReadModelStore]
 ) -> None:
+    store = readmodel_store_factory()
     extend_chain(recorder, store)
     position, digest = head(store)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -548,10 +548,12 @@ class TestPostgresEventStore:
         assert isinstance(app.recorder, PostgresRecorder)
         return app
 
-    def test_a_batch_and_its_tracking_are_stored_together_in_order(self, pg_database: str) -> None:
+    def test_a_batch_and_its_tracking_are_stored_together_in_order(
+        self, pg_database_factory: Callable[[], str]
+    ) -> None:
         from eventsourcing.persistence import Tracking
 
-        app = self.open(pg_database)
+        app = self.open(pg_database_factory())
         try:
             batch = [
                 started("GOLD", "2026-05-01T08:00:00Z"),
@@ -573,5 +575,8 @@ class TestPostgresEventStore:
         finally:
             app.close()
 
-    def test_a_stale_writer_gets_a_conflict_and_decides_again(self, pg_database: str) -> None:
-        two_writers(self.open(pg_database), self.open(pg_database))
+    def test_a_stale_writer_gets_a_conflict_and_decides_again(
+        self, pg_database_factory: Callable[[], str]
+    ) -> None:
+        dsn = pg_database_factory()
+        two_writers(self.open(dsn), self.open(dsn))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,13 +16,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from projections import ALL
-from tests.factories import event, lines, opened, ticket_fact
+from tests.factories import event, lines, opened, system_factory, ticket_fact
 from ticketflow.adapters import kafka as kafka_adapter
 from ticketflow.adapters.deadletter import DeadLetterFile
-from ticketflow.bootstrap import System, open_engine, open_readmodels
+from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.entrypoints.cli.kafka import build_workers
 from ticketflow.service.audit import head, table_digests, verify
 from ticketflow.service.ingest import ingest_lines
@@ -47,23 +49,31 @@ RULE_CASES = lines(
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str, pg_database: str, tmp_path: Path) -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings.from_env(
-        env={
-            "TICKETFLOW_STORE": "postgres",
-            "TICKETFLOW_PG_DSN": pg_database,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "TICKETFLOW_TOPIC_INBOUND": f"in-{suffix}",
-            "TICKETFLOW_TOPIC_EVENTS": f"ev-{suffix}",
-            "TICKETFLOW_TOPIC_DEADLETTER": f"dl-{suffix}",
-            "TICKETFLOW_GROUP_PREFIX": f"g-{suffix}",
-            "TICKETFLOW_PARTITIONS": "3",
-        },
-        data_dir=tmp_path / "kafka-mode",
-    )
-    kafka_adapter.create_topics(settings)
-    return settings
+def kafka_settings_factory(
+    kafka_bootstrap: str, pg_database_factory: Callable[[], str], tmp_path: Path
+) -> Callable[[], Settings]:
+    """Builds Kafka-mode settings of the test's own: new topics (created here), consumer
+    groups, PostgreSQL database and data directory."""
+
+    def build() -> Settings:
+        suffix = uuid.uuid4().hex[:8]
+        settings = Settings.from_env(
+            env={
+                "TICKETFLOW_STORE": "postgres",
+                "TICKETFLOW_PG_DSN": pg_database_factory(),
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "TICKETFLOW_TOPIC_INBOUND": f"in-{suffix}",
+                "TICKETFLOW_TOPIC_EVENTS": f"ev-{suffix}",
+                "TICKETFLOW_TOPIC_DEADLETTER": f"dl-{suffix}",
+                "TICKETFLOW_GROUP_PREFIX": f"g-{suffix}",
+                "TICKETFLOW_PARTITIONS": "3",
+            },
+            data_dir=tmp_path / f"kafka-mode-{suffix}",
+        )
+        kafka_adapter.create_topics(settings)
+        return settings
+
+    return build
 
 
 def publish(settings: Settings, raw_lines: list[str]) -> None:
@@ -87,7 +97,7 @@ def publish(settings: Settings, raw_lines: list[str]) -> None:
 
 
 def embedded_digests(tmp_path: Path, raw_lines: list[str]) -> dict[str, Any]:
-    system = System.open(Settings.from_env(env={}, data_dir=tmp_path / "embedded"))
+    system = system_factory(tmp_path, "embedded")
     ingest_lines(system.engine, raw_lines, DeadLetterFile(tmp_path / "dl.jsonl", "test"))
     system.project()
     digests = table_digests(system.readmodels, TABLES)
@@ -128,8 +138,9 @@ def kafka_digests(settings: Settings) -> dict[str, Any]:
 
 class TestSameReadModelsAsEmbedded:
     def test_kafka_and_postgres_give_the_embedded_tables(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = RULE_CASES + list(generate(1500, seed=5))
         expected = embedded_digests(tmp_path, raw)
         publish(kafka_settings, raw)
@@ -140,8 +151,9 @@ class TestSameReadModelsAsEmbedded:
 
 class TestPoisonMessages:
     def test_bad_records_go_to_the_deadletter_topic_and_good_ones_pass(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         bad = [
             "{not json",
             json.dumps(event("bogus.type", "acme", "2026-05-05T10:00:00Z", {})),
@@ -176,8 +188,9 @@ class TestPoisonMessages:
 
 class TestRedelivery:
     def test_the_same_inbound_batch_twice_has_one_effect(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         publish(kafka_settings, RULE_CASES)
         expected = embedded_digests(tmp_path, RULE_CASES)
         first = build_workers(kafka_settings, "all")
@@ -193,8 +206,9 @@ class TestRedelivery:
         assert kafka_digests(kafka_settings) == expected
 
     def test_worker_killed_mid_batch_then_restarted_gives_the_same_tables(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = list(generate(6000, seed=11))
         expected = embedded_digests(tmp_path, raw)
         publish(kafka_settings, raw)
@@ -203,6 +217,8 @@ class TestRedelivery:
         )
         recorder = relay.engine.process_recorder
         drive([inbound, relay], lambda: recorder.max_tracking_id(relay.name) == len(raw))
+        end = events_end(kafka_settings)
+        assert sum(end.values()) == len(ALL) * len(raw)
         env = {**os.environ, **kafka_settings.to_env()}
         command = [
             sys.executable,
@@ -214,28 +230,100 @@ class TestRedelivery:
             "projection",
             "all",
         ]
-        worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        # Fetches of at most 16 KiB a partition (1 MiB by default): the killed worker commits
+        # many small transactions, so it can be caught with some done and some left. With the
+        # default it had projected everything within three seconds.
+        small_fetches = {**env, "TICKETFLOW_KAFKA_OPTION_MAX_PARTITION_FETCH_BYTES": str(16 * 1024)}
+        worker = subprocess.Popen(command, env=small_fetches, stdout=subprocess.PIPE, text=True)
         assert worker.stdout is not None
         worker.stdout.readline()  # running
-        time.sleep(3)
-        worker.kill()  # SIGKILL, wherever it is
-        worker.wait(timeout=30)
+        kill_once_part_is_projected(worker, kafka_settings, end)
         worker.stdout.close()
-        restarted = subprocess.run(
-            [*command, "--exit-when-idle", "10"],
-            env=env,
-            timeout=300,
-            capture_output=True,
-            text=True,
-        )
-        assert restarted.returncode == 0, restarted.stderr
+
+        at_kill = projected(kafka_settings, end)
+        assert 0 < sum(at_kill.values()) < sum(end.values())  # work was done, and work was left
+        # Restarted, it resumes from the committed positions; it is stopped (SIGTERM) once it
+        # has recorded every event read, rather than left to judge when it is idle: its
+        # consumer groups first wait for the killed members to expire.
+        with (tmp_path / "restarted.err").open("w+") as stderr:
+            restarted = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True
+            )
+            try:
+                wait_for(lambda: projected(kafka_settings, end) == end, timeout=180)
+            finally:
+                restarted.terminate()
+                restarted.wait(timeout=60)
+            stderr.seek(0)
+            assert restarted.returncode == 0, stderr.read()
         assert kafka_digests(kafka_settings) == expected
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s")
+        time.sleep(0.2)
+
+
+def events_end(settings: Settings) -> dict[str, int]:
+    """For each projection and partition of the events topic (named as its tracking row in
+    the read models, ``<projection>@<topic>:<partition>``), the partition's end offset: the
+    position it records once it has read everything."""
+    client = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(settings.topic_events, p) for p in range(settings.partitions)]
+        ends = client.end_offsets(partitions)
+    finally:
+        client.close()
+    return {f"{p.name}@{tp.topic}:{tp.partition}": ends[tp] for p in ALL for tp in ends}
+
+
+def projected(settings: Settings, end: dict[str, int]) -> dict[str, int]:
+    """The positions of ``end``'s tracking rows committed in the PostgreSQL read models."""
+    with read_models(settings) as store:
+        return positions_of(store, end)
+
+
+def read_models(settings: Settings) -> contextlib.closing[ReadModelStore]:
+    """The PostgreSQL read models, opened without creating anything (the workers do)."""
+    assert settings.pg_dsn is not None
+    return contextlib.closing(ReadModelStore.postgres(settings.pg_dsn))
+
+
+def positions_of(store: ReadModelStore, end: dict[str, int]) -> dict[str, int]:
+    positions = store.positions()
+    return {name: positions.get(name, 0) for name in end}
+
+
+def kill_once_part_is_projected(
+    worker: subprocess.Popen[str], settings: Settings, end: dict[str, int]
+) -> None:
+    """SIGKILL ``worker`` as soon as it has committed some, but not all, of ``end``."""
+    total = sum(end.values())
+    deadline = time.monotonic() + 60
+    try:
+        with read_models(settings) as store:
+            while time.monotonic() < deadline and worker.poll() is None:
+                done = sum(positions_of(store, end).values())
+                if 0 < done < total:
+                    worker.kill()  # SIGKILL, wherever it is
+                    return
+                assert done < total, "the worker projected everything before it was caught"
+                time.sleep(0.01)
+        raise AssertionError(f"no batch committed within 60 s (exit code {worker.poll()})")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=30)
 
 
 class TestConsumers:
     def test_a_consumer_joins_its_group_once_with_every_partition(
-        self, kafka_settings: Settings
+        self, kafka_settings_factory: Callable[[], Settings]
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         # Subscribed before it knew the topic's partitions, a consumer joined twice (the first
         # assignment empty), and kafka-python 3.0.12 could lose the second assignment when a
         # poll timed out during it. The project's consumers learn the partitions first.
@@ -254,8 +342,9 @@ class TestConsumers:
 
 class TestAuditChain:
     def test_the_relay_chains_what_it_publishes_and_an_alteration_is_caught(
-        self, kafka_settings: Settings, pg_database: str
+        self, kafka_settings_factory: Callable[[], Settings]
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         raw = RULE_CASES + list(generate(400, seed=9))
         publish(kafka_settings, raw)
         inbound, relay = build_workers(kafka_settings, "inbound") + build_workers(
@@ -278,7 +367,7 @@ class TestAuditChain:
                 verdict = verify(engine.recorder, store)
                 assert verdict.ok, verdict.problems
                 assert (verdict.head_position, verdict.head_digest) == head(store)
-                with psycopg.connect(pg_database, autocommit=True) as conn:
+                with psycopg.connect(kafka_settings.pg_dsn or "", autocommit=True) as conn:
                     conn.execute(
                         f"UPDATE {table} SET state = state || ' '::bytea WHERE notification_id = 42"
                     )
@@ -293,8 +382,9 @@ class TestAuditChain:
 
 class TestNonPythonClient:
     def test_kcat_publishes_binary_mode_events(
-        self, kafka_settings: Settings, tmp_path: Path
+        self, kafka_settings_factory: Callable[[], Settings], tmp_path: Path
     ) -> None:
+        kafka_settings = kafka_settings_factory()
         kcat = shutil.which("kcat") or shutil.which("kafkacat")
         if kcat is None:
             if IN_CI:

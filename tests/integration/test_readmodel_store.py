@@ -4,7 +4,7 @@ PostgreSQL, and reads after writes on PostgreSQL."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,11 +19,12 @@ DDL = (
 
 
 @pytest.fixture
-def store(readmodel_store: ReadModelStore) -> ReadModelStore:
-    with readmodel_store.transaction() as c:
+def store(readmodel_store_factory: Callable[[], ReadModelStore]) -> ReadModelStore:
+    store = readmodel_store_factory()
+    with store.transaction() as c:
         for statement in DDL:
             c.execute(statement)
-    return readmodel_store
+    return store
 
 
 def rows(store: ReadModelStore, sql: str) -> list[tuple[Any, ...]]:
@@ -116,8 +117,8 @@ class TestRowChanges:
 @pytest.mark.postgres
 class TestPostgresReadsAfterWrites:
     @pytest.fixture
-    def pg(self, pg_database: str) -> Iterator[ReadModelStore]:
-        store = ReadModelStore.postgres(pg_database)
+    def pg(self, pg_database_factory: Callable[[], str]) -> Iterator[ReadModelStore]:
+        store = ReadModelStore.postgres(pg_database_factory())
         store.connection.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
         yield store
         store.close()
