@@ -110,3 +110,51 @@ def test_kafka_options_go_to_the_clients_that_take_them(tmp_path: Any) -> None:
     )
     with pytest.raises(ConfigurationError, match="TICKETFLOW_KAFKA_OPTION_FETCH_MIN_BYTE"):
         _options(bad, KafkaConsumer)
+
+
+class FakeConsumer:
+    """A consumer whose partitions come after ``unassigned`` polls (a group still waiting for
+    a killed member's session to expire)."""
+
+    def __init__(self, unassigned: int) -> None:
+        self.unassigned = unassigned
+        self.polls = 0
+
+    def assignment(self) -> set[str]:
+        return set() if self.polls <= self.unassigned else {"ticketflow.events-0"}
+
+
+class IdleWorker:
+    """Has nothing to do; its consumer gets partitions after a while."""
+
+    def __init__(self, unassigned: int) -> None:
+        self.consumer = FakeConsumer(unassigned)
+        self.rounds = 0
+
+    def run_once(self) -> int:
+        self.rounds += 1
+        self.consumer.polls += 1
+        return 0
+
+
+def test_idle_rounds_count_only_once_partitions_are_assigned() -> None:
+    from ticketflow.entrypoints.workers import run_until
+
+    waiting = IdleWorker(unassigned=5)
+    run_until([waiting], threading.Event(), idle_rounds=2)
+    assert waiting.rounds == 5 + 2  # five rounds waiting for partitions, then two idle
+
+
+def test_a_worker_without_a_consumer_is_always_assigned() -> None:
+    from ticketflow.entrypoints.workers import run_until
+
+    class Relay:
+        rounds = 0
+
+        def run_once(self) -> int:
+            self.rounds += 1
+            return 0
+
+    relay = Relay()
+    run_until([relay], threading.Event(), idle_rounds=3)
+    assert relay.rounds == 3

@@ -230,15 +230,26 @@ def run_until(
     idle_rounds: int | None = None,
 ) -> None:
     """Run ``workers`` round-robin until ``stop`` is set, or after ``idle_rounds`` rounds in
-    which none had anything to do (bounded runs for tests and benchmarks)."""
+    which none had anything to do (bounded runs for tests and benchmarks).
+
+    A round counts as idle only once every consuming worker has partitions assigned: a worker
+    started after another was killed waits for the dead member's session to expire, and its
+    empty polls meanwhile are not the end of the work."""
     idle = 0
     while not stop.is_set():
         busy = 0
         for worker in workers:
             busy += worker.run_once()
-        idle = 0 if busy else idle + 1
+        assigned = all(_assigned(worker) for worker in workers)
+        idle = 0 if busy or not assigned else idle + 1
         if idle_rounds is not None and idle >= idle_rounds:
             return
+
+
+def _assigned(worker: Any) -> bool:
+    """Whether ``worker`` has its partitions (a worker without a consumer always has)."""
+    consumer = getattr(worker, "consumer", None)
+    return consumer is None or bool(consumer.assignment())
 
 
 class WorkerThreads:
