@@ -40,7 +40,7 @@ from ticketflow.domain.errors import (
     UnknownTicketError,
     rejection_reasons,
 )
-from ticketflow.domain.expertise import hours_to_minutes
+from ticketflow.domain.expertise import hours_to_minutes, tier_at
 from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
@@ -303,11 +303,12 @@ class Engine(Application[UUID]):
     # -- helpers --------------------------------------------------------------------------
 
     def _tier_at(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Tier:
-        """Tier in force for service at the event's time; STANDARD without a subscription."""
+        """Tier in force for service at the event's time (a tenant without a subscription has
+        no tier history: the domain's ``tier_at`` gives R-TIER-2's default)."""
         subscription = self._find(subscription_id(event.tenant), batch)
         if isinstance(subscription, Subscription):
             return subscription.tier_at(event.time)
-        return Tier.STANDARD
+        return tier_at([], event.time)
 
     def _find(self, aggregate_id: UUID, batch: dict[UUID, Aggregate]) -> Aggregate | None:
         if aggregate_id in batch:
