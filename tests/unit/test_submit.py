@@ -30,10 +30,7 @@ def line(ticket: str, time: str = "2026-03-10T08:00:00Z", tenant: str = "acme") 
 
 
 def candidates(*texts: str) -> list[Candidate]:
-    return [
-        Candidate.of(n, text, lambda text=text: parse_event(text))  # type: ignore[misc]
-        for n, text in enumerate(texts, start=1)
-    ]
+    return [Candidate.of(n, text, parse_event, text) for n, text in enumerate(texts, start=1)]
 
 
 class TestIntakeSubmit:

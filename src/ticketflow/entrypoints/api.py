@@ -167,7 +167,7 @@ class Service:
     def submit(self, originals: Sequence[str]) -> list[dict[str, Any]]:
         """Validate and apply events (JSON texts) in order; one outcome per event."""
         batch = [
-            Candidate.of(index, original, lambda original=original: parse_event(original))  # type: ignore[misc]
+            Candidate.of(index, original, parse_event, original)
             for index, original in enumerate(originals, start=1)
         ]
         dead = DeadLetterFile(self.system.settings.data_dir / DEAD_LETTER_FILE, DEAD_LETTER_ORIGIN)

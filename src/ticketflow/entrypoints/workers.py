@@ -57,10 +57,7 @@ class InboundWorker:
         self.counts["redelivered"] += len(records) - len(fresh)
         if not fresh:
             return
-        batch = [
-            Candidate.of(r.offset, r, lambda r=r: decode_inbound(r.value, r.headers))  # type: ignore[misc]
-            for r in fresh
-        ]
+        batch = [Candidate.of(r.offset, r, decode_inbound, r.value, r.headers) for r in fresh]
         for result in self.intake.submit(batch, Tracking(name, fresh[-1].offset + 1)):
             self.counts[result.status] += 1
 

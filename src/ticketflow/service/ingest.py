@@ -46,11 +46,16 @@ class IngestReport:
 
     def count(self, results: Iterable[Result]) -> None:
         for result in results:
-            if result.rejection is not None:
+            status = result.status
+            if status == "accepted":
+                self.accepted += 1
+            elif status == "duplicate":
+                self.duplicate += 1
+            elif status == "published":
+                self.published += 1
+            elif result.rejection is not None:
                 self.rejected += 1
                 self.rejections.append(result.rejection)
-            else:
-                setattr(self, result.status, getattr(self, result.status) + 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,7 +88,7 @@ def candidates(lines: Iterable[str | bytes]) -> Iterator[Candidate]:
             yield Candidate(number, line, error=exc)
             continue
         if text.strip():
-            yield Candidate.of(number, text, lambda text=text: parse_event(text))  # type: ignore[misc]
+            yield Candidate.of(number, text, parse_event, text)
 
 
 def _ingest(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from eventsourcing.persistence import RecordConflictError, Tracking
 
@@ -41,9 +41,9 @@ class Rejection:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One input: its place, its original form, and what the contract made of it."""
+class Candidate(NamedTuple):
+    """One input: its place, its original form, and what the contract made of it (a named
+    tuple: one is made per input, on the hot path of every transport)."""
 
     line: int
     original: Any
@@ -51,12 +51,15 @@ class Candidate:
     error: ContractError | None = None
 
     @classmethod
-    def of(cls, line: int, original: Any, decode: Callable[[], InboundEvent]) -> Candidate:
-        """Run the transport's ``decode``; a contract error becomes a rejected candidate."""
+    def of(
+        cls, line: int, original: Any, decode: Callable[..., InboundEvent], *args: Any
+    ) -> Candidate:
+        """Run the transport's ``decode(*args)``; a contract error becomes a rejected
+        candidate."""
         try:
-            return cls(line, original, event=decode())
+            return cls(line, original, decode(*args))
         except ContractError as exc:
-            return cls(line, original, error=exc)
+            return cls(line, original, None, exc)
 
     def rejection(self) -> Rejection:
         assert self.error is not None
@@ -64,8 +67,7 @@ class Candidate:
         return Rejection(self.line, error.event_id, error.reason, error.detail, error.rule)
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What became of one candidate: accepted, duplicate, published or rejected."""
 
     line: int
