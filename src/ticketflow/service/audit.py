@@ -36,7 +36,8 @@ def link(previous: str, n: Any) -> str:
     return h.hexdigest()
 
 
-def _notifications(recorder: Any, start: int) -> Iterator[Any]:
+def notifications(recorder: Any, start: int = 1) -> Iterator[Any]:
+    """Every stored event from position ``start`` on, read page by page."""
     while True:
         page = recorder.select_notifications(start, PAGE)
         if not page:
@@ -67,7 +68,7 @@ def extend_chain(recorder: Any, store: ReadModelStorage) -> int:
     position, digest = head(store)
     added = 0
     rows: list[tuple[Any, ...]] = []
-    for row in _links(digest, _notifications(recorder, position + 1)):
+    for row in _links(digest, notifications(recorder, position + 1)):
         rows.append(row)
         if len(rows) >= PAGE:
             added += _insert(store, rows)
@@ -147,7 +148,7 @@ def verify(
         verdict.problems.append(f"position 0: digest {expect[1]} is not the genesis {GENESIS}")
     versions: dict[Any, int] = {}
     last = recorder.max_notification_id() or 0
-    for n in _notifications(recorder, 1):
+    for n in notifications(recorder, 1):
         digest = link(digest, n)
         verdict.checked += 1
         expected_version = versions.get(n.originator_id, 0) + 1

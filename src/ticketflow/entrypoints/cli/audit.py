@@ -1,4 +1,5 @@
-"""Auditors' commands: ``replay``, ``history``, ``audit verify``."""
+"""Auditors' commands: ``replay``, ``history``, ``audit verify`` (and the checkpoint actions
+of :mod:`ticketflow.entrypoints.cli.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from projections import ALL
 from projections.worker import EventFilter
 from ticketflow.bootstrap import READMODELS_FILE, System, open_readmodels
 from ticketflow.entrypoints import render
-from ticketflow.entrypoints.cli import stores
+from ticketflow.entrypoints.cli import checkpoints, stores
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import QueryError
 from ticketflow.service.audit import table_digests, verify
@@ -111,6 +112,9 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     expect = _expectation(args.expect) if args.expect else None
+    kept = (
+        checkpoints.kept_checkpoint(args.checkpoint, args.public_key) if args.checkpoint else None
+    )
     stores.require_event_store(settings, "audit verify")
     system = System.open(settings)
     try:
@@ -121,10 +125,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         system.close()
     print(f"checked {verdict.checked} events; head {verdict.head_position}:{verdict.head_digest}")
-    if verdict.ok:
+    problems = list(verdict.problems)
+    if kept is not None:
+        problems += checkpoints.check_checkpoint(settings, args.checkpoint, kept)
+    if not problems:
         print("OK: the event store matches its audit chain")
         return 0
-    for problem in verdict.problems:
+    for problem in problems:
         print(f"ALTERED: {problem}")
     return 1
 
@@ -172,15 +179,23 @@ def register(sub: Any) -> None:
     h.add_argument("--format", **fmt)
     h.set_defaults(func=cmd_history)
     a = sub.add_parser("audit", help="prove the event store was not altered")
-    v = a.add_subparsers(dest="action", required=True, metavar="ACTION", help="action").add_parser(
-        "verify", help="recompute the hash chain over every stored event"
-    )
+    actions = a.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
+    v = actions.add_parser("verify", help="recompute the hash chain over every stored event")
     v.add_argument(
         "--expect",
         metavar="POSITION:SHA256",
         help="a head printed by an earlier audit verify and kept elsewhere",
     )
+    v.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a checkpoint kept elsewhere: check the log only grew since (audit checkpoint)",
+    )
+    v.add_argument(
+        "--public-key", metavar="HEX", help="with --checkpoint: the key it must be signed by"
+    )
     v.set_defaults(func=cmd_verify)
+    checkpoints.register(actions)
 
 
 __all__ = ["register"]
