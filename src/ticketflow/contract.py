@@ -276,7 +276,7 @@ def _diagnose(raw: bytes | str | dict[str, Any]) -> InboundEvent:
         raise ContractError("not_an_object", "a CloudEvent must be a JSON object")
     event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     type_name = obj.get("type")
-    if type_name not in DATA_MODELS:
+    if not isinstance(type_name, str) or type_name not in DATA_MODELS:  # [] is unhashable
         known = ", ".join(EVENT_TYPES)
         raise ContractError(
             "unknown_type", f"unknown type {type_name!r}; expected one of: {known}", event_id

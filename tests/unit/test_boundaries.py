@@ -75,6 +75,14 @@ class TestInstantsRepresentableInUtc:
         ]
 
 
+class TestOddTypes:
+    @pytest.mark.parametrize("type_value", [[], {}, 1, None, True])
+    def test_a_type_that_is_not_a_string_is_unknown_type(self, type_value: Any) -> None:
+        obj = {**opened("T-1", "2026-05-05T10:00:00Z"), "type": type_value}
+        assert reason_of(text(obj))[0] == "unknown_type"
+        assert reason_of(obj)[0] == "unknown_type"
+
+
 class TestNotInTheFuture:
     received = datetime(2026, 5, 5, 10, 0, tzinfo=UTC)
 
