@@ -51,6 +51,7 @@ class FakeEngine:
         if tracking is not None:
             self.tracking.append(tracking)
         self.journal.append(("commit", [e.id for e in self._pending]))
+        self._pending = []  # a decision is stored once
 
     def abandon(self, decision: Decision) -> None:
         self.abandoned += 1

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union, cast
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -29,6 +31,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ticketflow.domain.catalog import Tier
 from ticketflow.errors import ContractError
@@ -53,6 +56,23 @@ def _rfc3339_text(value: Any) -> Any:
         raise ValueError("time must be an RFC 3339 string, e.g. 2026-05-04T12:00:00+02:00")
     return value
 
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC; one that UTC cannot express (year 0 or 10000 once the offset is
+    applied, e.g. ``9999-12-31T23:59:59-14:00``) breaks R-IN-6."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise PydanticCustomError(
+            "time_out_of_range", "instant not representable in UTC (R-IN-6)"
+        ) from None
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
+"""An RFC 3339 instant with an offset (R-IN-2), representable in UTC (R-IN-6), kept in UTC."""
+
+# ``datacontenttype``: JSON, with optional parameters such as ``; charset=utf-8`` (DESIGN §3).
+JSON_CONTENT_TYPE = r"^(?i:application/json)[ \t]*(;.*)?$"
 
 Hours = Annotated[
     Decimal,
@@ -145,12 +165,13 @@ class Envelope(BaseModel):
     source: NonEmpty
     type: str
     subject: NonEmpty
-    time: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)] = Field(
-        description="RFC 3339 with an offset (R-IN-2)"
+    time: Instant = Field(
+        description="RFC 3339 with an offset (R-IN-2), representable in UTC (R-IN-6)"
     )
     tenant: NonEmpty
-    datacontenttype: Literal["application/json"] | None = None
-    data: dict[str, Any]
+    datacontenttype: Annotated[str, Field(pattern=JSON_CONTENT_TYPE, max_length=256)] | None = None
+    # Required by the types with data fields (their own models); others may omit it.
+    data: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _subject_is_tenant(self) -> Envelope:
@@ -180,14 +201,15 @@ class InboundEvent:
 def _typed_envelope(type_name: str, data_model: type[Data]) -> type[BaseModel]:
     """A model of the whole event for one type, used for its JSON Schema."""
     class_name = "".join(p.capitalize() for p in type_name.replace(".", "_").split("_"))
-    return type(
-        class_name + "Event",
-        (Envelope,),
-        {
-            "__annotations__": {"type": Literal[type_name], "data": data_model},
-            "__module__": __name__,
-        },
-    )
+    namespace: dict[str, Any] = {
+        "__annotations__": {"type": Literal[type_name], "data": data_model},
+        "__module__": __name__,
+    }
+    if not any(field.is_required() for field in data_model.model_fields.values()):
+        # CloudEvents allows an event without data: for a type without required fields, a
+        # missing ``data`` is the empty object (DESIGN §3).
+        namespace["data"] = Field(default_factory=data_model)
+    return type(class_name + "Event", (Envelope,), namespace)
 
 
 TYPED_ENVELOPES: dict[str, type[BaseModel]] = {
@@ -208,6 +230,11 @@ def _describe(error: ValidationError, event_id: str | None) -> ContractError:
     without an offset breaks R-IN-2; every other contract violation breaks R-IN-3."""
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "event"
+    for each in error.errors():
+        if each["type"] == "time_out_of_range":
+            place = ".".join(str(p) for p in each["loc"]) or "event"
+            detail = f"{place}: instant not representable in UTC (R-IN-6)"
+            return ContractError("time_out_of_range", detail, event_id, rule="R-IN-6")
     if first["type"] == "timezone_aware":
         detail = f"{where}: timestamp has no UTC offset (R-IN-2)"
         return ContractError("missing_offset", detail, event_id, rule="R-IN-2")
@@ -243,13 +270,13 @@ def _diagnose(raw: bytes | str | dict[str, Any]) -> InboundEvent:
     else:
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ContractError("not_json", f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ContractError("not_an_object", "a CloudEvent must be a JSON object")
     event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     type_name = obj.get("type")
-    if type_name not in DATA_MODELS:
+    if not isinstance(type_name, str) or type_name not in DATA_MODELS:  # [] is unhashable
         known = ", ".join(EVENT_TYPES)
         raise ContractError(
             "unknown_type", f"unknown type {type_name!r}; expected one of: {known}", event_id
@@ -270,9 +297,43 @@ def _inbound(envelope: Any) -> InboundEvent:
         type=envelope.type,
         subject=envelope.subject,
         tenant=envelope.tenant,
-        time=envelope.time.astimezone(UTC),
+        time=envelope.time,
         data=envelope.data,
     )
+
+
+PLATFORM_KEY = "platform"
+
+
+def kafka_key(event: InboundEvent) -> str:
+    """The key an event must carry on Kafka (R-IN-5): ``platform`` for platform facts, the
+    tenant for the others. A tenant's facts then share a partition, so each subject keeps its
+    order (R-IN-4) and the tier in force is known when a clock starts (R-SLA-4)."""
+    return PLATFORM_KEY if event.type.startswith("platform.") else event.tenant
+
+
+def instants(event: InboundEvent) -> Iterator[tuple[str, datetime]]:
+    """Every instant an event carries, with its place: ``time`` and each instant in ``data``
+    (R-IN-6)."""
+    yield "time", event.time
+    for name, value in event.data:
+        if isinstance(value, datetime):
+            yield f"data.{name}", value
+
+
+def check_not_future(event: InboundEvent, received: datetime, tolerance: timedelta) -> None:
+    """Raise ``time_in_future`` (R-IN-6) when one of the event's instants is more than
+    ``tolerance`` after ``received``, the instant the event was received."""
+    latest = received + tolerance
+    for where, instant in instants(event):
+        if instant > latest:
+            raise ContractError(
+                "time_in_future",
+                f"{where}: {instant.isoformat()} is more than {tolerance} after it was received "
+                f"({received.isoformat()}) (R-IN-6)",
+                event.id,
+                rule="R-IN-6",
+            )
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,6 +96,34 @@ class Settings(BaseSettings):
         description="inbound events applied per transaction",
     )
 
+    future_tolerance_hours: float | None = Field(
+        24,
+        ge=0,
+        le=24 * 366,
+        validation_alias="TICKETFLOW_FUTURE_TOLERANCE_HOURS",
+        description="a fact dated more than this many hours after it is received is rejected "
+        "(`time_in_future`, R-IN-6); `off` accepts any date (for loading synthetic data)",
+    )
+    outage_timeout: float = Field(
+        60,
+        gt=0,
+        le=24 * 3600,
+        validation_alias="TICKETFLOW_OUTAGE_TIMEOUT",
+        description="seconds a worker retries, with backoff, while the database or the broker "
+        "cannot be used, before it exits non-zero for its supervisor to restart it",
+    )
+
+    @field_validator("future_tolerance_hours", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "off" else value
+
+    @property
+    def future_tolerance(self) -> timedelta | None:
+        """How far after its reception a fact may be dated (R-IN-6); ``None``: any date."""
+        hours = self.future_tolerance_hours
+        return None if hours is None else timedelta(hours=hours)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -160,6 +189,8 @@ class Settings(BaseSettings):
             if name != "TICKETFLOW_HOME" and (value := getattr(self, field_name)) is not None
         }
         env.update({KAFKA_OPTION_PREFIX + k.upper(): v for k, v in self.kafka_options.items()})
+        if self.future_tolerance_hours is None:
+            env["TICKETFLOW_FUTURE_TOLERANCE_HOURS"] = "off"
         return env
 
     @classmethod

@@ -134,12 +134,12 @@ def _timed_topology(
     records of the events topic. The clock starts once every process runs and every consumer
     group has its partitions (a pipeline's throughput, not its start-up)."""
     from ticketflow.adapters import kafka
-    from ticketflow.contract import parse_event
+    from ticketflow.contract import kafka_key, parse_event
     from ticketflow.entrypoints.progress import Progress
 
     settings = _kafka_settings(work)
     kafka.create_topics(settings)
-    keyed = [(parse_event(line).tenant, line) for line in generate(n)]
+    keyed = [(kafka_key(parse_event(line)), line) for line in generate(n)]
     env = {**os.environ, **settings.to_env()}
     full = [f"{settings.group_prefix}-{name}" for name in groups]
     processes = {

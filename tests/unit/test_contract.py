@@ -373,7 +373,7 @@ class TestSchemaViolations:
         "attribute", ["specversion", "id", "source", "type", "subject", "time", "tenant", "data"]
     )
     def test_missing_required_attribute(self, attribute: str) -> None:
-        obj = valid_sample("ticket.acknowledged")
+        obj = valid_sample("ticket.escalated")  # a type with data fields: data is required
         del obj[attribute]
         error = rejection(obj)
         expected = "unknown_type" if attribute == "type" else "schema_violation"

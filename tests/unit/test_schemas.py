@@ -212,7 +212,7 @@ class TestSchemaExpressibleRules:
         assert repr(field) in found[0].message
 
     @pytest.mark.parametrize(
-        "attribute", ["specversion", "id", "source", "type", "subject", "time", "tenant", "data"]
+        "attribute", ["specversion", "id", "source", "type", "subject", "time", "tenant"]
     )
     def test_missing_attribute(self, attribute: str) -> None:
         obj = sample("ticket.closed")
@@ -220,6 +220,23 @@ class TestSchemaExpressibleRules:
         for stem in ("envelope", "ticket.closed"):
             found = errors(stem, obj)
             assert [(e.validator, list(e.absolute_path)) for e in found] == [("required", [])]
+
+    def test_data_may_be_missing_only_for_types_without_fields(self) -> None:
+        closed = sample("ticket.closed")
+        del closed["data"]
+        assert errors("envelope", closed) == errors("ticket.closed", closed) == []
+        escalated = sample("ticket.escalated")
+        del escalated["data"]
+        found = errors("ticket.escalated", escalated)
+        assert [(e.validator, list(e.absolute_path)) for e in found] == [("required", [])]
+
+    def test_datacontenttype_may_carry_parameters(self) -> None:
+        obj = sample("ticket.closed")
+        assert (
+            errors("ticket.closed", {**obj, "datacontenttype": "application/json; charset=utf-8"})
+            == []
+        )
+        assert errors("ticket.closed", {**obj, "datacontenttype": "text/plain"})
 
     def test_specversion(self) -> None:
         obj = sample("ticket.closed")

@@ -1,7 +1,10 @@
 """Kafka clients from settings, and CloudEvents on Kafka records (DESIGN §3, §4).
 
 Inbound records are CloudEvents in binary mode (``ce_*`` headers, ``data`` as the value) or
-structured mode (the whole event as the value, content type ``application/cloudevents+json``).
+structured mode (the whole event as the value, content type ``application/cloudevents+json``);
+as the CloudEvents Kafka binding says, the ``content-type`` header decides, whatever ``ce_``
+headers (such as ``ce_traceparent``) a structured record also carries. A record's key must be
+its tenant, or ``platform`` for platform facts (R-IN-5).
 Outbound domain events carry CloudEvents headers and the stored event's JSON as the value.
 """
 
@@ -13,11 +16,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
-from ticketflow.contract import InboundEvent, parse_event
-from ticketflow.errors import ConfigurationError, ContractError
+from ticketflow.adapters.errors import BROKER_HINT, translated
+from ticketflow.contract import InboundEvent, kafka_key, parse_event
+from ticketflow.errors import BrokerUnavailableError, ConfigurationError, ContractError
 from ticketflow.service.submit import Rejection
 from ticketflow.settings import KAFKA_OPTION_PREFIX, Settings
 
@@ -68,7 +72,26 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
 
 # Fetches wait up to 100 ms for 128 KiB (about 200 events) rather than returning at once with
 # the few records that arrived: fewer, larger batches, each one database transaction.
-CONSUMER_DEFAULTS = {"fetch_min_bytes": 128 * 1024, "fetch_max_wait_ms": 100}
+# A 6 s group session (the broker's smallest by default; kafka-python's default is 45 s): a
+# killed worker's partitions go to the others, or to its replacement, within seconds.
+CONSUMER_DEFAULTS = {
+    "fetch_min_bytes": 128 * 1024,
+    "fetch_max_wait_ms": 100,
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+}
+# Closing leaves the group (so the partitions move at once) but waits at most this long for
+# the broker: a worker stopped while it rejoins its group would otherwise wait for
+# ``request_timeout_ms`` (30 s) in kafka-python's ``maybe_leave_group``.
+CLOSE_TIMEOUT_MS = 2000
+
+
+class Consumer(KafkaConsumer):  # type: ignore[misc]
+    """kafka-python's consumer, whose ``close`` is bounded by :data:`CLOSE_TIMEOUT_MS`."""
+
+    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
+        limit = CLOSE_TIMEOUT_MS if timeout_ms is None else timeout_ms
+        super().close(autocommit=autocommit, timeout_ms=limit)
 
 
 def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> KafkaConsumer:
@@ -82,7 +105,7 @@ def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> Ka
     known avoids that, and is faster.
     """
     options = {**CONSUMER_DEFAULTS, **_options(settings, KafkaConsumer), **overrides}
-    client = KafkaConsumer(
+    client = Consumer(
         group_id=group, enable_auto_commit=False, auto_offset_reset="earliest", **options
     )
     client.partitions_for_topic(topic)
@@ -112,10 +135,11 @@ def create_topics(settings: Settings) -> list[str]:
 
 
 def publish_inbound(settings: Settings, keyed: Sequence[tuple[str, str]]) -> int:
-    """Publish ``(tenant, CloudEvent JSON)`` pairs to the inbound topic in structured mode.
+    """Publish ``(key, CloudEvent JSON)`` pairs to the inbound topic in structured mode.
 
-    The key is the tenant: a tenant's subscription facts and tickets share a partition, so the
-    tier in force is known when a clock starts, and each subject keeps its order (R-IN-4).
+    The key is :func:`~ticketflow.contract.kafka_key`'s (R-IN-5): the tenant, so a tenant's
+    subscription facts and tickets share a partition, the tier in force is known when a clock
+    starts, and each subject keeps its order (R-IN-4).
     """
     client = producer(settings)
     try:
@@ -133,22 +157,59 @@ def publish_inbound(settings: Settings, keyed: Sequence[tuple[str, str]]) -> int
 
 
 def header_map(headers: Headers | None) -> dict[str, str]:
-    return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
+    return {str(k): bytes(v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
+
+
+STRUCTURED = "application/cloudevents"
 
 
 def decode_inbound(value: bytes | None, headers: Headers | None) -> InboundEvent:
-    """A CloudEvent from a Kafka record, in binary or structured mode."""
+    """A CloudEvent from a Kafka record. The ``content-type`` header decides the mode
+    (CloudEvents Kafka binding): ``application/cloudevents+json`` is structured mode,
+    whatever ``ce_`` headers are present; otherwise ``ce_`` headers make binary mode, where
+    ``content-type`` is the ``datacontenttype``. A record with neither is read as structured."""
     attributes = header_map(headers)
+    content_type = next((v for k, v in attributes.items() if k.lower() == "content-type"), None)
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith(STRUCTURED):
+        if media != STRUCTURED + "+json":
+            raise ContractError(
+                "unsupported_content_type",
+                f"content-type {content_type!r}: a Kafka record holds one CloudEvent in JSON "
+                f"({STRUCTURED}+json) or its data (binary mode)",
+            )
+        return parse_event(value or b"")
     if not any(k.startswith("ce_") for k in attributes):
         return parse_event(value or b"")
     event: dict[str, Any] = {k[3:]: v for k, v in attributes.items() if k.startswith("ce_")}
-    try:
-        event["data"] = json.loads(value) if value else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ContractError(
-            "not_json", f"record value (data) is not JSON: {exc}", event.get("id")
-        ) from None
+    if content_type is not None:
+        event["datacontenttype"] = content_type
+    event_id = event.get("id")
+    if value:
+        try:
+            event["data"] = json.loads(value)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ContractError(
+                "not_json", f"record value (data) is not JSON: {exc}", event_id
+            ) from None
     return parse_event(event)
+
+
+def decode_record(value: bytes | None, headers: Headers | None, key: bytes | None) -> InboundEvent:
+    """:func:`decode_inbound`, then the key rule (R-IN-5): a record whose key is not its
+    tenant (``platform`` for platform facts) is ``wrong_key``, since its order against the
+    tenant's other facts is not guaranteed."""
+    event = decode_inbound(value, headers)
+    expected = kafka_key(event)
+    if key != expected.encode():
+        shown = "no key" if key is None else f"key {key[:100]!r}"
+        raise ContractError(
+            "wrong_key",
+            f"{shown}; a {event.type} record must be keyed {expected!r} (R-IN-5)",
+            event.id,
+            rule="R-IN-5",
+        )
+    return event
 
 
 def deadletter_headers(
@@ -182,6 +243,7 @@ class DeadLetterTopic:
         self.client = client
         self.topic = topic
         self.written = 0
+        self._pending: list[Any] = []
 
     def write(self, rejection: Rejection, original: Any) -> None:
         headers = deadletter_headers(
@@ -193,11 +255,45 @@ class DeadLetterTopic:
             partition=original.partition,
             offset=original.offset,
         )
-        self.client.send(self.topic, key=original.key, value=original.value, headers=headers)
+        with translated():
+            try:
+                sent = self.client.send(
+                    self.topic, key=original.key, value=original.value, headers=headers
+                )
+            except MessageSizeTooLargeError:
+                # Too large with the error headers added: the dead letter keeps the headers
+                # (where the record is: topic, partition, offset), not the value.
+                headers.append(("error_value_dropped", b"too large for the dead-letter topic"))
+                sent = self.client.send(self.topic, key=original.key, value=None, headers=headers)
+        self._pending.append(sent)
         self.written += 1
 
     def flush(self) -> None:
-        self.client.flush()
+        """Wait until the broker has every dead letter written since the last flush; raise
+        :class:`BrokerUnavailableError` if one was not written (never lose one silently)."""
+        pending, self._pending = self._pending, []
+        with translated():
+            self.client.flush()
+        failed = [f for f in pending if not f.is_done or f.failed()]
+        if failed:
+            error = failed[0].exception if failed[0].is_done else "not sent"
+            raise BrokerUnavailableError(
+                f"Kafka: {len(failed)} dead letter(s) not written to {self.topic}: {error!r}",
+                BROKER_HINT,
+            )
+
+
+def rewind(consumer: Any) -> None:
+    """Move each assigned partition back to its committed offset (or its start), so records
+    polled but not committed before a failure are read again; the tracking recorded with the
+    work makes the repeat a no-op."""
+    with translated():
+        for tp in consumer.assignment():
+            committed = consumer.committed(tp, timeout_ms=CLOSE_TIMEOUT_MS)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
 
 
 def commit_polled(consumer: Any, polled: dict[Any, Sequence[Any]]) -> None:

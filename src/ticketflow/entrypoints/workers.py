@@ -3,14 +3,20 @@
 Commit order, always: dead letters flushed → database transaction (new events or read-model
 rows, with the Kafka position as tracking) → Kafka offsets committed. A crash anywhere repeats
 at most the tail after the last database commit, and tracking makes the repeat a no-op.
+
+An outage of the database or the broker is retried with backoff (the consumers rewound to their
+committed offsets) for ``TICKETFLOW_OUTAGE_TIMEOUT`` seconds; then the worker stops with
+:class:`OutageError`, and its command exits non-zero with a message saying what to check.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,19 +24,34 @@ from eventsourcing.persistence import StoredEvent, Tracking
 
 from projections.base import Projection
 from projections.worker import apply_in
+from ticketflow.adapters.errors import translated
 from ticketflow.adapters.kafka import (
     DeadLetterTopic,
     commit_polled,
-    decode_inbound,
+    decode_record,
     default_partition,
+    rewind,
 )
 from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.errors import UnavailableError
 from ticketflow.service.audit import chain_read
 from ticketflow.service.engine import Engine
 from ticketflow.service.submit import Candidate, Intake
 from ticketflow.settings import Settings
 
 POLL_MS = 500
+
+
+def record_received(record: Any) -> datetime:
+    """When a Kafka record was received: its timestamp (the producer's or the broker's), so a
+    record read again after a crash is judged the same way (R-IN-6); now if it has none."""
+    stamp = getattr(record, "timestamp", None)
+    if isinstance(stamp, int) and stamp > 0:
+        try:
+            return datetime.fromtimestamp(stamp / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    return datetime.now(UTC)
 
 
 class InboundWorker:
@@ -40,7 +61,12 @@ class InboundWorker:
     def __init__(self, settings: Settings, engine: Engine, consumer: Any, producer: Any) -> None:
         self.settings, self.engine = settings, engine
         self.consumer, self.producer = consumer, producer
-        self.intake = Intake(DeadLetterTopic(producer, settings.topic_deadletter), engine)
+        self.intake = Intake(
+            DeadLetterTopic(producer, settings.topic_deadletter),
+            engine,
+            future_tolerance=settings.future_tolerance,
+            received=record_received,
+        )
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "redelivered": 0}
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
@@ -57,7 +83,7 @@ class InboundWorker:
         self.counts["redelivered"] += len(records) - len(fresh)
         if not fresh:
             return
-        batch = [Candidate.of(r.offset, r, decode_inbound, r.value, r.headers) for r in fresh]
+        batch = [Candidate.of(r.offset, r, decode_record, r.value, r.headers, r.key) for r in fresh]
         for result in self.intake.submit(batch, Tracking(name, fresh[-1].offset + 1)):
             self.counts[result.status] += 1
 
@@ -221,22 +247,85 @@ class ProjectionWorker:
                 self.store.advance(c, relayed, top)
 
 
+class OutageError(UnavailableError):
+    """The database or the broker stayed unusable for longer than the outage timeout."""
+
+
+class Retry:
+    """Backoff for outages: waits of ``first`` seconds, doubling up to ``longest``, for at most
+    ``timeout`` seconds in all; ``report`` is told of each failure."""
+
+    def __init__(
+        self,
+        timeout: float = 60,
+        first: float = 0.5,
+        longest: float = 8,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.timeout, self.first, self.longest = timeout, first, longest
+        self.report = report or _to_stderr
+
+    def run(self, worker: Any, stop: threading.Event) -> int:
+        """``worker.run_once()``, retried while it fails with an outage; 0 if stopped."""
+        started: float | None = None
+        delay = self.first
+        attempts = 0
+        while True:
+            try:
+                with translated():
+                    if attempts:
+                        _rewind(worker)
+                    return int(worker.run_once())
+            except UnavailableError as exc:
+                attempts += 1
+                now = time.monotonic()
+                started = now if started is None else started
+                name = type(worker).__name__
+                if now - started + delay > self.timeout:
+                    raise OutageError(
+                        f"{name}: gave up after {attempts} attempt(s) over "
+                        f"{now - started:.0f} s: {exc}",
+                        exc.hint,
+                    ) from exc
+                self.report(
+                    f"ticketflow {name}: {exc}; retrying in {delay:g} s "
+                    f"(attempt {attempts}; {exc.hint})"
+                )
+                if stop.wait(delay):
+                    return 0
+                delay = min(delay * 2, self.longest)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _rewind(worker: Any) -> None:
+    """After a failed round, a consuming worker reads again from its committed offsets."""
+    consumer = getattr(worker, "consumer", None)
+    if consumer is not None:
+        rewind(consumer)
+
+
 def run_until(
     workers: Sequence[Any],
     stop: threading.Event,
     idle_rounds: int | None = None,
+    retry: Retry | None = None,
 ) -> None:
     """Run ``workers`` round-robin until ``stop`` is set, or after ``idle_rounds`` rounds in
-    which none had anything to do (bounded runs for tests and benchmarks).
+    which none had anything to do (bounded runs for tests and benchmarks). An outage is
+    retried as ``retry`` says (by default for 60 s), then raises :class:`OutageError`.
 
     A round counts as idle only once every consuming worker has partitions assigned: a worker
     started after another was killed waits for the dead member's session to expire, and its
     empty polls meanwhile are not the end of the work."""
+    retry = retry or Retry()
     idle = 0
     while not stop.is_set():
         busy = 0
         for worker in workers:
-            busy += worker.run_once()
+            busy += retry.run(worker, stop)
         assigned = all(_assigned(worker) for worker in workers)
         idle = 0 if busy or not assigned else idle + 1
         if idle_rounds is not None and idle >= idle_rounds:
@@ -259,8 +348,9 @@ class WorkerThreads:
         workers: Sequence[Any],
         stop: threading.Event,
         on_failure: Callable[[], None] | None = None,
+        retry: Retry | None = None,
     ) -> None:
-        self.stop, self.on_failure = stop, on_failure
+        self.stop, self.on_failure, self.retry = stop, on_failure, retry
         self.failures: list[tuple[str, BaseException]] = []
         self.threads = [
             threading.Thread(
@@ -273,7 +363,7 @@ class WorkerThreads:
 
     def _run(self, worker: Any) -> None:
         try:
-            run_until([worker], self.stop)
+            run_until([worker], self.stop, retry=self.retry)
         except BaseException as exc:
             self.failures.append((type(worker).__name__, exc))
             self.stop.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from ticketflow.bulk import bulk_collection
 from ticketflow.contract import parse_event
 from ticketflow.errors import ContractError
 from ticketflow.service.submit import (
+    DEFAULT_FUTURE_TOLERANCE,
     Candidate,
     DeadLetters,
     Decider,
@@ -128,9 +130,11 @@ def ingest_lines(
     *,
     batch_size: int = 500,
     progress: Progress | None = None,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
 ) -> IngestReport:
-    """Validate and apply every line; return the counts and the rejections."""
-    intake = Intake(dead_letter, engine)
+    """Validate and apply every line; return the counts and the rejections. A fact dated more
+    than ``future_tolerance`` after now is rejected (R-IN-6; ``None``: any date)."""
+    intake = Intake(dead_letter, engine, future_tolerance=future_tolerance)
     return _ingest(intake.submit, lines, dead_letter, batch_size, progress)
 
 
@@ -141,11 +145,12 @@ def publish_lines(
     *,
     batch_size: int = 500,
     progress: Progress | None = None,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
 ) -> IngestReport:
     """Kafka mode: validate each line and publish the valid ones to the inbound topic (keyed
-    by tenant); the engine worker decides them. Contract rejects stay here, in the dead-letter
-    sink; duplicates and impossible transitions go to the dead-letter topic."""
-    intake = Intake(dead_letter)
+    by tenant, R-IN-5); the engine worker decides them. Contract rejects stay here, in the
+    dead-letter sink; duplicates and impossible transitions go to the dead-letter topic."""
+    intake = Intake(dead_letter, future_tolerance=future_tolerance)
     return _ingest(
         lambda batch: intake.publish(batch, publish), lines, dead_letter, batch_size, progress
     )

@@ -11,19 +11,50 @@ events go to the inbound topic for the engine worker, rejections to the dead-let
 Order, always: dead letters written and flushed → events and tracking committed. A crash in
 between repeats dead letters (at least once), never loses one; nothing valid waits behind a
 rejected input (R-IN-3).
+
+The guard: whatever goes wrong while deciding one input (an exception from any library, in the
+transport's decoding, the contract or the engine) rejects that input with reason
+``internal_error`` (R-IN-3), a digest of the traceback (the full traceback is logged with the
+same digest), and the others go on. An outage is not an input's fault: an error of the
+database (eventsourcing's ``PersistenceError``), an ``OSError`` or an
+:class:`~ticketflow.errors.UnavailableError` goes to the caller, which retries or stops.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from eventsourcing.persistence import RecordConflictError, Tracking
+from eventsourcing.persistence import PersistenceError, RecordConflictError, Tracking
 
-from ticketflow.contract import InboundEvent
-from ticketflow.errors import ContractError
+from ticketflow.contract import InboundEvent, check_not_future, kafka_key
+from ticketflow.errors import ContractError, UnavailableError
 from ticketflow.service.engine import Decision, Outcome
+
+log = logging.getLogger(__name__)
+
+OUTAGES: tuple[type[BaseException], ...] = (PersistenceError, UnavailableError, OSError)
+"""Errors that say a server, a file or the network cannot be used, never that an input is
+bad (the dead-letter file's disk full, the database's connection lost)."""
+
+DEFAULT_FUTURE_TOLERANCE = timedelta(hours=24)
+
+
+def internal_error(exc: BaseException, event_id: str | None = None) -> ContractError:
+    """The rejection of an input whose handling raised ``exc`` unexpectedly: reason
+    ``internal_error`` (R-IN-3), the exception's type and message, and a digest of its
+    traceback, logged in full under the same digest."""
+    text = "".join(traceback.format_exception(exc))
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+    log.error("internal_error %s (event id %r):\n%s", digest, event_id, text)
+    message = str(exc)[:300]
+    detail = f"{type(exc).__name__}: {message} (traceback sha256:{digest})"
+    return ContractError("internal_error", detail, event_id)
 
 
 @dataclass(frozen=True)
@@ -55,11 +86,15 @@ class Candidate(NamedTuple):
         cls, line: int, original: Any, decode: Callable[..., InboundEvent], *args: Any
     ) -> Candidate:
         """Run the transport's ``decode(*args)``; a contract error becomes a rejected
-        candidate."""
+        candidate, and so does any other exception (``internal_error``, R-IN-3)."""
         try:
             return cls(line, original, decode(*args))
         except ContractError as exc:
             return cls(line, original, None, exc)
+        except OUTAGES:
+            raise
+        except Exception as exc:
+            return cls(line, original, None, internal_error(exc))
 
     def rejection(self) -> Rejection:
         assert self.error is not None
@@ -100,12 +135,30 @@ Publish = Callable[[Sequence[tuple[str, Any]]], int]
 """Kafka mode: ``(tenant, original)`` pairs to the inbound topic; returns how many."""
 
 
-class Intake:
-    """The submit path over one dead-letter sink and, to decide, one engine."""
+def now(original: Any) -> datetime:
+    """When an input was received, for transports that do not say: now."""
+    return datetime.now(UTC)
 
-    def __init__(self, dead_letters: DeadLetters, engine: Decider | None = None) -> None:
+
+class Intake:
+    """The submit path over one dead-letter sink and, to decide, one engine.
+
+    ``future_tolerance``: how far after its reception a fact may be dated (R-IN-6; ``None``
+    turns the check off, for synthetic loads); ``received`` gives the instant an input was
+    received from its original (the Kafka record's timestamp; by default, now)."""
+
+    def __init__(
+        self,
+        dead_letters: DeadLetters,
+        engine: Decider | None = None,
+        *,
+        future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+        received: Callable[[Any], datetime] = now,
+    ) -> None:
         self.dead_letters = dead_letters
         self._engine = engine
+        self.future_tolerance = future_tolerance
+        self.received = received
 
     @property
     def engine(self) -> Decider:
@@ -120,22 +173,76 @@ class Intake:
 
         If another writer changed one of the aggregates meanwhile (optimistic concurrency),
         the batch is decided again from the store; contract rejections are not written twice.
+        If deciding or storing the batch raises anything but an outage, the batch is decided
+        again one input at a time, and the input that raises is rejected (``internal_error``).
         """
+        candidates = self._screened(candidates)
         self._dead_letter([c for c in candidates if c.error is not None])
+        try:
+            return self._settle(candidates, tracking)
+        except OUTAGES:
+            raise
+        except Exception:
+            self.engine.forget_cached()
+            return self._one_by_one(candidates, tracking)
+
+    def publish(self, candidates: Sequence[Candidate], publish: Publish) -> list[Result]:
+        """Kafka mode: rejections to the dead-letter sink, valid events to the inbound topic
+        (keyed by :func:`~ticketflow.contract.kafka_key`) for the engine worker to decide."""
+        candidates = self._screened(candidates)
+        self._dead_letter([c for c in candidates if c.error is not None])
+        keyed = [(kafka_key(c.event), c.original) for c in candidates if c.event is not None]
+        if keyed:
+            publish(keyed)
+        return [_result(c, "published") for c in candidates]
+
+    def _screened(self, candidates: Sequence[Candidate]) -> Sequence[Candidate]:
+        """The candidates, those dated too far in the future rejected (R-IN-6)."""
+        tolerance = self.future_tolerance
+        if tolerance is None:
+            return candidates
+        screened = list(candidates)
+        for index, candidate in enumerate(candidates):
+            if candidate.event is None:
+                continue
+            try:
+                check_not_future(candidate.event, self.received(candidate.original), tolerance)
+            except ContractError as exc:
+                screened[index] = candidate._replace(event=None, error=exc)
+        return screened
+
+    def _settle(self, candidates: Sequence[Candidate], tracking: Tracking | None) -> list[Result]:
         try:
             return self._decide_and_commit(candidates, tracking)
         except RecordConflictError:
             self.engine.forget_cached()
             return self._decide_and_commit(candidates, tracking)
 
-    def publish(self, candidates: Sequence[Candidate], publish: Publish) -> list[Result]:
-        """Kafka mode: rejections to the dead-letter sink, valid events to the inbound topic
-        (keyed by tenant) for the engine worker to decide."""
-        self._dead_letter([c for c in candidates if c.error is not None])
-        keyed = [(c.event.tenant, c.original) for c in candidates if c.event is not None]
-        if keyed:
-            publish(keyed)
-        return [_result(c, "published") for c in candidates]
+    def _one_by_one(
+        self, candidates: Sequence[Candidate], tracking: Tracking | None
+    ) -> list[Result]:
+        """Decide and store each input alone; one that raises is rejected (``internal_error``).
+        The tracking is stored last: a crash before it repeats inputs already stored, which
+        their ``(source, id)`` makes duplicates (R-IN-1)."""
+        results = []
+        for candidate in candidates:
+            if candidate.event is None:  # already dead-lettered
+                results.append(_result(candidate, "rejected"))
+                continue
+            try:
+                results += self._settle([candidate], None)
+            except OUTAGES:
+                raise
+            except Exception as exc:
+                self.engine.forget_cached()
+                failed = candidate._replace(
+                    event=None, error=internal_error(exc, candidate.event.id)
+                )
+                self._dead_letter([failed])
+                results.append(_result(failed, "rejected"))
+        if tracking is not None:
+            self.engine.commit(Decision([], {}), tracking)
+        return results
 
     def _decide_and_commit(
         self, candidates: Sequence[Candidate], tracking: Tracking | None

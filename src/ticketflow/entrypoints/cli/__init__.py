@@ -60,6 +60,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 dead,
                 batch_size=settings.batch_size,
                 progress=progress,
+                future_tolerance=settings.future_tolerance,
             )
         else:
             report = _ingest_embedded(settings, stream, dead, progress)
@@ -100,7 +101,12 @@ def _ingest_embedded(
     system = System.open(settings)
     try:
         report = ingest_lines(
-            system.engine, stream, dead, batch_size=settings.batch_size, progress=progress
+            system.engine,
+            stream,
+            dead,
+            batch_size=settings.batch_size,
+            progress=progress,
+            future_tolerance=settings.future_tolerance,
         )
         project = Progress("project", system.engine.recorder.max_notification_id() or 0)
         system.project(progress=project.update)

@@ -15,8 +15,10 @@ from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.bulk import bulk_collection
 from ticketflow.entrypoints.workers import (
     InboundWorker,
+    OutageError,
     ProjectionWorker,
     Relay,
+    Retry,
     WorkerThreads,
     run_until,
 )
@@ -83,25 +85,28 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     threads = None
+    retry = Retry(timeout=settings.outage_timeout)
     try:
         # A worker is bulk work for as long as it runs (see ticketflow.bulk).
         with contextlib.suppress(KeyboardInterrupt), bulk_collection():
             if args.exit_when_idle is not None:
-                run_until(workers, stop, idle_rounds=args.exit_when_idle)
+                run_until(workers, stop, idle_rounds=args.exit_when_idle, retry=retry)
             else:
-                threads = WorkerThreads(workers, stop)
+                threads = WorkerThreads(workers, stop, retry=retry)
                 threads.join()
     finally:
         for worker in workers:
-            worker.close()
+            with contextlib.suppress(Exception):  # stopping must not hang on a closed server
+                worker.close()
     if threads is not None and threads.failures:
+        outage = all(isinstance(exc, OutageError) for _, exc in threads.failures)
         print(
-            f"ticketflow worker {args.role}: stopped after an error "
-            f"({threads.describe_failures()}); restart it: it resumes from the positions it "
-            "recorded",
+            f"ticketflow worker {args.role}: stopped after "
+            f"{'an outage' if outage else 'an error'} ({threads.describe_failures()}); "
+            "restart it: it resumes from the positions it recorded",
             file=sys.stderr,
         )
-        return 1
+        return 3 if outage else 1
     return 0
 
 
