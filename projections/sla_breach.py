@@ -1,7 +1,8 @@
 """SLA breaches (R-SLA-*): one row per ticket and one per clock cycle.
 
-Reads ``Ticket.Opened``, ``Ticket.Escalated``, ``Ticket.PriorityChanged``,
-``Ticket.ServiceRestored``, ``Ticket.Resolved``, ``Ticket.Closed``, ``Ticket.Reopened``.
+Reads the published records (``ticketflow.contract_events``, as on ``ticketflow.events``)
+``ticketflow.ticket.opened.v1``, ``….escalated.v1``, ``….priority_changed.v1``,
+``….service_restored.v1``, ``….resolved.v1``, ``….closed.v1``, ``….reopened.v1``.
 Writes ``sla_tickets`` and ``sla_cycles``. Every clock fact (start, GTR, tier, edition, or the
 rule saying why there is none) comes from the event. The instants derived from a clock
 (deadline, 50 % and 75 %) and a settled cycle's ``outcome`` and ``breach_minutes`` come from the
@@ -14,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection
+from projections.base import Cursor, Projection, instant
+from ticketflow.contract_events import Published
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
-from ticketflow.domain.sla import AT_RISK, WARNING, deadline_at, settle, threshold_at
+from ticketflow.domain.sla import AT_RISK, WARNING, settle, threshold_at
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
@@ -28,37 +30,44 @@ DDL = (
         category TEXT NOT NULL,
         channel TEXT NOT NULL,
         language TEXT NOT NULL,
-        beta_feature INTEGER NOT NULL,
-        in_planned_window INTEGER NOT NULL,
-        opened_at TEXT NOT NULL,
+        beta_feature {flag} NOT NULL,
+        in_planned_window {flag} NOT NULL,
+        opened_at {instant} NOT NULL,
         state TEXT NOT NULL,
         level TEXT NOT NULL,
         cycles INTEGER NOT NULL,
-        updated_at TEXT NOT NULL
+        updated_at {instant} NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS sla_tickets_tenant ON sla_tickets (tenant)",
     """CREATE TABLE IF NOT EXISTS sla_cycles (
         ticket TEXT NOT NULL,
         cycle INTEGER NOT NULL,
         tenant TEXT NOT NULL,
-        opened_at TEXT NOT NULL,
-        clock_started_at TEXT,
+        opened_at {instant} NOT NULL,
+        clock_started_at {instant},
         clock_tier TEXT,
         gtr_minutes INTEGER,
         edition TEXT,
-        deadline TEXT,
-        warn_50_at TEXT,
-        warn_75_at TEXT,
+        deadline {instant},
+        warn_50_at {instant},
+        warn_75_at {instant},
         no_clock_rule TEXT,
         no_clock_detail TEXT,
-        cancelled_at TEXT,
-        stopped_at TEXT,
+        cancelled_at {instant},
+        stopped_at {instant},
         stopped_by TEXT,
         outcome TEXT,
         breach_minutes INTEGER,
         PRIMARY KEY (ticket, cycle)
     )""",
     "CREATE INDEX IF NOT EXISTS sla_cycles_tenant ON sla_cycles (tenant)",
+    # The analysts' access paths: by opening or clock start (months), by outcome, and the
+    # clocks still running (status as of an instant, ``ticketflow_sla``).
+    "CREATE INDEX IF NOT EXISTS sla_tickets_opened_at ON sla_tickets (opened_at)",
+    "CREATE INDEX IF NOT EXISTS sla_cycles_clock_started_at ON sla_cycles (clock_started_at)",
+    "CREATE INDEX IF NOT EXISTS sla_cycles_outcome ON sla_cycles (outcome, clock_started_at)",
+    """CREATE INDEX IF NOT EXISTS sla_cycles_running ON sla_cycles (deadline)
+        WHERE clock_started_at IS NOT NULL AND outcome IS NULL""",
 )
 
 
@@ -75,132 +84,120 @@ CLOCK_COLUMNS = (
 )
 
 
-def _clock_values(event: Any) -> dict[str, Any]:
-    start = event.clock_started_at
+def _clock_values(d: dict[str, Any]) -> dict[str, Any]:
+    start = d["clock_started_at"]
     if start is None:
-        values: tuple[Any, ...] = (None,) * 7 + (event.no_clock_rule, event.no_clock_detail)
+        values: tuple[Any, ...] = (None,) * 7 + (d["no_clock_rule"], d["no_clock_detail"])
     else:
-        gtr = event.gtr_minutes
+        gtr = d["gtr_minutes"]
+        started = parse_rfc3339(start)
         values = (
-            rfc3339(start),
-            event.clock_tier,
+            start,
+            d["clock_tier"],
             gtr,
-            event.edition,
-            rfc3339(deadline_at(start, gtr)),
-            rfc3339(threshold_at(start, gtr, WARNING)),
-            rfc3339(threshold_at(start, gtr, AT_RISK)),
+            d["edition"],
+            d["deadline"],
+            rfc3339(threshold_at(started, gtr, WARNING)),
+            rfc3339(threshold_at(started, gtr, AT_RISK)),
             None,
             None,
         )
     return dict(zip(CLOCK_COLUMNS, values, strict=True))
 
 
-def _new_cycle(c: Cursor, ticket: str, cycle: int, tenant: str, e: Any) -> None:
+def _new_cycle(c: Cursor, cycle: int, e: Published) -> None:
     c.insert(
         "sla_cycles",
-        {"ticket": ticket, "cycle": cycle},
-        {"tenant": tenant, "opened_at": rfc3339(e.at), **_clock_values(e)},
+        {"ticket": e.subject, "cycle": cycle},
+        {"tenant": e.tenant, "opened_at": e.time, **_clock_values(e.data)},
     )
 
 
-def opened(c: Cursor, e: Any) -> None:
-    OWNERS.learn(e.originator_id, e.ticket, e.tenant)
-    at = rfc3339(e.at)
+def opened(c: Cursor, e: Published) -> None:
+    d = e.data
     c.insert(
         "sla_tickets",
-        {"ticket": e.ticket},
+        {"ticket": e.subject},
         {
-            "id": str(e.originator_id),
+            "id": e.id.rsplit(":", 1)[0],
             "tenant": e.tenant,
-            "priority": e.priority,
-            "opening_tier": e.tier,
-            "category": e.category,
-            "channel": e.channel,
-            "language": e.language,
-            "beta_feature": int(e.beta_feature),
-            "in_planned_window": int(e.in_planned_window),
-            "opened_at": at,
+            "priority": d["priority"],
+            "opening_tier": d["tier"],
+            "category": d["category"],
+            "channel": d["channel"],
+            "language": d["language"],
+            "beta_feature": d["beta_feature"],
+            "in_planned_window": d["in_planned_window"],
+            "opened_at": e.time,
             "state": "open",
             "level": "L1",
             "cycles": 1,
-            "updated_at": at,
+            "updated_at": e.time,
         },
     )
-    _new_cycle(c, e.ticket, 1, e.tenant, e)
+    _new_cycle(c, 1, e)
 
 
-OWNER_SQL = "SELECT ticket, tenant FROM sla_tickets WHERE id = ?"
+def _ticket(c: Cursor, e: Published, **values: Any) -> None:
+    """Set columns of the event's ticket row (and ``updated_at``)."""
+    c.update("sla_tickets", {"ticket": e.subject}, {**values, "updated_at": e.time})
 
 
-def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
-    # Events after Opened carry the aggregate id; the ticket and tenant are kept per id.
-    return OWNERS.get(c, e.originator_id, OWNER_SQL)
+def escalated(c: Cursor, e: Published) -> None:
+    _ticket(c, e, level=e.data["level"])
 
 
-def _ticket(c: Cursor, e: Any, **values: Any) -> str:
-    """Set columns of the event's ticket row (and ``updated_at``); returns the ticket."""
-    ticket = _ticket_of(c, e)[0]
-    c.update("sla_tickets", {"ticket": ticket}, {**values, "updated_at": rfc3339(e.at)})
-    return ticket
-
-
-def escalated(c: Cursor, e: Any) -> None:
-    _ticket(c, e, level=e.level)
-
-
-def priority_changed(c: Cursor, e: Any) -> None:
-    ticket = _ticket(c, e, priority=e.priority, cycles=e.cycle)
-    cycle = {"ticket": ticket, "cycle": e.cycle}
-    if e.clock_effect == "cancelled":
-        _settle(c, ticket, e.cycle, None, e.at, cancelled_at=rfc3339(e.at))
-    elif e.clock_effect == "started" and e.new_cycle:
-        _new_cycle(c, ticket, e.cycle, _ticket_of(c, e)[1], e)
-    elif e.clock_effect == "started":
-        c.update("sla_cycles", cycle, _clock_values(e))
-    elif e.no_clock_rule is not None:
+def priority_changed(c: Cursor, e: Published) -> None:
+    d = e.data
+    cycle = d["cycle"]
+    _ticket(c, e, priority=d["priority"], cycles=cycle)
+    if d["clock_effect"] == "cancelled":
+        _settle(c, e, cycle, None, cancelled_at=e.time)
+    elif d["clock_effect"] == "started" and d["new_cycle"]:
+        _new_cycle(c, cycle, e)
+    elif d["clock_effect"] == "started":
+        c.update("sla_cycles", {"ticket": e.subject, "cycle": cycle}, _clock_values(d))
+    elif d["no_clock_rule"] is not None:
         c.execute(
             """UPDATE sla_cycles SET no_clock_rule = ?, no_clock_detail = ?
             WHERE ticket = ? AND cycle = ? AND clock_started_at IS NULL""",
-            (e.no_clock_rule, e.no_clock_detail, ticket, e.cycle),
+            (d["no_clock_rule"], d["no_clock_detail"], e.subject, cycle),
         )
 
 
 def _settle(
-    c: Cursor,
-    ticket: str,
-    cycle: int,
-    deadline: datetime | None,
-    at: datetime,
-    **columns: str | None,
+    c: Cursor, e: Published, cycle: int, deadline: datetime | None, **columns: str | None
 ) -> None:
     """Record how the cycle's clock ended: its ``outcome`` and ``breach_minutes`` come from
     ``ticketflow.domain.sla.settle``, the function the query uses too (R-SLA-10, R-SLA-11)."""
     if deadline is None:  # a cancellation, or a stop recorded before stops carried it (v1)
-        c.execute("SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (ticket, cycle))
-        deadline = parse_rfc3339(c.fetchone()[0])
-    settled = settle(deadline, at, cancelled="cancelled_at" in columns)
+        c.execute(
+            "SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (e.subject, cycle)
+        )
+        deadline = instant(c.fetchone()[0])
+    settled = settle(deadline, parse_rfc3339(e.time), cancelled="cancelled_at" in columns)
     c.update(
         "sla_cycles",
-        {"ticket": ticket, "cycle": cycle},
+        {"ticket": e.subject, "cycle": cycle},
         {**columns, "outcome": settled.outcome, "breach_minutes": settled.breach_minutes},
     )
 
 
 def _stopped(state: str) -> Any:
-    def handle(c: Cursor, e: Any) -> None:
-        ticket = _ticket(c, e, state=state)
-        if e.stopped_clock:
-            _settle(
-                c, ticket, e.cycle, e.deadline, e.at, stopped_at=rfc3339(e.at), stopped_by=state
-            )
+    def handle(c: Cursor, e: Published) -> None:
+        d = e.data
+        _ticket(c, e, state=state)
+        if d["stopped_clock"]:
+            deadline = parse_rfc3339(d["deadline"])
+            _settle(c, e, d["cycle"], deadline, stopped_at=e.time, stopped_by=state)
 
     return handle
 
 
-def reopened(c: Cursor, e: Any) -> None:
-    ticket, tenant = _ticket_of(c, e)
-    _ticket(c, e, state="open", cycles=e.cycle)
-    _new_cycle(c, ticket, e.cycle, tenant, e)
+def reopened(c: Cursor, e: Published) -> None:
+    cycle = e.data["cycle"]
+    _ticket(c, e, state="open", cycles=cycle)
+    _new_cycle(c, cycle, e)
 
 
 PROJECTION = Projection(
@@ -208,12 +205,12 @@ PROJECTION = Projection(
     tables=("sla_tickets", "sla_cycles"),
     ddl=DDL,
     handlers={
-        "Ticket.Opened": opened,
-        "Ticket.Escalated": escalated,
-        "Ticket.PriorityChanged": priority_changed,
-        "Ticket.ServiceRestored": _stopped("restored"),
-        "Ticket.Resolved": _stopped("resolved"),
-        "Ticket.Closed": _stopped("closed"),
-        "Ticket.Reopened": reopened,
+        "ticketflow.ticket.opened.v1": opened,
+        "ticketflow.ticket.escalated.v1": escalated,
+        "ticketflow.ticket.priority_changed.v1": priority_changed,
+        "ticketflow.ticket.service_restored.v1": _stopped("restored"),
+        "ticketflow.ticket.resolved.v1": _stopped("resolved"),
+        "ticketflow.ticket.closed.v1": _stopped("closed"),
+        "ticketflow.ticket.reopened.v1": reopened,
     },
 )
