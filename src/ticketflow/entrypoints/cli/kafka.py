@@ -123,7 +123,9 @@ def register(sub: Any) -> None:
     d = actions.add_parser(
         "describe", help="partitions and retention of each topic, as the broker reports them"
     )
-    d.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    d.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
     d.set_defaults(func=cmd_topics_describe)
     w = sub.add_parser("worker", help="run a Kafka-mode worker")
     w.add_argument(
