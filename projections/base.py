@@ -48,6 +48,7 @@ class Projection:
     tables: tuple[str, ...]
     ddl: tuple[str, ...]
     handlers: dict[str, Handler] = field(default_factory=dict)
+    postgres_ddl: tuple[str, ...] = ()  # functions and views for analysts, PostgreSQL only
 
     def handler_for(self, event: Any) -> Handler | None:
         """The handler of a published record's ``type`` (``ticketflow.ticket.opened.v1``)."""

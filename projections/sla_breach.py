@@ -200,10 +200,78 @@ def reopened(c: Cursor, e: Published) -> None:
     _new_cycle(c, cycle, e)
 
 
+# ``ticketflow query sla --as-of T`` in SQL (R-SLA-10, R-SLA-11), for analysts: the same rows,
+# from the same columns, by the rules of ``ticketflow.domain.sla`` (``cycle_status``: a clock
+# not started yet or never started is not_applicable with its rule; an ended clock is settled
+# as ``settle`` does; a running one is breached past its deadline, at_risk from 75 %;
+# ``ticket_status``: breached if any cycle is, else the most severe, the last cycle when none
+# applies; the row shows the last cycle of the ticket's status). Tested equal to the query.
+SLA_FUNCTION = """CREATE OR REPLACE FUNCTION ticketflow_sla(as_of timestamptz)
+RETURNS TABLE (ticket text, tenant text, priority text, tier text, category text, status text,
+    reason text, opened_at timestamptz, clock_started_at timestamptz, deadline timestamptz,
+    restored_at timestamptz, breach_minutes integer, cycles integer)
+LANGUAGE sql STABLE AS $fn$
+WITH c AS (
+    SELECT y.*, coalesce(y.cancelled_at, y.stopped_at) AS ended_at,
+        y.clock_started_at IS NULL OR as_of < y.clock_started_at AS no_clock
+    FROM sla_cycles y WHERE y.opened_at <= as_of
+), s AS (
+    SELECT c.ticket, c.cycle, c.clock_started_at, c.clock_tier, c.deadline, c.stopped_at,
+        CASE
+            WHEN c.no_clock THEN 'not_applicable'
+            WHEN c.ended_at <= as_of THEN CASE
+                WHEN c.ended_at > c.deadline THEN 'breached'
+                WHEN c.cancelled_at IS NOT NULL THEN 'not_applicable'
+                ELSE 'met' END
+            WHEN as_of > c.deadline THEN 'breached'
+            WHEN c.warn_75_at <= as_of THEN 'at_risk'
+            ELSE 'running' END AS status,
+        CASE
+            WHEN c.no_clock THEN coalesce(c.no_clock_rule, 'R-SLA-1')
+            WHEN c.ended_at <= as_of AND c.ended_at <= c.deadline AND c.cancelled_at IS NOT NULL
+                THEN 'R-SLA-3' END AS reason,
+        CASE
+            WHEN c.no_clock THEN 0
+            WHEN c.ended_at <= as_of
+                THEN greatest(0, ceil(extract(epoch FROM c.ended_at - c.deadline) / 60))
+            WHEN as_of > c.deadline THEN ceil(extract(epoch FROM as_of - c.deadline) / 60)
+            ELSE 0 END::integer AS minutes
+    FROM c
+), r AS (
+    SELECT s.*, CASE s.status WHEN 'not_applicable' THEN 0 WHEN 'met' THEN 1
+        WHEN 'running' THEN 2 WHEN 'at_risk' THEN 3 ELSE 4 END AS severity
+    FROM s
+), t AS (
+    SELECT r.ticket, max(r.severity) AS worst, sum(r.minutes)::integer AS minutes,
+        count(*)::integer AS cycles, max(r.cycle) AS last_cycle
+    FROM r GROUP BY r.ticket
+)
+SELECT k.ticket, k.tenant, k.priority,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.clock_tier ELSE k.opening_tier END,
+    k.category, sh.status,
+    CASE WHEN sh.status = 'not_applicable' THEN sh.reason END,
+    k.opened_at,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.clock_started_at END,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.deadline END,
+    CASE WHEN sh.clock_started_at <= as_of AND sh.stopped_at <= as_of THEN sh.stopped_at END,
+    t.minutes, t.cycles
+FROM t
+JOIN sla_tickets k ON k.ticket = t.ticket
+JOIN LATERAL (
+    SELECT * FROM r
+    WHERE r.ticket = t.ticket
+        AND CASE WHEN t.worst = 0 THEN r.cycle = t.last_cycle ELSE r.severity = t.worst END
+    ORDER BY r.cycle DESC LIMIT 1
+) sh ON true
+ORDER BY k.opened_at, k.ticket
+$fn$"""
+
+
 PROJECTION = Projection(
     name="sla_breach",
     tables=("sla_tickets", "sla_cycles"),
     ddl=DDL,
+    postgres_ddl=(SLA_FUNCTION,),
     handlers={
         "ticketflow.ticket.opened.v1": opened,
         "ticketflow.ticket.escalated.v1": escalated,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,3 +88,43 @@ def test_postgres_types_indexes_and_the_same_rows_as_sqlite(
             "billing_months_month",
             "expertise_months_month",
         } <= indexes
+
+
+@pytest.mark.postgres
+def test_the_sql_function_equals_the_sla_query(
+    tmp_path: Path, pg_database_factory: Callable[[], str]
+) -> None:
+    """``ticketflow_sla(T)`` (R-SLA-11) gives the rows of ``query sla --as-of T``, on generated
+    data and the boundary cases, for instants inside and after the facts."""
+    from tests.factories import lines
+    from ticketflow.contract import parse_event
+    from ticketflow.domain.instants import parse_rfc3339
+    from ticketflow_tools.synthetic import generate
+
+    system = system_factory(tmp_path)
+    raw = [json.loads(line) for line in [*lines(EVENTS), *generate(1500, seed=8)]]
+    system.engine.apply_batch([parse_event(e) for e in raw])
+    pg = ReadModelStore.postgres(pg_database_factory())
+    try:
+        system.project(into=pg)
+        times = sorted({e["time"] for e in raw}, key=parse_rfc3339)
+        instants = [parse_rfc3339(times[i * len(times) // 6]) for i in range(1, 6)]
+        instants += [parse_rfc3339("2026-03-10T12:00:00.5Z"), parse_rfc3339("2027-01-01T00:00:00Z")]
+        seen: set[str] = set()
+        for at in instants:
+            with pg.transaction() as c:
+                c.execute("SELECT * FROM ticketflow_sla(?)", (at,))
+                found = [dict(zip(COLUMNS, row, strict=True)) for row in c.fetchall()]
+            expected = queries.sla(pg, as_of=at)
+            assert found == expected, at
+            seen.update(r["status"] for r in expected)
+        assert {"breached", "met", "running", "not_applicable"} <= seen  # not a trivial match
+    finally:
+        pg.close()
+        system.close()
+
+
+COLUMNS = (
+    "ticket", "tenant", "priority", "tier", "category", "status", "reason", "opened_at",
+    "clock_started_at", "deadline", "restored_at", "breach_minutes", "cycles",
+)  # fmt: skip

@@ -147,6 +147,9 @@ class ReadModelStore:
             for projection in projections:
                 for statement in projection.ddl:
                     c.execute(ddl_for(statement, self.dialect))
+                if self.dialect == "postgres":
+                    for statement in projection.postgres_ddl:
+                        c.execute(statement)
 
     def drop_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:
