@@ -1,15 +1,19 @@
 """What a projection is: a name, its tables, and one handler per domain event it reads.
 
 Handlers get a :class:`Cursor` of the read-model database inside the transaction that also
-records the tracking position, and the decoded domain event. They map events to rows; the
-arithmetic lives in ``ticketflow.domain``. Handlers never touch Kafka.
+records the tracking position, and the event as published on ``ticketflow.events``
+(``ticketflow.contract_events.Published``: subject, tenant, business time, plain JSON data).
+They map events to rows; the arithmetic lives in ``ticketflow.domain``. Handlers never touch Kafka.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from ticketflow.domain.instants import parse_rfc3339
 
 
 class Cursor(Protocol):
@@ -44,37 +48,16 @@ class Projection:
     tables: tuple[str, ...]
     ddl: tuple[str, ...]
     handlers: dict[str, Handler] = field(default_factory=dict)
+    postgres_ddl: tuple[str, ...] = ()  # functions and views for analysts, PostgreSQL only
 
     def handler_for(self, event: Any) -> Handler | None:
-        return self.handlers.get(type(event).__qualname__)
+        """The handler of a published record's ``type`` (``ticketflow.ticket.opened.v1``)."""
+        return None if event is None else self.handlers.get(event.type)
 
 
-class Owners:
-    """Aggregate id → (name, tenant), learnt from creation events.
-
-    Ids are derived from names (``ticketflow.domain.ids``), so the mapping is true for every
-    store and never changes; remembering it saves a query per event. A miss falls back to the
-    read model's own table.
-    """
-
-    LIMIT = 500_000
-
-    def __init__(self) -> None:
-        self._known: dict[Any, tuple[str, str]] = {}
-
-    def learn(self, aggregate_id: Any, name: str, tenant: str) -> None:
-        if len(self._known) >= self.LIMIT:
-            self._known.clear()
-        self._known[aggregate_id] = (name, tenant)
-
-    def get(self, c: Cursor, aggregate_id: Any, sql: str) -> tuple[str, str]:
-        found = self._known.get(aggregate_id)
-        if found is None:
-            c.execute(sql, (str(aggregate_id),))
-            row = c.fetchone()
-            found = (str(row[0]), str(row[1]))
-            self.learn(aggregate_id, *found)
-        return found
-
-
-OWNERS = Owners()
+def instant(value: Any) -> datetime:
+    """An instant read back from a read-model column (not NULL): RFC 3339 text (SQLite, and
+    PostgreSQL through the store's loader) or a datetime."""
+    if isinstance(value, datetime):
+        return value
+    return parse_rfc3339(str(value))

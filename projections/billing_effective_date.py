@@ -1,7 +1,7 @@
 """Billing effective dates (R-BILL-*): every tier change and the billed tier of every month.
 
-Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
-``Subscription.TierDowngraded``.
+Reads the published ``ticketflow.subscription.started.v1``, ``….subscribed.v1``,
+``….tier_upgraded.v1`` and ``….tier_downgraded.v1`` records.
 Writes ``billing_subscriptions``, ``billing_changes`` (one row per change, each date with the
 rule that produced it, R-BILL-5, copied from the event: the aggregate records it when it
 decides) and ``billing_months`` (R-BILL-3), recomputed for the tenant from its changes with
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection
+from projections.base import Cursor, Projection, instant
+from ticketflow.contract_events import Published
 from ticketflow.domain.billing import TierChange, billed_months
 from ticketflow.domain.catalog import Tier
-from ticketflow.domain.instants import parse_rfc3339, rfc3339
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS billing_subscriptions (
         tenant TEXT PRIMARY KEY,
         subscription_id TEXT NOT NULL UNIQUE,
-        started_at TEXT NOT NULL,
-        implicit INTEGER NOT NULL,
+        started_at {instant} NOT NULL,
+        implicit {flag} NOT NULL,
         current_tier TEXT NOT NULL,
         changes INTEGER NOT NULL
     )""",
@@ -32,9 +32,9 @@ DDL = (
         kind TEXT NOT NULL,
         from_tier TEXT NOT NULL,
         to_tier TEXT NOT NULL,
-        service_effective_at TEXT NOT NULL,
+        service_effective_at {instant} NOT NULL,
         service_rule TEXT NOT NULL,
-        billing_effective_at TEXT NOT NULL,
+        billing_effective_at {instant} NOT NULL,
         rule TEXT NOT NULL,
         support_ticket TEXT,
         PRIMARY KEY (tenant, seq)
@@ -46,31 +46,29 @@ DDL = (
         rule TEXT NOT NULL,
         PRIMARY KEY (tenant, month)
     )""",
+    "CREATE INDEX IF NOT EXISTS billing_months_month ON billing_months (month)",
+    """CREATE INDEX IF NOT EXISTS billing_changes_billing_effective_at
+        ON billing_changes (billing_effective_at)""",
 )
 
-OWNER_SQL = "SELECT tenant, tenant FROM billing_subscriptions WHERE subscription_id = ?"
 
-
-def _tenant(c: Cursor, e: Any) -> str:
-    return OWNERS.get(c, e.originator_id, OWNER_SQL)[1]
-
-
-def _record(c: Cursor, tenant: str, e: Any, kind: str, from_tier: str) -> None:
+def _record(c: Cursor, e: Published, kind: str, from_tier: str) -> None:
+    d = e.data
     c.insert(
         "billing_changes",
-        {"tenant": tenant, "seq": e.originator_version},
+        {"tenant": e.tenant, "seq": e.version},
         {
             "kind": kind,
             "from_tier": from_tier,
-            "to_tier": e.tier,
-            "service_effective_at": rfc3339(e.at),
-            "service_rule": e.service_rule,
-            "billing_effective_at": rfc3339(e.billing_effective_at),
-            "rule": e.billing_rule,
-            "support_ticket": getattr(e, "support_ticket", None),
+            "to_tier": d["tier"],
+            "service_effective_at": e.time,
+            "service_rule": d["service_rule"],
+            "billing_effective_at": d["billing_effective_at"],
+            "rule": d["billing_rule"],
+            "support_ticket": d.get("support_ticket"),
         },
     )
-    c.defer(_recompute, tenant)
+    c.defer(_recompute, e.tenant)
 
 
 def _recompute(c: Cursor, tenants: list[str]) -> None:
@@ -90,7 +88,7 @@ def _recompute_some(c: Cursor, tenants: list[str]) -> None:
     changes: dict[str, list[TierChange]] = {}
     for tenant, k, f, t, s, b in c.fetchall():
         changes.setdefault(tenant, []).append(
-            TierChange(k, Tier(f), Tier(t), parse_rfc3339(s), parse_rfc3339(b))
+            TierChange(k, Tier(f), Tier(t), instant(s), instant(b))
         )
     c.execute(f"DELETE FROM billing_months WHERE tenant IN ({marks})", tenants)
     for tenant, history in changes.items():
@@ -108,32 +106,27 @@ def _recompute_some(c: Cursor, tenants: list[str]) -> None:
             )
 
 
-def started(c: Cursor, e: Any) -> None:
-    OWNERS.learn(e.originator_id, e.tenant, e.tenant)
+def started(c: Cursor, e: Published) -> None:
+    d = e.data
     c.insert(
         "billing_subscriptions",
         {"tenant": e.tenant},
         {
-            "subscription_id": str(e.originator_id),
-            "started_at": rfc3339(e.at),
-            "implicit": int(e.implicit),
-            "current_tier": e.tier,
+            "subscription_id": e.id.rsplit(":", 1)[0],
+            "started_at": e.time,
+            "implicit": d["implicit"],
+            "current_tier": d["tier"],
             "changes": 0,
         },
     )
-    _record(c, e.tenant, e, "default" if e.implicit else "started", "STANDARD")
+    _record(c, e, "default" if d["implicit"] else "started", "STANDARD")
 
 
-def subscribed(c: Cursor, e: Any) -> None:
-    _record(c, _tenant(c, e), e, "started", e.from_tier)
+def _change(kind: str) -> Any:
+    def handle(c: Cursor, e: Published) -> None:
+        _record(c, e, kind, e.data["from_tier"])
 
-
-def upgraded(c: Cursor, e: Any) -> None:
-    _record(c, _tenant(c, e), e, "upgrade", e.from_tier)
-
-
-def downgraded(c: Cursor, e: Any) -> None:
-    _record(c, _tenant(c, e), e, "downgrade", e.from_tier)
+    return handle
 
 
 PROJECTION = Projection(
@@ -141,9 +134,9 @@ PROJECTION = Projection(
     tables=("billing_subscriptions", "billing_changes", "billing_months"),
     ddl=DDL,
     handlers={
-        "Subscription.Started": started,
-        "Subscription.Subscribed": subscribed,
-        "Subscription.TierUpgraded": upgraded,
-        "Subscription.TierDowngraded": downgraded,
+        "ticketflow.subscription.started.v1": started,
+        "ticketflow.subscription.subscribed.v1": _change("started"),
+        "ticketflow.subscription.tier_upgraded.v1": _change("upgrade"),
+        "ticketflow.subscription.tier_downgraded.v1": _change("downgrade"),
     },
 )

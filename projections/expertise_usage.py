@@ -1,8 +1,8 @@
 """Expert-hour usage (R-EXP-*): per tenant and month, per pack, and per consumption.
 
-Reads ``Subscription.Started``, ``Subscription.Subscribed``, ``Subscription.TierUpgraded``,
-``Subscription.TierDowngraded``,
-``Subscription.PackPurchased``, ``Subscription.HoursConsumed``. Writes ``expertise_tiers`` (the
+Reads the published ``ticketflow.subscription.started.v1``, ``….subscribed.v1``,
+``….tier_upgraded.v1``, ``….tier_downgraded.v1``, ``ticketflow.expertise.pack_purchased.v1`` and
+``….hours_consumed.v1`` records. Writes ``expertise_tiers`` (the
 tier history that fixes each month's allowance), ``expertise_months``, ``expertise_packs`` and
 ``expertise_consumptions``. How each consumption is funded was decided by the aggregate and
 recorded in ``HoursConsumed``; this module only adds it up. Durations are integer minutes.
@@ -11,18 +11,18 @@ recorded in ``HoursConsumed``; this module only adds it up. Durations are intege
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection
+from projections.base import Cursor, Projection
+from ticketflow.contract_events import Published
 from ticketflow.domain.calendar import Month
-from ticketflow.domain.instants import rfc3339
+from ticketflow.domain.instants import parse_rfc3339
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS expertise_tiers (
         tenant TEXT NOT NULL,
         subscription_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
-        effective_at TEXT NOT NULL,
+        effective_at {instant} NOT NULL,
         tier TEXT NOT NULL,
         PRIMARY KEY (tenant, seq)
     )""",
@@ -41,7 +41,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS expertise_packs (
         tenant TEXT NOT NULL,
         pack_id TEXT NOT NULL,
-        purchased_at TEXT NOT NULL,
+        purchased_at {instant} NOT NULL,
         minutes INTEGER NOT NULL,
         used_minutes INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (tenant, pack_id)
@@ -49,11 +49,11 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS expertise_consumptions (
         tenant TEXT NOT NULL,
         seq INTEGER NOT NULL,
-        at TEXT NOT NULL,
+        at {instant} NOT NULL,
         month TEXT NOT NULL,
         minutes INTEGER NOT NULL,
         tier TEXT NOT NULL,
-        privileged INTEGER NOT NULL,
+        privileged {flag} NOT NULL,
         allowance_minutes INTEGER NOT NULL,
         from_allowance_minutes INTEGER NOT NULL,
         from_packs TEXT NOT NULL,
@@ -64,30 +64,17 @@ DDL = (
         activity TEXT,
         PRIMARY KEY (tenant, seq)
     )""",
+    "CREATE INDEX IF NOT EXISTS expertise_months_month ON expertise_months (month)",
+    "CREATE INDEX IF NOT EXISTS expertise_consumptions_month ON expertise_consumptions (month)",
 )
 
-OWNER_SQL = "SELECT tenant, tenant FROM expertise_tiers WHERE subscription_id = ? LIMIT 1"
 
-
-def _tenant(c: Cursor, e: Any) -> str:
-    return OWNERS.get(c, e.originator_id, OWNER_SQL)[1]
-
-
-def _tier(c: Cursor, tenant: str, e: Any) -> None:
+def _tier(c: Cursor, e: Published) -> None:
     c.insert(
         "expertise_tiers",
-        {"tenant": tenant, "seq": e.originator_version},
-        {"subscription_id": str(e.originator_id), "effective_at": rfc3339(e.at), "tier": e.tier},
+        {"tenant": e.tenant, "seq": e.version},
+        {"subscription_id": e.id.rsplit(":", 1)[0], "effective_at": e.time, "tier": e.data["tier"]},
     )
-
-
-def started(c: Cursor, e: Any) -> None:
-    OWNERS.learn(e.originator_id, e.tenant, e.tenant)
-    _tier(c, e.tenant, e)
-
-
-def tier_changed(c: Cursor, e: Any) -> None:
-    _tier(c, _tenant(c, e), e)
 
 
 MONTH_COLUMNS = (
@@ -105,43 +92,52 @@ def _add_to_month(c: Cursor, tenant: str, month: str, *minutes: int) -> None:
     c.upsert_add("expertise_months", key, dict(zip(MONTH_COLUMNS, minutes, strict=True)))
 
 
-def pack_purchased(c: Cursor, e: Any) -> None:
-    tenant = _tenant(c, e)
+def pack_purchased(c: Cursor, e: Published) -> None:
+    d = e.data
     c.insert(
         "expertise_packs",
-        {"tenant": tenant, "pack_id": e.pack_id},
-        {"purchased_at": rfc3339(e.at), "minutes": e.minutes, "used_minutes": 0},
+        {"tenant": e.tenant, "pack_id": d["pack_id"]},
+        {"purchased_at": e.time, "minutes": d["minutes"], "used_minutes": 0},
     )
-    _add_to_month(c, tenant, str(Month.of(e.at)), 0, 0, 0, 0, 0, e.minutes)
+    month = str(Month.of(parse_rfc3339(e.time)))
+    _add_to_month(c, e.tenant, month, 0, 0, 0, 0, 0, d["minutes"])
 
 
-def hours_consumed(c: Cursor, e: Any) -> None:
-    tenant = _tenant(c, e)
-    from_packs = sum(minutes for _, minutes in e.from_packs)
+def hours_consumed(c: Cursor, e: Published) -> None:
+    d, tenant = e.data, e.tenant
+    from_packs = sum(minutes for _, minutes in d["from_packs"])
     _add_to_month(
-        c, tenant, e.month, e.minutes, e.from_allowance, from_packs, e.overage, e.unfunded, 0
+        c,
+        tenant,
+        d["month"],
+        d["minutes"],
+        d["from_allowance"],
+        from_packs,
+        d["overage"],
+        d["unfunded"],
+        0,
     )
-    for pack_id, minutes in e.from_packs:
+    for pack_id, minutes in d["from_packs"]:
         c.increment(
             "expertise_packs", {"tenant": tenant, "pack_id": pack_id}, {"used_minutes": minutes}
         )
     c.insert(
         "expertise_consumptions",
-        {"tenant": tenant, "seq": e.originator_version},
+        {"tenant": tenant, "seq": e.version},
         {
-            "at": rfc3339(e.at),
-            "month": e.month,
-            "minutes": e.minutes,
-            "tier": e.tier,
-            "privileged": int(e.privileged),
-            "allowance_minutes": e.allowance_minutes,
-            "from_allowance_minutes": e.from_allowance,
-            "from_packs": json.dumps(e.from_packs),
-            "overage_minutes": e.overage,
-            "unfunded_minutes": e.unfunded,
-            "ticket": e.ticket,
-            "expert": e.expert,
-            "activity": e.activity,
+            "at": e.time,
+            "month": d["month"],
+            "minutes": d["minutes"],
+            "tier": d["tier"],
+            "privileged": d["privileged"],
+            "allowance_minutes": d["allowance_minutes"],
+            "from_allowance_minutes": d["from_allowance"],
+            "from_packs": json.dumps(d["from_packs"]),
+            "overage_minutes": d["overage"],
+            "unfunded_minutes": d["unfunded"],
+            "ticket": d["ticket"],
+            "expert": d["expert"],
+            "activity": d["activity"],
         },
     )
 
@@ -151,11 +147,11 @@ PROJECTION = Projection(
     tables=("expertise_tiers", "expertise_months", "expertise_packs", "expertise_consumptions"),
     ddl=DDL,
     handlers={
-        "Subscription.Started": started,
-        "Subscription.Subscribed": tier_changed,
-        "Subscription.TierUpgraded": tier_changed,
-        "Subscription.TierDowngraded": tier_changed,
-        "Subscription.PackPurchased": pack_purchased,
-        "Subscription.HoursConsumed": hours_consumed,
+        "ticketflow.subscription.started.v1": _tier,
+        "ticketflow.subscription.subscribed.v1": _tier,
+        "ticketflow.subscription.tier_upgraded.v1": _tier,
+        "ticketflow.subscription.tier_downgraded.v1": _tier,
+        "ticketflow.expertise.pack_purchased.v1": pack_purchased,
+        "ticketflow.expertise.hours_consumed.v1": hours_consumed,
     },
 )

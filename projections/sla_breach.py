@@ -1,7 +1,8 @@
 """SLA breaches (R-SLA-*): one row per ticket and one per clock cycle.
 
-Reads ``Ticket.Opened``, ``Ticket.Escalated``, ``Ticket.PriorityChanged``,
-``Ticket.ServiceRestored``, ``Ticket.Resolved``, ``Ticket.Closed``, ``Ticket.Reopened``.
+Reads the published records (``ticketflow.contract_events``, as on ``ticketflow.events``)
+``ticketflow.ticket.opened.v1``, ``….escalated.v1``, ``….priority_changed.v1``,
+``….service_restored.v1``, ``….resolved.v1``, ``….closed.v1``, ``….reopened.v1``.
 Writes ``sla_tickets`` and ``sla_cycles``. Every clock fact (start, GTR, tier, edition, or the
 rule saying why there is none) comes from the event. The instants derived from a clock
 (deadline, 50 % and 75 %) and a settled cycle's ``outcome`` and ``breach_minutes`` come from the
@@ -14,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.base import OWNERS, Cursor, Projection
+from projections.base import Cursor, Projection, instant
+from ticketflow.contract_events import Published
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
-from ticketflow.domain.sla import AT_RISK, WARNING, deadline_at, settle, threshold_at
+from ticketflow.domain.sla import AT_RISK, WARNING, settle, threshold_at
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
@@ -28,37 +30,44 @@ DDL = (
         category TEXT NOT NULL,
         channel TEXT NOT NULL,
         language TEXT NOT NULL,
-        beta_feature INTEGER NOT NULL,
-        in_planned_window INTEGER NOT NULL,
-        opened_at TEXT NOT NULL,
+        beta_feature {flag} NOT NULL,
+        in_planned_window {flag} NOT NULL,
+        opened_at {instant} NOT NULL,
         state TEXT NOT NULL,
         level TEXT NOT NULL,
         cycles INTEGER NOT NULL,
-        updated_at TEXT NOT NULL
+        updated_at {instant} NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS sla_tickets_tenant ON sla_tickets (tenant)",
     """CREATE TABLE IF NOT EXISTS sla_cycles (
         ticket TEXT NOT NULL,
         cycle INTEGER NOT NULL,
         tenant TEXT NOT NULL,
-        opened_at TEXT NOT NULL,
-        clock_started_at TEXT,
+        opened_at {instant} NOT NULL,
+        clock_started_at {instant},
         clock_tier TEXT,
         gtr_minutes INTEGER,
         edition TEXT,
-        deadline TEXT,
-        warn_50_at TEXT,
-        warn_75_at TEXT,
+        deadline {instant},
+        warn_50_at {instant},
+        warn_75_at {instant},
         no_clock_rule TEXT,
         no_clock_detail TEXT,
-        cancelled_at TEXT,
-        stopped_at TEXT,
+        cancelled_at {instant},
+        stopped_at {instant},
         stopped_by TEXT,
         outcome TEXT,
         breach_minutes INTEGER,
         PRIMARY KEY (ticket, cycle)
     )""",
     "CREATE INDEX IF NOT EXISTS sla_cycles_tenant ON sla_cycles (tenant)",
+    # The analysts' access paths: by opening or clock start (months), by outcome, and the
+    # clocks still running (status as of an instant, ``ticketflow_sla``).
+    "CREATE INDEX IF NOT EXISTS sla_tickets_opened_at ON sla_tickets (opened_at)",
+    "CREATE INDEX IF NOT EXISTS sla_cycles_clock_started_at ON sla_cycles (clock_started_at)",
+    "CREATE INDEX IF NOT EXISTS sla_cycles_outcome ON sla_cycles (outcome, clock_started_at)",
+    """CREATE INDEX IF NOT EXISTS sla_cycles_running ON sla_cycles (deadline)
+        WHERE clock_started_at IS NOT NULL AND outcome IS NULL""",
 )
 
 
@@ -75,145 +84,201 @@ CLOCK_COLUMNS = (
 )
 
 
-def _clock_values(event: Any) -> dict[str, Any]:
-    start = event.clock_started_at
+def _clock_values(d: dict[str, Any]) -> dict[str, Any]:
+    start = d["clock_started_at"]
     if start is None:
-        values: tuple[Any, ...] = (None,) * 7 + (event.no_clock_rule, event.no_clock_detail)
+        values: tuple[Any, ...] = (None,) * 7 + (d["no_clock_rule"], d["no_clock_detail"])
     else:
-        gtr = event.gtr_minutes
+        gtr = d["gtr_minutes"]
+        started = parse_rfc3339(start)
         values = (
-            rfc3339(start),
-            event.clock_tier,
+            start,
+            d["clock_tier"],
             gtr,
-            event.edition,
-            rfc3339(deadline_at(start, gtr)),
-            rfc3339(threshold_at(start, gtr, WARNING)),
-            rfc3339(threshold_at(start, gtr, AT_RISK)),
+            d["edition"],
+            d["deadline"],
+            rfc3339(threshold_at(started, gtr, WARNING)),
+            rfc3339(threshold_at(started, gtr, AT_RISK)),
             None,
             None,
         )
     return dict(zip(CLOCK_COLUMNS, values, strict=True))
 
 
-def _new_cycle(c: Cursor, ticket: str, cycle: int, tenant: str, e: Any) -> None:
+def _new_cycle(c: Cursor, cycle: int, e: Published) -> None:
     c.insert(
         "sla_cycles",
-        {"ticket": ticket, "cycle": cycle},
-        {"tenant": tenant, "opened_at": rfc3339(e.at), **_clock_values(e)},
+        {"ticket": e.subject, "cycle": cycle},
+        {"tenant": e.tenant, "opened_at": e.time, **_clock_values(e.data)},
     )
 
 
-def opened(c: Cursor, e: Any) -> None:
-    OWNERS.learn(e.originator_id, e.ticket, e.tenant)
-    at = rfc3339(e.at)
+def opened(c: Cursor, e: Published) -> None:
+    d = e.data
     c.insert(
         "sla_tickets",
-        {"ticket": e.ticket},
+        {"ticket": e.subject},
         {
-            "id": str(e.originator_id),
+            "id": e.id.rsplit(":", 1)[0],
             "tenant": e.tenant,
-            "priority": e.priority,
-            "opening_tier": e.tier,
-            "category": e.category,
-            "channel": e.channel,
-            "language": e.language,
-            "beta_feature": int(e.beta_feature),
-            "in_planned_window": int(e.in_planned_window),
-            "opened_at": at,
+            "priority": d["priority"],
+            "opening_tier": d["tier"],
+            "category": d["category"],
+            "channel": d["channel"],
+            "language": d["language"],
+            "beta_feature": d["beta_feature"],
+            "in_planned_window": d["in_planned_window"],
+            "opened_at": e.time,
             "state": "open",
             "level": "L1",
             "cycles": 1,
-            "updated_at": at,
+            "updated_at": e.time,
         },
     )
-    _new_cycle(c, e.ticket, 1, e.tenant, e)
+    _new_cycle(c, 1, e)
 
 
-OWNER_SQL = "SELECT ticket, tenant FROM sla_tickets WHERE id = ?"
+def _ticket(c: Cursor, e: Published, **values: Any) -> None:
+    """Set columns of the event's ticket row (and ``updated_at``)."""
+    c.update("sla_tickets", {"ticket": e.subject}, {**values, "updated_at": e.time})
 
 
-def _ticket_of(c: Cursor, e: Any) -> tuple[str, str]:
-    # Events after Opened carry the aggregate id; the ticket and tenant are kept per id.
-    return OWNERS.get(c, e.originator_id, OWNER_SQL)
+def escalated(c: Cursor, e: Published) -> None:
+    _ticket(c, e, level=e.data["level"])
 
 
-def _ticket(c: Cursor, e: Any, **values: Any) -> str:
-    """Set columns of the event's ticket row (and ``updated_at``); returns the ticket."""
-    ticket = _ticket_of(c, e)[0]
-    c.update("sla_tickets", {"ticket": ticket}, {**values, "updated_at": rfc3339(e.at)})
-    return ticket
-
-
-def escalated(c: Cursor, e: Any) -> None:
-    _ticket(c, e, level=e.level)
-
-
-def priority_changed(c: Cursor, e: Any) -> None:
-    ticket = _ticket(c, e, priority=e.priority, cycles=e.cycle)
-    cycle = {"ticket": ticket, "cycle": e.cycle}
-    if e.clock_effect == "cancelled":
-        _settle(c, ticket, e.cycle, None, e.at, cancelled_at=rfc3339(e.at))
-    elif e.clock_effect == "started" and e.new_cycle:
-        _new_cycle(c, ticket, e.cycle, _ticket_of(c, e)[1], e)
-    elif e.clock_effect == "started":
-        c.update("sla_cycles", cycle, _clock_values(e))
-    elif e.no_clock_rule is not None:
+def priority_changed(c: Cursor, e: Published) -> None:
+    d = e.data
+    cycle = d["cycle"]
+    _ticket(c, e, priority=d["priority"], cycles=cycle)
+    if d["clock_effect"] == "cancelled":
+        _settle(c, e, cycle, None, cancelled_at=e.time)
+    elif d["clock_effect"] == "started" and d["new_cycle"]:
+        _new_cycle(c, cycle, e)
+    elif d["clock_effect"] == "started":
+        c.update("sla_cycles", {"ticket": e.subject, "cycle": cycle}, _clock_values(d))
+    elif d["no_clock_rule"] is not None:
         c.execute(
             """UPDATE sla_cycles SET no_clock_rule = ?, no_clock_detail = ?
             WHERE ticket = ? AND cycle = ? AND clock_started_at IS NULL""",
-            (e.no_clock_rule, e.no_clock_detail, ticket, e.cycle),
+            (d["no_clock_rule"], d["no_clock_detail"], e.subject, cycle),
         )
 
 
 def _settle(
-    c: Cursor,
-    ticket: str,
-    cycle: int,
-    deadline: datetime | None,
-    at: datetime,
-    **columns: str | None,
+    c: Cursor, e: Published, cycle: int, deadline: datetime | None, **columns: str | None
 ) -> None:
     """Record how the cycle's clock ended: its ``outcome`` and ``breach_minutes`` come from
     ``ticketflow.domain.sla.settle``, the function the query uses too (R-SLA-10, R-SLA-11)."""
     if deadline is None:  # a cancellation, or a stop recorded before stops carried it (v1)
-        c.execute("SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (ticket, cycle))
-        deadline = parse_rfc3339(c.fetchone()[0])
-    settled = settle(deadline, at, cancelled="cancelled_at" in columns)
+        c.execute(
+            "SELECT deadline FROM sla_cycles WHERE ticket = ? AND cycle = ?", (e.subject, cycle)
+        )
+        deadline = instant(c.fetchone()[0])
+    settled = settle(deadline, parse_rfc3339(e.time), cancelled="cancelled_at" in columns)
     c.update(
         "sla_cycles",
-        {"ticket": ticket, "cycle": cycle},
+        {"ticket": e.subject, "cycle": cycle},
         {**columns, "outcome": settled.outcome, "breach_minutes": settled.breach_minutes},
     )
 
 
 def _stopped(state: str) -> Any:
-    def handle(c: Cursor, e: Any) -> None:
-        ticket = _ticket(c, e, state=state)
-        if e.stopped_clock:
-            _settle(
-                c, ticket, e.cycle, e.deadline, e.at, stopped_at=rfc3339(e.at), stopped_by=state
-            )
+    def handle(c: Cursor, e: Published) -> None:
+        d = e.data
+        _ticket(c, e, state=state)
+        if d["stopped_clock"]:
+            deadline = parse_rfc3339(d["deadline"])
+            _settle(c, e, d["cycle"], deadline, stopped_at=e.time, stopped_by=state)
 
     return handle
 
 
-def reopened(c: Cursor, e: Any) -> None:
-    ticket, tenant = _ticket_of(c, e)
-    _ticket(c, e, state="open", cycles=e.cycle)
-    _new_cycle(c, ticket, e.cycle, tenant, e)
+def reopened(c: Cursor, e: Published) -> None:
+    cycle = e.data["cycle"]
+    _ticket(c, e, state="open", cycles=cycle)
+    _new_cycle(c, cycle, e)
+
+
+# ``ticketflow query sla --as-of T`` in SQL (R-SLA-10, R-SLA-11), for analysts: the same rows,
+# from the same columns, by the rules of ``ticketflow.domain.sla`` (``cycle_status``: a clock
+# not started yet or never started is not_applicable with its rule; an ended clock is settled
+# as ``settle`` does; a running one is breached past its deadline, at_risk from 75 %;
+# ``ticket_status``: breached if any cycle is, else the most severe, the last cycle when none
+# applies; the row shows the last cycle of the ticket's status). Tested equal to the query.
+SLA_FUNCTION = """CREATE OR REPLACE FUNCTION ticketflow_sla(as_of timestamptz)
+RETURNS TABLE (ticket text, tenant text, priority text, tier text, category text, status text,
+    reason text, opened_at timestamptz, clock_started_at timestamptz, deadline timestamptz,
+    restored_at timestamptz, breach_minutes integer, cycles integer)
+LANGUAGE sql STABLE AS $fn$
+WITH c AS (
+    SELECT y.*, coalesce(y.cancelled_at, y.stopped_at) AS ended_at,
+        y.clock_started_at IS NULL OR as_of < y.clock_started_at AS no_clock
+    FROM sla_cycles y WHERE y.opened_at <= as_of
+), s AS (
+    SELECT c.ticket, c.cycle, c.clock_started_at, c.clock_tier, c.deadline, c.stopped_at,
+        CASE
+            WHEN c.no_clock THEN 'not_applicable'
+            WHEN c.ended_at <= as_of THEN CASE
+                WHEN c.ended_at > c.deadline THEN 'breached'
+                WHEN c.cancelled_at IS NOT NULL THEN 'not_applicable'
+                ELSE 'met' END
+            WHEN as_of > c.deadline THEN 'breached'
+            WHEN c.warn_75_at <= as_of THEN 'at_risk'
+            ELSE 'running' END AS status,
+        CASE
+            WHEN c.no_clock THEN coalesce(c.no_clock_rule, 'R-SLA-1')
+            WHEN c.ended_at <= as_of AND c.ended_at <= c.deadline AND c.cancelled_at IS NOT NULL
+                THEN 'R-SLA-3' END AS reason,
+        CASE
+            WHEN c.no_clock THEN 0
+            WHEN c.ended_at <= as_of
+                THEN greatest(0, ceil(extract(epoch FROM c.ended_at - c.deadline) / 60))
+            WHEN as_of > c.deadline THEN ceil(extract(epoch FROM as_of - c.deadline) / 60)
+            ELSE 0 END::integer AS minutes
+    FROM c
+), r AS (
+    SELECT s.*, CASE s.status WHEN 'not_applicable' THEN 0 WHEN 'met' THEN 1
+        WHEN 'running' THEN 2 WHEN 'at_risk' THEN 3 ELSE 4 END AS severity
+    FROM s
+), t AS (
+    SELECT r.ticket, max(r.severity) AS worst, sum(r.minutes)::integer AS minutes,
+        count(*)::integer AS cycles, max(r.cycle) AS last_cycle
+    FROM r GROUP BY r.ticket
+)
+SELECT k.ticket, k.tenant, k.priority,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.clock_tier ELSE k.opening_tier END,
+    k.category, sh.status,
+    CASE WHEN sh.status = 'not_applicable' THEN sh.reason END,
+    k.opened_at,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.clock_started_at END,
+    CASE WHEN sh.clock_started_at <= as_of THEN sh.deadline END,
+    CASE WHEN sh.clock_started_at <= as_of AND sh.stopped_at <= as_of THEN sh.stopped_at END,
+    t.minutes, t.cycles
+FROM t
+JOIN sla_tickets k ON k.ticket = t.ticket
+JOIN LATERAL (
+    SELECT * FROM r
+    WHERE r.ticket = t.ticket
+        AND CASE WHEN t.worst = 0 THEN r.cycle = t.last_cycle ELSE r.severity = t.worst END
+    ORDER BY r.cycle DESC LIMIT 1
+) sh ON true
+ORDER BY k.opened_at, k.ticket
+$fn$"""
 
 
 PROJECTION = Projection(
     name="sla_breach",
     tables=("sla_tickets", "sla_cycles"),
     ddl=DDL,
+    postgres_ddl=(SLA_FUNCTION,),
     handlers={
-        "Ticket.Opened": opened,
-        "Ticket.Escalated": escalated,
-        "Ticket.PriorityChanged": priority_changed,
-        "Ticket.ServiceRestored": _stopped("restored"),
-        "Ticket.Resolved": _stopped("resolved"),
-        "Ticket.Closed": _stopped("closed"),
-        "Ticket.Reopened": reopened,
+        "ticketflow.ticket.opened.v1": opened,
+        "ticketflow.ticket.escalated.v1": escalated,
+        "ticketflow.ticket.priority_changed.v1": priority_changed,
+        "ticketflow.ticket.service_restored.v1": _stopped("restored"),
+        "ticketflow.ticket.resolved.v1": _stopped("resolved"),
+        "ticketflow.ticket.closed.v1": _stopped("closed"),
+        "ticketflow.ticket.reopened.v1": reopened,
     },
 )

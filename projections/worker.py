@@ -14,6 +14,7 @@ from eventsourcing.persistence import Mapper, Notification
 from projections.base import Cursor, Projection
 from projections.storage import ReadModelStorage
 from ticketflow.bulk import bulk_collection
+from ticketflow.contract_events import TYPES, Outbound
 
 BATCH = 5000
 Progress = Callable[[int, int], None]  # (position reached, last position)
@@ -48,7 +49,7 @@ def apply_events(
     upstream: str,
     items: Sequence[tuple[int, Any]],
 ) -> int:
-    """Apply ``(position, domain event)`` pairs in one transaction; returns events applied."""
+    """Apply ``(position, published record)`` pairs in one transaction; returns events applied."""
     if not items:
         return 0
     with store.transaction() as c:
@@ -62,7 +63,7 @@ def apply_in(
     upstream: str,
     items: Sequence[tuple[int, Any]],
 ) -> int:
-    """Apply ``(position, domain event)`` pairs inside the caller's transaction.
+    """Apply ``(position, published record)`` pairs inside the caller's transaction.
 
     Each projection skips what its tracking position says it has seen, so a redelivered or
     replayed batch changes nothing (idempotent consumers). Positions are read under a lock in
@@ -99,14 +100,19 @@ def catch_up(
     batch: int = BATCH,
     progress: Progress | None = None,
 ) -> int:
-    """Bring ``projections`` up to the end of the notification log; returns events decoded."""
+    """Bring ``projections`` up to the end of the notification log; returns events decoded.
+
+    Each stored event is decoded once and given to the projections as it is published on
+    ``ticketflow.events`` (:class:`ticketflow.contract_events.Outbound`); ``keep`` sees the
+    domain event (its business and recording times)."""
+    outbound = Outbound(recorder, mapper, f"ticketflow/{upstream}")
     with bulk_collection():
-        return _catch_up(recorder, mapper, store, projections, upstream, keep, batch, progress)
+        return _catch_up(recorder, outbound, store, projections, upstream, keep, batch, progress)
 
 
 def _catch_up(
     recorder: Any,
-    mapper: Mapper[Any],
+    outbound: Outbound,
     store: ReadModelStorage,
     projections: Sequence[Projection],
     upstream: str,
@@ -115,7 +121,8 @@ def _catch_up(
     progress: Progress | None,
 ) -> int:
     store.create_tables(projections)
-    read = {name for p in projections for name in p.handlers}
+    handled = {name for p in projections for name in p.handlers}
+    read = {q for q, t in TYPES.items() if t.name in handled}
     names = [upstream_name(p, upstream) for p in projections]
     start = min(store.position(name) for name in names) + 1
     last = recorder.max_notification_id() or 0
@@ -130,9 +137,9 @@ def _catch_up(
         for notification in notifications:
             if notification.topic.rsplit(":", 1)[-1] not in read:
                 continue  # no projection reads it: not even decoded
-            event = mapper.to_domain_event(notification)
+            event = outbound.decode(notification)
             if keep is None or keep(event):
-                items.append((notification.id, event))
+                items.append((notification.id, outbound.record(notification, event)))
         decoded += len(notifications)
         # Positions move to the last notification read, even when filtered out.
         end = notifications[-1].id

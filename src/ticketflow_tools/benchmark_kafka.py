@@ -8,7 +8,7 @@
   the three projection workers, each its own process, carry them to the read models;
 - ``topology-kafka``: the pipeline's Kafka traffic alone, with the same clients and processes.
   N inbound records are published; one process consumes them and produces each to the events
-  topic with the relay's six headers; three consumer groups read them. No validation, engine,
+  topic with the relay's nine headers; three consumer groups read them. No validation, engine,
   database or read model.
 
 The topology line is not a target: it tells how much of the pipeline's time is Kafka client work
@@ -258,7 +258,7 @@ KAFKA_PHASES = {
 def _run_role(role: str, group: str | None) -> None:
     """A process of the ``topology-kafka`` phase, with the pipeline's client settings: ``forward``
     (the inbound consumer and the relay's producer in one: each inbound record goes to the
-    events topic, same key, value and partitioner, the relay's six headers) or ``consume``
+    events topic, same key, value and partitioner, the relay's nine headers) or ``consume``
     (a projection worker's consumer: headers read as a dict, offsets committed per poll)."""
     from ticketflow.adapters import kafka
     from ticketflow.settings import Settings
@@ -283,7 +283,7 @@ def _run_role(role: str, group: str | None) -> None:
             for record in records:
                 if producer is None:
                     headers = dict(record.headers)
-                    int(headers["tf_position"])
+                    int(headers["ce_position"])
                     continue
                 position += 1
                 producer.send(
@@ -295,9 +295,12 @@ def _run_role(role: str, group: str | None) -> None:
                         ("ce_specversion", b"1.0"),
                         ("ce_id", f"{subject}:{position}".encode()),
                         ("ce_source", b"ticketflow/engine"),
-                        ("ce_type", b"ticketflow.domain.ticket:Ticket.Opened"),
+                        ("ce_type", b"ticketflow.ticket.opened.v1"),
+                        ("ce_subject", b"T-1"),
+                        ("ce_time", b"2026-05-05T10:00:00Z"),
+                        ("ce_tenant", record.key),
+                        ("ce_position", str(position).encode()),
                         ("content-type", b"application/json"),
-                        ("tf_position", str(position).encode()),
                     ],
                 )
         if producer is not None:

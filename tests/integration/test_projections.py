@@ -525,16 +525,18 @@ class TestDeterminismAndCrashSafety:
 
         crashing = system_factory(tmp_path, "crashing")
         crashing.engine.apply_batch([parse_event(e) for e in self.EVENTS])
-        original = expertise_usage.PROJECTION.handlers["Subscription.HoursConsumed"]
+        original = expertise_usage.PROJECTION.handlers["ticketflow.expertise.hours_consumed.v1"]
 
         def boom(c, e):  # rows of earlier events in the batch were already written
             raise RuntimeError("worker killed")
 
-        monkeypatch.setitem(expertise_usage.PROJECTION.handlers, "Subscription.HoursConsumed", boom)
+        monkeypatch.setitem(
+            expertise_usage.PROJECTION.handlers, "ticketflow.expertise.hours_consumed.v1", boom
+        )
         with pytest.raises(RuntimeError):
             crashing.project()
         monkeypatch.setitem(
-            expertise_usage.PROJECTION.handlers, "Subscription.HoursConsumed", original
+            expertise_usage.PROJECTION.handlers, "ticketflow.expertise.hours_consumed.v1", original
         )
         crashing.project()
         assert self.digests(crashing) == expected

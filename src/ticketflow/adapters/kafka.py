@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
@@ -113,18 +113,44 @@ def consumer(settings: Settings, topic: str, group: str, **overrides: Any) -> Ka
     return client
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Every topic's settings, stated rather than left to the broker's defaults (DESIGN §3b):
+    ``ticketflow.events`` is the public log and forgets nothing (unlimited retention, by time
+    and by size); the inbound topic keeps a week (the event store keeps what it produced, so
+    this is the window to re-read raw input); dead letters keep 30 days to be inspected and
+    redriven."""
+    keep = {"cleanup.policy": "delete", "retention.bytes": "-1"}
+    return {
+        settings.topic_inbound: {**keep, "retention.ms": str(7 * DAY_MS)},
+        settings.topic_events: {**keep, "retention.ms": "-1"},
+        settings.topic_deadletter: {**keep, "retention.ms": str(30 * DAY_MS)},
+    }
+
+
 def create_topics(settings: Settings) -> list[str]:
-    """Create the inbound, events and dead-letter topics; returns those created."""
+    """Create the inbound, events and dead-letter topics with ``settings.partitions``
+    partitions and :func:`topic_configs`; returns those created (existing ones are left as
+    they are: ``topics describe`` shows what they have)."""
     admin = KafkaAdminClient(**_options(settings, KafkaAdminClient))
     created = []
     try:
         existing = set(admin.list_topics())
-        for name in (settings.topic_inbound, settings.topic_events, settings.topic_deadletter):
+        for name, configs in topic_configs(settings).items():
             if name in existing:
                 continue
             try:
                 admin.create_topics(
-                    [NewTopic(name, num_partitions=settings.partitions, replication_factor=1)]
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=settings.partitions,
+                            replication_factor=1,
+                            topic_configs=configs,
+                        )
+                    ]
                 )
                 created.append(name)
             except TopicAlreadyExistsError:
@@ -132,6 +158,41 @@ def create_topics(settings: Settings) -> list[str]:
     finally:
         admin.close()
     return created
+
+
+DESCRIBED = ("cleanup.policy", "retention.ms", "retention.bytes")
+
+
+def describe_topics(settings: Settings) -> list[dict[str, Any]]:
+    """What the broker says of each topic: partitions and the settings of :data:`DESCRIBED`
+    (``None`` for a topic that does not exist)."""
+    admin = KafkaAdminClient(**_options(settings, KafkaAdminClient))
+    try:
+        names = list(topic_configs(settings))
+        existing = set(admin.list_topics())
+        present = [n for n in names if n in existing]
+        partitions = {
+            t["name"]: len(t["partitions"])
+            for t in (admin.describe_topics(present) if present else [])
+        }
+        configs: dict[str, dict[str, Any]] = {}
+        if present:
+            found = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n, list(DESCRIBED)) for n in present],
+                config_filter="all",
+            )
+            configs = found.get("topic", {})
+        out = []
+        for name in names:
+            row: dict[str, Any] = {"topic": name, "partitions": partitions.get(name)}
+            values = configs.get(name, {})
+            for key in DESCRIBED:
+                entry = values.get(key)
+                row[key] = entry["value"] if isinstance(entry, dict) else entry
+            out.append(row)
+        return out
+    finally:
+        admin.close()
 
 
 def publish_inbound(settings: Settings, keyed: Sequence[tuple[str, str]]) -> int:

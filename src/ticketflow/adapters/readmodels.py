@@ -25,6 +25,51 @@ TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
 )"""
 
 
+# Column types of the projections' DDL (``{instant}``, ``{flag}``) per dialect: PostgreSQL gets
+# instants and flags analysts can compare and index as such; SQLite keeps RFC 3339 UTC text
+# (``…Z``, fixed width up to the second, so text order is time order within a fraction's width)
+# and 0/1.
+COLUMN_TYPES = {
+    "sqlite": {"instant": "TEXT", "flag": "INTEGER"},
+    "postgres": {"instant": "TIMESTAMPTZ", "flag": "BOOLEAN"},
+}
+
+
+def ddl_for(statement: str, dialect: str) -> str:
+    """A projection's DDL statement with its column types for ``dialect``."""
+    return statement.format(**COLUMN_TYPES[dialect])
+
+
+def _pg_instant(data: Any) -> str:
+    """PostgreSQL's text of a ``timestamptz`` in UTC (``2026-03-10 08:00:00.123+00``) as the RFC
+    3339 text the projections write and SQLite keeps (``2026-03-10T08:00:00.123000Z``): Python
+    code sees one representation of an instant whichever the database."""
+    text = bytes(data).decode()
+    if not text.endswith("+00"):
+        raise ValueError(f"timestamptz {text!r} not in UTC (the session's TimeZone must be UTC)")
+    fraction = text[19:-3]
+    return f"{text[:10]}T{text[11:19]}{fraction.ljust(7, '0') if fraction else ''}Z"
+
+
+def _pg_session(connection: Any) -> None:
+    """UTC and ISO output, loaders turning ``timestamptz`` into RFC 3339 text and ``boolean``
+    into 0/1, as SQLite gives them."""
+    from psycopg.adapt import Loader
+
+    class InstantLoader(Loader):
+        def load(self, data: Any) -> str:
+            return _pg_instant(data)
+
+    class FlagLoader(Loader):
+        def load(self, data: Any) -> int:
+            return 1 if bytes(data) == b"t" else 0
+
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET DateStyle = 'ISO, YMD'")
+    connection.adapters.register_loader("timestamptz", InstantLoader)
+    connection.adapters.register_loader("bool", FlagLoader)
+
+
 class _PgCursor:
     """psycopg cursor taking ``?`` placeholders."""
 
@@ -64,7 +109,9 @@ class ReadModelStore:
     def postgres(cls, dsn: str) -> ReadModelStore:
         import psycopg
 
-        return cls(psycopg.connect(dsn, autocommit=True), "postgres")
+        connection = psycopg.connect(dsn, autocommit=True)
+        _pg_session(connection)
+        return cls(connection, "postgres")
 
     def close(self) -> None:
         self.connection.close()
@@ -99,7 +146,10 @@ class ReadModelStore:
             c.execute(TRACKING_DDL)
             for projection in projections:
                 for statement in projection.ddl:
-                    c.execute(statement)
+                    c.execute(ddl_for(statement, self.dialect))
+                if self.dialect == "postgres":
+                    for statement in projection.postgres_ddl:
+                        c.execute(statement)
 
     def drop_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:

@@ -11,16 +11,14 @@ committed offsets) for ``TICKETFLOW_OUTAGE_TIMEOUT`` seconds; then the worker st
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Tracking
 
 from projections.base import Projection
 from projections.worker import apply_in
@@ -33,6 +31,7 @@ from ticketflow.adapters.kafka import (
     rewind,
 )
 from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.contract_events import Outbound, from_binary
 from ticketflow.errors import UnavailableError
 from ticketflow.service.audit import chain_read
 from ticketflow.service.engine import Engine
@@ -97,7 +96,9 @@ RELAY_PREFIX = "relay:"
 
 
 class Relay:
-    """The event store's notification log → ``ticketflow.events`` (key = tenant).
+    """The event store's notification log → ``ticketflow.events`` (key = tenant), each stored
+    event as its published record (:mod:`ticketflow.contract_events`, DESIGN §3b): CloudEvents
+    in binary mode, ``ce_*`` headers and ``data`` as plain JSON.
 
     With ``chain`` (the read-model database), each published batch is also added to the audit
     chain (:mod:`ticketflow.service.audit`), so the chain follows the log within a batch instead of
@@ -114,8 +115,7 @@ class Relay:
         self.settings, self.engine, self.producer, self.batch = settings, engine, producer, batch
         self.chain = chain
         self.name = RELAY_PREFIX + settings.topic_events
-        self.source = f"ticketflow/{engine.name}".encode()
-        self.tenants: dict[Any, bytes] = {}
+        self.outbound = Outbound(engine.recorder, engine.mapper, f"ticketflow/{engine.name}")
         self.partitions: dict[bytes, tuple[int, int]] = {}
         self.published = 0
 
@@ -129,12 +129,13 @@ class Relay:
         topic = self.settings.topic_events
         partitions = sorted(self.producer.partitions_for(topic))
         for n in notifications:
-            key = self._tenant(n)
+            record = self.outbound.record(n)
+            key = record.tenant.encode()
             self.producer.send(
                 topic,
                 key=key,
-                value=bytes(n.state),
-                headers=self._headers(n),
+                value=record.value(),
+                headers=record.headers(),
                 partition=self._partition(key, partitions),
             )
         self.producer.flush()  # confirmed by the broker before the position moves
@@ -150,18 +151,6 @@ class Relay:
         if self.chain is not None:
             self.chain.close()
 
-    def _headers(self, n: Any) -> list[tuple[str, bytes]]:
-        """CloudEvents binary mode; the event's identity is its aggregate and version (parsed
-        back by :func:`event_identity`), ``tf_position`` its place in the store's log."""
-        return [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", f"{n.originator_id}:{n.originator_version}".encode()),
-            ("ce_source", self.source),
-            ("ce_type", n.topic.encode()),
-            ("content-type", b"application/json"),
-            ("tf_position", str(n.id).encode()),
-        ]
-
     def _partition(self, key: bytes, partitions: list[int]) -> int:
         """The partition kafka-python's default partitioner would choose (murmur2 of the key),
         computed once per tenant and partition count rather than once per record."""
@@ -171,35 +160,18 @@ class Relay:
             found = self.partitions[key] = (len(partitions), partitions[index])
         return found[1]
 
-    def _tenant(self, n: Any) -> bytes:
-        key = n.originator_id
-        tenant = self.tenants.get(key)
-        if tenant is None:
-            first = n
-            if n.originator_version != 1:
-                first = self.engine.recorder.select_events(n.originator_id, lte=1)[0]
-            tenant = self.tenants[key] = str(json.loads(bytes(first.state))["tenant"]).encode()
-        return tenant
-
-
-def event_identity(ce_id: bytes) -> tuple[UUID, int]:
-    """``(aggregate id, version)`` from the ``ce_id`` the relay gives a domain event."""
-    originator, version = ce_id.decode().rsplit(":", 1)
-    return UUID(originator), int(version)
-
 
 class ProjectionWorker:
-    """``ticketflow.events`` → one read model, in the consumer group of that projection."""
+    """``ticketflow.events`` → one read model, in the consumer group of that projection.
+
+    A record is decoded once (:func:`ticketflow.contract_events.from_binary`), and only when it
+    is new and of a type the projection reads (its position and type headers say so)."""
 
     def __init__(
         self, projection: Projection, engine: Engine, store: ReadModelStore, consumer: Any
     ) -> None:
-        self.projection, self.mapper, self.store, self.consumer = (
-            projection,
-            engine.mapper,
-            store,
-            consumer,
-        )
+        self.projection, self.store, self.consumer = projection, store, consumer
+        self.types = frozenset(projection.handlers)
         self.applied = 0
         self.consumed = 0
 
@@ -225,23 +197,15 @@ class ProjectionWorker:
             top = seen
             for record in records:
                 headers = dict(record.headers)  # bytes values: decode only what is used
-                position = int(headers["tf_position"])
+                position = int(headers["ce_position"])
                 if position <= top:  # a tail the relay sent again after a crash
                     items.append((record.offset + 1, None))
                     continue
                 top = position
-                topic = headers["ce_type"].decode()
-                if topic.rsplit(":", 1)[-1] not in self.projection.handlers:
+                if headers["ce_type"].decode() not in self.types:
                     items.append((record.offset + 1, None))  # not read by this projection
                     continue
-                originator_id, version = event_identity(headers["ce_id"])
-                stored = StoredEvent(
-                    originator_id=originator_id,
-                    originator_version=version,
-                    topic=topic,
-                    state=record.value,
-                )
-                items.append((record.offset + 1, self.mapper.to_domain_event(stored)))
+                items.append((record.offset + 1, from_binary(headers, record.value)))
             self.applied += apply_in(c, self.store, [self.projection], upstream, items)
             if top > seen:
                 self.store.advance(c, relayed, top)

@@ -122,7 +122,7 @@ def sla(
             y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes, y.edition,
             y.no_clock_rule, y.cancelled_at, y.stopped_at
             FROM sla_tickets t JOIN sla_cycles y ON y.ticket = t.ticket
-            WHERE {where} ORDER BY t.opened_at, t.ticket, y.cycle""",
+            WHERE {where} ORDER BY t.ticket, y.cycle""",
             params,
         )
         rows = c.fetchall()
@@ -132,7 +132,9 @@ def sla(
         if cycle.opened_at <= as_of:  # cycles (and tickets) that existed at as_of
             tickets.setdefault(row[0], (head, []))[1].append(cycle)
     out = []
-    for head, cycles in tickets.values():
+    # In order of opening, as instants: SQLite's text would put …08:00:00.5Z before …08:00:00Z.
+    ordered = sorted(tickets.values(), key=lambda t: (t[1][0].opened_at, t[0][0]))
+    for head, cycles in ordered:
         row = _sla_row(head, cycles, as_of)
         if status is None or row["status"] == status:
             out.append(row)

@@ -23,6 +23,7 @@ from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import deadletter as cli_deadletter
 from ticketflow.entrypoints.cli import kafka as cli_kafka
+from ticketflow.entrypoints.cli import log as cli_log
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.progress import Progress
@@ -164,13 +165,17 @@ def _answer(
 
 
 def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
+    """The inbound contract's schemas in DIR, the published events' in DIR/events."""
     from ticketflow.contract import json_schemas
+    from ticketflow.contract_events import event_json_schemas
 
     target = Path(args.dir)
-    target.mkdir(parents=True, exist_ok=True)
-    for stem, schema in json_schemas().items():
-        (target / f"{stem}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {len(json_schemas())} schemas to {target}")
+    for directory, schemas in ((target, json_schemas()), (target / "events", event_json_schemas())):
+        directory.mkdir(parents=True, exist_ok=True)
+        for stem, schema in schemas.items():
+            text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+            (directory / f"{stem}.json").write_text(text)
+        print(f"wrote {len(schemas)} schemas to {directory}")
     return 0
 
 
@@ -271,15 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_ingest_parser(sub)
     _add_query_parser(sub)
-    sc = sub.add_parser("schemas", help="the wire contract's JSON Schemas")
+    sc = sub.add_parser("schemas", help="the JSON Schemas of the inbound and published events")
     sc_sub = sc.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
-    ex = sc_sub.add_parser("export", help="write schemas/*.json from the pydantic models")
+    ex = sc_sub.add_parser(
+        "export", help="write schemas/*.json and schemas/events/*.json from the pydantic models"
+    )
     ex.add_argument("--dir", default="schemas", help="target directory (default ./schemas)")
     ex.set_defaults(func=cmd_schemas)
     cli_audit.register(sub)
     cli_serve.register(sub)
     cli_kafka.register(sub)
     cli_deadletter.register(sub)
+    cli_log.register(sub)
     _add_demo_parser(sub)
     return parser
 

@@ -13,6 +13,7 @@ from projections import ALL
 from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.bulk import bulk_collection
+from ticketflow.entrypoints import render
 from ticketflow.entrypoints.workers import (
     InboundWorker,
     OutageError,
@@ -30,12 +31,20 @@ PROJECTIONS = {p.name: p for p in ALL}
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     created = kafka.create_topics(settings)
-    names = (settings.topic_inbound, settings.topic_events, settings.topic_deadletter)
-    for name in names:
+    for name, configs in kafka.topic_configs(settings).items():
+        retention = configs["retention.ms"]
+        kept = "unlimited" if retention == "-1" else f"{int(retention) // kafka.DAY_MS} days"
         print(
             f"{name}: {'created' if name in created else 'exists'} ({settings.partitions} "
-            "partitions when created)"
+            f"partitions and retention {kept} when created)"
         )
+    return 0
+
+
+def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
+    """The topics as the broker has them (a topic not created shows empty cells)."""
+    rows = kafka.describe_topics(settings)
+    print(render.rows(rows, list(rows[0]), args.format))
     return 0
 
 
@@ -112,9 +121,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     t = sub.add_parser("topics", help="Kafka topics of ticketflow")
-    t.add_subparsers(dest="action", required=True, metavar="ACTION", help="action").add_parser(
-        "create", help="create the inbound, events and dead-letter topics"
+    actions = t.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
+    actions.add_parser(
+        "create", help="create the inbound, events and dead-letter topics with their settings"
     ).set_defaults(func=cmd_topics)
+    d = actions.add_parser(
+        "describe", help="partitions and retention of each topic, as the broker reports them"
+    )
+    d.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
+    d.set_defaults(func=cmd_topics_describe)
     w = sub.add_parser("worker", help="run a Kafka-mode worker")
     w.add_argument(
         "role",

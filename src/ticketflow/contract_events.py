@@ -1,0 +1,398 @@
+"""The outbound contract (DESIGN §3b): what ``ticketflow.events`` and ``ticketflow log`` publish.
+
+One record per stored domain event, a CloudEvent with a stable, versioned ``type`` that does not
+depend on where a class lives (``ticketflow.ticket.opened.v1``), ``subject`` = the upstream id
+(ticket, or tenant for subscription and expertise facts), ``time`` = the fact's business time,
+extensions ``tenant`` and ``position`` (the event store's position), and ``data`` as plain JSON:
+RFC 3339 UTC instants, integers for minutes.
+
+:data:`TYPES` is the one mapping from domain events to published types. Each published type
+has a pydantic model of its ``data``: it names the fields published (in that order) and is the
+single source of ``schemas/events/*.json`` (``ticketflow schemas export``). Records are built
+without pydantic (one dictionary per event); the tests validate them against the schemas.
+
+A stored event of an older class version is upcast by the domain class first, then published
+under the type version the table declares for it: the published version moves only when the
+published ``data`` changes incompatibly (then ``….v2`` gets its own model and schema).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ticketflow.domain.instants import rfc3339
+from ticketflow.domain.sla import deadline_at
+from ticketflow.errors import TicketflowError
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+SCHEMA_BASE = "https://ticketflow.dev/schemas/events/"
+
+Instant = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+        json_schema_extra={"format": "date-time"},
+        description="RFC 3339 instant in UTC (`Z`), with a fraction of a second when it has one",
+    ),
+]
+Minutes = Annotated[int, Field(ge=0, description="whole minutes")]
+TierName = Literal["STANDARD", "BRONZE", "SILVER", "GOLD"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+Rule = Annotated[str, Field(pattern=r"^R-[A-Z]+-\d+$", description="a rule id of DESIGN §2")]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    inbound: str = Field(
+        description="the upstream fact that produced this event: its `source`, one space, its "
+        "`id` (R-IN-1)"
+    )
+
+
+class _Clock(_Data):
+    """Clock fields of a fact that may start a GTR clock (R-SLA-1..4, R-SLA-8, R-SLA-9)."""
+
+    clock_started_at: Instant | None = Field(description="when the GTR clock started, or null")
+    clock_tier: TierName | None = Field(description="tier in force for service at clock start")
+    gtr_minutes: Minutes | None = Field(description="the GTR fixed at clock start (R-SLA-4)")
+    edition: str | None = Field(description="catalog edition that fixed the GTR (R-TIER-1)")
+    deadline: Instant | None = Field(
+        description="clock start + GTR, counted 24x7 (R-SLA-5); null when no clock started"
+    )
+    no_clock_rule: Rule | None = Field(description="why no clock started, when none did")
+    no_clock_detail: str | None = Field(description="the reason in words")
+
+
+class TicketOpenedV1(_Clock):
+    """A ticket was opened (R-SLA-2); its clock decision."""
+
+    priority: Priority
+    channel: Literal["portal", "phone", "email"]
+    language: Literal["fr", "en"]
+    category: str
+    beta_feature: bool
+    summary: str | None
+    tier: TierName = Field(description="tier in force for service at opening (R-SLA-4)")
+    in_planned_window: bool = Field(description="opened in a planned maintenance window (R-SLA-9)")
+
+
+class TicketAcknowledgedV1(_Data):
+    """The ticket was acknowledged."""
+
+
+class TicketEscalatedV1(_Data):
+    """The ticket was escalated (levels only go up)."""
+
+    level: Literal["L2", "L3"]
+
+
+class TicketPriorityChangedV1(_Clock):
+    """The priority changed: a raise to P1 may start a clock (R-SLA-3), a lowering cancels a
+    running one."""
+
+    cycle: int = Field(ge=1, description="the cycle the change belongs to (R-SLA-7)")
+    priority: Priority
+    from_priority: Priority
+    tier: TierName = Field(description="tier in force for service at the change")
+    clock_effect: Literal["started", "cancelled", "none"]
+    new_cycle: bool = Field(description="a raise to P1 after a cancelled clock opens a cycle")
+
+
+class TicketStoppedV1(_Data):
+    """Service restored, ticket resolved or closed: stops the cycle's clock if it still ran
+    (R-SLA-6)."""
+
+    cycle: int = Field(ge=1)
+    stopped_clock: bool = Field(description="whether this fact stopped a running clock")
+    deadline: Instant | None = Field(
+        description="deadline of the clock stopped; null when none was, or for facts recorded "
+        "before stops carried it (take it from the cycle's start)"
+    )
+
+
+class TicketServiceRestoredV1(TicketStoppedV1):
+    """Service was restored (R-SLA-6)."""
+
+
+class TicketResolvedV1(TicketStoppedV1):
+    """The ticket was resolved."""
+
+
+class TicketClosedV1(TicketStoppedV1):
+    """The ticket was closed (final)."""
+
+
+class TicketReopenedV1(_Clock):
+    """The ticket was reopened: a new cycle with its own clock decision (R-SLA-7)."""
+
+    cycle: int = Field(ge=2)
+    tier: TierName
+
+
+class _Change(_Data):
+    tier: TierName = Field(description="tier in force for service from `time`")
+    billing_effective_at: Instant = Field(description="billed from (R-BILL-2, R-BILL-3)")
+    service_rule: Rule
+    billing_rule: Rule
+
+
+class SubscriptionStartedV1(_Change):
+    """A subscription began: explicitly, or implicitly at STANDARD (R-TIER-2)."""
+
+    implicit: bool
+
+
+class _TierChange(_Change):
+    from_tier: TierName
+
+
+class SubscriptionSubscribedV1(_TierChange):
+    """The explicit start of a subscription that was implicit STANDARD until then."""
+
+
+class SubscriptionTierUpgradedV1(_TierChange):
+    """An upgrade, in force at once (R-BILL-1)."""
+
+
+class SubscriptionTierDowngradedV1(_TierChange):
+    """A downgrade, through a support ticket (R-BILL-4)."""
+
+    support_ticket: str
+
+
+class ExpertisePackPurchasedV1(_Data):
+    """A pack of expert hours was bought (never expires, R-EXP-3)."""
+
+    pack_id: str
+    minutes: Minutes
+
+
+class ExpertiseHoursConsumedV1(_Data):
+    """Expert time was used, and how it was funded (R-EXP-4..6)."""
+
+    minutes: Minutes
+    ticket: str | None
+    expert: str | None
+    activity: str | None
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="the Europe/Paris month")
+    tier: TierName
+    privileged: bool
+    allowance_minutes: Minutes = Field(description="the month's allowance then (R-EXP-1)")
+    from_allowance: Minutes
+    from_packs: list[tuple[str, Minutes]] = Field(
+        description="`[pack_id, minutes]` drawn from packs, oldest first (R-EXP-4)"
+    )
+    overage: Minutes
+    unfunded: Minutes
+
+
+class EventType(NamedTuple):
+    """A published type: its name, the model of its ``data``, and the subject's kind."""
+
+    name: str
+    model: type[_Data]
+    subject: Literal["ticket", "tenant"]
+
+
+def _t(name: str, model: type[_Data], subject: Literal["ticket", "tenant"]) -> EventType:
+    return EventType(f"ticketflow.{name}.v1", model, subject)
+
+
+# Domain event (the class's qualified name; its module never moves) → published type.
+TYPES: dict[str, EventType] = {
+    "Ticket.Opened": _t("ticket.opened", TicketOpenedV1, "ticket"),
+    "Ticket.Acknowledged": _t("ticket.acknowledged", TicketAcknowledgedV1, "ticket"),
+    "Ticket.Escalated": _t("ticket.escalated", TicketEscalatedV1, "ticket"),
+    "Ticket.PriorityChanged": _t("ticket.priority_changed", TicketPriorityChangedV1, "ticket"),
+    "Ticket.ServiceRestored": _t("ticket.service_restored", TicketServiceRestoredV1, "ticket"),
+    "Ticket.Resolved": _t("ticket.resolved", TicketResolvedV1, "ticket"),
+    "Ticket.Closed": _t("ticket.closed", TicketClosedV1, "ticket"),
+    "Ticket.Reopened": _t("ticket.reopened", TicketReopenedV1, "ticket"),
+    "Subscription.Started": _t("subscription.started", SubscriptionStartedV1, "tenant"),
+    "Subscription.Subscribed": _t("subscription.subscribed", SubscriptionSubscribedV1, "tenant"),
+    "Subscription.TierUpgraded": _t(
+        "subscription.tier_upgraded", SubscriptionTierUpgradedV1, "tenant"
+    ),
+    "Subscription.TierDowngraded": _t(
+        "subscription.tier_downgraded", SubscriptionTierDowngradedV1, "tenant"
+    ),
+    "Subscription.PackPurchased": _t(
+        "expertise.pack_purchased", ExpertisePackPurchasedV1, "tenant"
+    ),
+    "Subscription.HoursConsumed": _t(
+        "expertise.hours_consumed", ExpertiseHoursConsumedV1, "tenant"
+    ),
+}
+TYPE_NAMES = frozenset(t.name for t in TYPES.values())
+
+
+def type_of(stored_topic: str) -> EventType | None:
+    """The published type of a stored event's topic (``ticketflow.domain.ticket:Ticket.Opened``)."""
+    return TYPES.get(stored_topic.rsplit(":", 1)[-1])
+
+
+class Published(NamedTuple):
+    """One record of ``ticketflow.events``, as consumers (and the projections) see it."""
+
+    id: str  # ``<aggregate id>:<version>``: stable, unique per event
+    source: str
+    type: str
+    subject: str
+    time: str
+    tenant: str
+    position: int
+    data: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        """The event's version within its aggregate (1 for the first)."""
+        return int(self.id.rsplit(":", 1)[1])
+
+    def structured(self) -> dict[str, Any]:
+        """The CloudEvent in structured mode (JSON format)."""
+        return {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.subject,
+            "time": self.time,
+            "datacontenttype": CONTENT_TYPE,
+            "dataschema": SCHEMA_BASE + self.type + ".json",
+            "tenant": self.tenant,
+            "position": self.position,
+            "data": self.data,
+        }
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Binary mode: the attributes as ``ce_*`` headers (the value is ``data``)."""
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("ce_time", self.time.encode()),
+            ("ce_tenant", self.tenant.encode()),
+            ("ce_position", str(self.position).encode()),
+            ("content-type", b"application/json"),
+        ]
+
+    def value(self) -> bytes:
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def from_binary(headers: dict[str, bytes], value: bytes) -> Published:
+    """A record of ``ticketflow.events`` read back: headers and value decoded once."""
+    return Published(
+        headers["ce_id"].decode(),
+        headers["ce_source"].decode(),
+        headers["ce_type"].decode(),
+        headers["ce_subject"].decode(),
+        headers["ce_time"].decode(),
+        headers["ce_tenant"].decode(),
+        int(headers["ce_position"]),
+        json.loads(value),
+    )
+
+
+def _encoder(event_type: EventType) -> Callable[[Any], dict[str, Any]]:
+    """``data`` of one published type from its domain event: the model's fields, in order;
+    ``deadline`` of a fact that may start a clock is derived from it (R-SLA-4, R-SLA-5)."""
+    fields = tuple(event_type.model.model_fields)
+    derive_deadline = issubclass(event_type.model, _Clock)
+
+    def encode(event: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name in fields:
+            if derive_deadline and name == "deadline":
+                start = event.clock_started_at
+                value = None if start is None else deadline_at(start, event.gtr_minutes)
+            else:
+                value = getattr(event, name)
+            data[name] = rfc3339(value) if isinstance(value, datetime) else value
+        return data
+
+    return encode
+
+
+ENCODERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    qualname: _encoder(t) for qualname, t in TYPES.items()
+}
+
+
+def event_json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas (2020-12) of each published type's ``data``, keyed by type name."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for t in TYPES.values():
+        schema = t.model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = SCHEMA_BASE + t.name + ".json"
+        schema["title"] = t.name
+        schemas[t.name] = schema
+    return schemas
+
+
+class UnpublishedEventError(TicketflowError, LookupError):
+    """A stored event whose class has no published type (add it to :data:`TYPES`)."""
+
+
+class Outbound:
+    """Stored events → :class:`Published` records, for the relay, ``ticketflow log`` and the
+    embedded projections alike.
+
+    ``recorder`` and ``mapper`` are the event store's (eventsourcing's ``select_events`` and
+    ``to_domain_event``): an event after its aggregate's first names neither ticket nor tenant,
+    so they are taken from the aggregate's first event, read once and remembered (ids are
+    derived from names, ``ticketflow.domain.ids``: the mapping never changes)."""
+
+    LIMIT = 500_000
+
+    def __init__(self, recorder: Any, mapper: Any, source: str) -> None:
+        self.recorder, self.mapper, self.source = recorder, mapper, source
+        self._owners: dict[Any, tuple[str, str]] = {}
+
+    def decode(self, notification: Any) -> Any:
+        """The domain event of a stored event (upcast to its class's current version)."""
+        return self.mapper.to_domain_event(notification)
+
+    def record(self, notification: Any, event: Any = None) -> Published:
+        """The published record of a stored event (``event``: already decoded, if it was)."""
+        if event is None:
+            event = self.mapper.to_domain_event(notification)
+        qualname = type(event).__qualname__
+        event_type = TYPES.get(qualname)
+        if event_type is None:
+            raise UnpublishedEventError(f"no published type for {notification.topic}")
+        ticket, tenant = self._owner(event)
+        return Published(
+            f"{event.originator_id}:{event.originator_version}",
+            self.source,
+            event_type.name,
+            ticket if event_type.subject == "ticket" else tenant,
+            rfc3339(event.at),
+            tenant,
+            notification.id,
+            ENCODERS[qualname](event),
+        )
+
+    def _owner(self, event: Any) -> tuple[str, str]:
+        """``(subject name, tenant)`` of the event's aggregate."""
+        key = event.originator_id
+        found = self._owners.get(key)
+        if found is None:
+            first = event
+            if event.originator_version != 1:
+                stored = self.recorder.select_events(key, lte=1)[0]
+                first = self.mapper.to_domain_event(stored)
+            found = (getattr(first, "ticket", first.tenant), first.tenant)
+            if len(self._owners) >= self.LIMIT:
+                self._owners.clear()
+            self._owners[key] = found
+        return found
