@@ -14,6 +14,8 @@ from projections import ALL
 from projections.base import Projection
 from projections.worker import catch_up
 from ticketflow.adapters.eventstore import eventstore_env
+from ticketflow.adapters.keys import KeyTable
+from ticketflow.adapters.readers import ThreadStores, reader_factory
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
@@ -46,6 +48,22 @@ def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadMo
         store = ReadModelStore.sqlite(target / READMODELS_FILE)
     store.create_tables(ALL)
     return store
+
+
+def open_readers(settings: Settings) -> ThreadStores:
+    """Read-model connections for concurrent readers, one per thread (the HTTP API)."""
+    if settings.store == "postgres":
+        assert settings.pg_dsn is not None
+        return ThreadStores(reader_factory("postgres", settings.pg_dsn))
+    return ThreadStores(reader_factory("sqlite", settings.data_dir / READMODELS_FILE))
+
+
+def open_keys(settings: Settings) -> tuple[KeyTable, ReadModelStore]:
+    """The API keys (R-ACC-1) in the store's database, and the store to close after use."""
+    store = open_readmodels(settings)
+    keys = KeyTable(lambda: store)
+    keys.create_table()
+    return keys, store
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import kafka as cli_kafka
+from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.progress import Progress
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_audit.register(sub)
     cli_serve.register(sub)
     cli_kafka.register(sub)
+    cli_keys.register(sub)
     _add_demo_parser(sub)
     return parser
 
