@@ -191,7 +191,7 @@ def create_app(backend: Backend) -> FastAPI:
         batch, documents = posted.candidates(request, body)
         posted.check_access(key, documents, request)
         results = await run_in_threadpool(backend.submit, batch)
-        outcomes = [posted.outcome(r, key) for r in results]
+        outcomes = [posted.outcome(c, r, key) for c, r in zip(batch, results, strict=True)]
         metrics.count_outcomes(outcomes)
         counts = {s: sum(o["status"] == s for o in outcomes) for s in posted.OUTCOME_STATUSES}
         return json_response({**counts, "outcomes": outcomes}, posted.status_of(outcomes))
