@@ -22,14 +22,22 @@ from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
+ANSWERING_TIMEOUT_S = 3
 
 
-def open_engine(settings: Settings, attempts: int = 5) -> Engine:
+def open_engine(
+    settings: Settings, attempts: int = 5, connect_timeout_s: int | None = None
+) -> Engine:
     """The engine on the configured store. Processes starting together on a new PostgreSQL
-    database race to create its tables; the loser sees the winner's tables on a retry."""
+    database race to create its tables; the loser sees the winner's tables on a retry.
+    ``connect_timeout_s`` bounds each wait for a PostgreSQL connection (a server answering
+    requests, such as the API, says "unavailable" soon rather than hold its caller)."""
+    env = eventstore_env(settings)
+    if connect_timeout_s is not None and "POSTGRES_CONNECT_TIMEOUT" in env:
+        env["POSTGRES_CONNECT_TIMEOUT"] = str(connect_timeout_s)
     for attempt in range(1, attempts + 1):
         try:
-            return Engine(env=eventstore_env(settings))
+            return Engine(env=env)
         except PersistenceError:
             if attempt == attempts:
                 raise
@@ -75,8 +83,14 @@ class System:
     readmodels: ReadModelStore
 
     @classmethod
-    def open(cls, settings: Settings) -> System:
-        return cls(settings, open_engine(settings), open_readmodels(settings))
+    def open(cls, settings: Settings, *, answering: bool = False) -> System:
+        """The system; ``answering``: for a server answering requests, which tries once and
+        waits a few seconds at most for the database rather than retry."""
+        if answering:
+            engine = open_engine(settings, attempts=1, connect_timeout_s=ANSWERING_TIMEOUT_S)
+        else:
+            engine = open_engine(settings)
+        return cls(settings, engine, open_readmodels(settings))
 
     def project(
         self,

@@ -86,4 +86,11 @@ def reader_factory(dialect: str, target: str | Path) -> Callable[[], ReadModelSt
     """Opens a reader: a SQLite file path, or a PostgreSQL DSN."""
     if dialect == "sqlite":
         return lambda: SqliteReader.open(Path(target))
-    return lambda: ReadModelStore.postgres(str(target))
+    return lambda: ReadModelStore.postgres(_bounded(str(target)))
+
+
+def _bounded(dsn: str, seconds: int = 3) -> str:
+    """``dsn`` with a connection timeout: a reader waits a few seconds at most."""
+    if "connect_timeout=" in dsn:
+        return dsn
+    return f"{dsn}{'&' if '?' in dsn else '?'}connect_timeout={seconds}"

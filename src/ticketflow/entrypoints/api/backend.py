@@ -12,6 +12,7 @@ the database or broker is back.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -53,6 +54,7 @@ class Backend:
         self.keys = KeyTable(self.readers.current)
         self._projected = -1
         self._closed = False
+        self._verified: dict[str, ApiKey] = {}
         with self.guarded():
             self.system()
             self.keys.create_table()
@@ -65,7 +67,7 @@ class Backend:
             if self._closed:
                 raise UnavailableError("the server is shutting down", "retry on another one")
             with translated():
-                self._system = System.open(self.settings)
+                self._system = System.open(self.settings, answering=True)
         return self._system
 
     def _reset(self) -> None:
@@ -108,9 +110,25 @@ class Backend:
             self._projected = head
 
     def authenticate(self, secret: str) -> ApiKey | None:
-        """The live key whose secret this is (R-ACC-1), looked up on every request."""
-        with self.guarded():
-            return self.keys.authenticate(secret)
+        """The live key whose secret this is (R-ACC-1), looked up on every request.
+
+        While the database cannot be read, a key this process has already verified is taken
+        as it was last seen, so that ``/readyz`` can say what is down (nothing can be revoked
+        meanwhile: revoking writes to that database); an unknown key gets the 503.
+        """
+        digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+        try:
+            with self.guarded():
+                key = self.keys.authenticate(secret)
+        except UnavailableError:
+            if digest in self._verified:
+                return self._verified[digest]
+            raise
+        if key is None:
+            self._verified.pop(digest, None)
+        else:
+            self._verified[digest] = key
+        return key
 
     # -- writes -----------------------------------------------------------------------------
 
