@@ -50,6 +50,24 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.split("\n") if part)
 
 
+def _id_of(secret: str) -> str:
+    """The id of a key written ``tfk_<12 hex digits>_<at least 32 characters>``."""
+    parts = secret.split("_", 2)
+    if (
+        len(parts) != 3
+        or f"{parts[0]}_" != PREFIX
+        or len(parts[1]) != 12
+        or any(ch not in "0123456789abcdef" for ch in parts[1])
+        or len(parts[2]) < 32
+    ):
+        raise ValueError(
+            "a key reads tfk_<12 hex digits>_<at least 32 characters>, e.g. "
+            "python -c \"import secrets; print(f'tfk_{secrets.token_hex(6)}_"
+            "{secrets.token_urlsafe(32)}')\""
+        )
+    return parts[1]
+
+
 def _key(row: Sequence[Any]) -> ApiKey:
     key_id, name, roles, tenants, sources, created, used, revoked = row
     return ApiKey(
@@ -79,12 +97,24 @@ class KeyTable:
         tenants: Sequence[str] = (),
         sources: Sequence[str] = (),
         name: str = "",
+        secret: str | None = None,
     ) -> tuple[ApiKey, str]:
+        """A new key, or ``secret`` (a key made elsewhere, e.g. a deployment's secret) stored
+        as one; given again, the same secret changes nothing."""
         self.create_table()
-        key_id = secrets.token_hex(6)
-        secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        if secret is None:
+            key_id = secrets.token_hex(6)
+            secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        else:
+            key_id = _id_of(secret)
         stored = ApiKey(key_id, name, tuple(roles), tuple(tenants), tuple(sources), _now())
         with self._store().transaction() as c:
+            c.execute(f"SELECT {_COLUMNS}, key_sha256 FROM api_keys WHERE id = ?", (key_id,))
+            row = c.fetchone()
+            if row is not None:
+                if not hmac.compare_digest(str(row[-1]), _digest(secret)):
+                    raise ValueError(f"another key has the id {key_id}")
+                return _key(row[:-1]), secret
             c.execute(
                 "INSERT INTO api_keys (id, name, key_sha256, roles, tenants, sources, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

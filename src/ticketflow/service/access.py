@@ -83,8 +83,10 @@ class KeyStore(Protocol):
         tenants: Sequence[str] = (),
         sources: Sequence[str] = (),
         name: str = "",
+        secret: str | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key: what is stored of it, and the key (shown once, never stored)."""
+        """A new key (or ``secret`` stored as one): what is stored of it, and the key (shown
+        once, never stored)."""
         ...
 
     def list(self) -> list[ApiKey]: ...

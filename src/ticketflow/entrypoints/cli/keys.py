@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ticketflow.bootstrap import open_keys
@@ -33,13 +34,28 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         roles = parse_roles(args.role)
     except ValueError as exc:
         raise TicketflowError(str(exc)) from None
+    given = None
+    if args.secret_file:
+        try:
+            given = Path(args.secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise TicketflowError(f"cannot read {args.secret_file}: {exc.strerror}") from None
     keys, store = open_keys(settings)
     try:
         stored, secret = keys.create(
-            roles, tenants=args.tenant or (), sources=args.source or (), name=args.name or ""
+            roles,
+            tenants=args.tenant or (),
+            sources=args.source or (),
+            name=args.name or "",
+            secret=given,
         )
+    except ValueError as exc:
+        raise TicketflowError(str(exc)) from None
     finally:
         store.close()
+    if given is not None:
+        print(f"key {stored.id} stored from {args.secret_file}")
+        return 0
     if args.format == "json":
         print(render.to_json({**stored.as_dict(), "key": secret}))
     else:
@@ -103,6 +119,12 @@ def register(sub: Any) -> None:
         "--source", action="append", metavar="S", help="publisher: only events of source S"
     )
     c.add_argument("--name", help="what the key is for")
+    c.add_argument(
+        "--secret-file",
+        metavar="FILE",
+        help="store the key written in FILE (a deployment secret) instead of making one; "
+        "again with the same file, nothing changes",
+    )
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.set_defaults(func=cmd_create)
     ls = ks.add_parser("list", help="keys without the keys: ids, roles, scope, use")
