@@ -269,3 +269,29 @@ def test_keys_command(tmp_path: Path) -> None:
     assert json.loads(_cli(tmp_path, "list", "--format", "json").stdout)[0]["revoked_at"]
     assert _cli(tmp_path, "revoke", key["id"]).returncode == 2
     assert _cli(tmp_path, "create", "--role", "admin").returncode == 2
+
+
+def test_a_key_from_a_secret_file(tmp_path: Path) -> None:
+    secret = "tfk_0123456789ab_" + "s" * 43
+    (tmp_path / "key").write_text(secret + "\n")
+    data = tmp_path / "data"
+    for _ in range(2):  # again with the same file: nothing changes
+        done = _cli(data, "create", "--role", "operator", "--secret-file", str(tmp_path / "key"))
+        assert done.returncode == 0, done.stderr
+    assert [k["id"] for k in json.loads(_cli(data, "list", "--format", "json").stdout)] == [
+        "0123456789ab"
+    ]
+    (tmp_path / "other").write_text("tfk_0123456789ab_" + "t" * 43)
+    assert (
+        _cli(
+            data, "create", "--role", "operator", "--secret-file", str(tmp_path / "other")
+        ).returncode
+        == 2
+    )
+    (tmp_path / "short").write_text("tfk_0123456789ab_short")
+    assert (
+        _cli(
+            data, "create", "--role", "operator", "--secret-file", str(tmp_path / "short")
+        ).returncode
+        == 2
+    )
