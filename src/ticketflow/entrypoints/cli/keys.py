@@ -125,10 +125,17 @@ def register(sub: Any) -> None:
         help="store the key written in FILE (a deployment secret) instead of making one; "
         "again with the same file, nothing changes",
     )
-    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the key alone on stdout; json: the key with what is stored of it",
+    )
     c.set_defaults(func=cmd_create)
     ls = ks.add_parser("list", help="keys without the keys: ids, roles, scope, use")
-    ls.add_argument("--format", choices=render.FORMATS, default="table")
+    ls.add_argument(
+        "--format", choices=render.FORMATS, default="table", help="output format (default table)"
+    )
     ls.set_defaults(func=cmd_list)
     r = ks.add_parser("revoke", help="revoke a key at once")
     r.add_argument("id", help="the key's id (ticketflow keys list)")
