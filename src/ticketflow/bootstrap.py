@@ -14,20 +14,30 @@ from projections import ALL
 from projections.base import Projection
 from projections.worker import catch_up
 from ticketflow.adapters.eventstore import eventstore_env
+from ticketflow.adapters.keys import KeyTable
+from ticketflow.adapters.readers import ThreadStores, reader_factory
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
+ANSWERING_TIMEOUT_S = 3
 
 
-def open_engine(settings: Settings, attempts: int = 5) -> Engine:
+def open_engine(
+    settings: Settings, attempts: int = 5, connect_timeout_s: int | None = None
+) -> Engine:
     """The engine on the configured store. Processes starting together on a new PostgreSQL
-    database race to create its tables; the loser sees the winner's tables on a retry."""
+    database race to create its tables; the loser sees the winner's tables on a retry.
+    ``connect_timeout_s`` bounds each wait for a PostgreSQL connection (a server answering
+    requests, such as the API, says "unavailable" soon rather than hold its caller)."""
+    env = eventstore_env(settings)
+    if connect_timeout_s is not None and "POSTGRES_CONNECT_TIMEOUT" in env:
+        env["POSTGRES_CONNECT_TIMEOUT"] = str(connect_timeout_s)
     for attempt in range(1, attempts + 1):
         try:
-            return Engine(env=eventstore_env(settings))
+            return Engine(env=env)
         except PersistenceError:
             if attempt == attempts:
                 raise
@@ -48,6 +58,22 @@ def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadMo
     return store
 
 
+def open_readers(settings: Settings) -> ThreadStores:
+    """Read-model connections for concurrent readers, one per thread (the HTTP API)."""
+    if settings.store == "postgres":
+        assert settings.pg_dsn is not None
+        return ThreadStores(reader_factory("postgres", settings.pg_dsn))
+    return ThreadStores(reader_factory("sqlite", settings.data_dir / READMODELS_FILE))
+
+
+def open_keys(settings: Settings) -> tuple[KeyTable, ReadModelStore]:
+    """The API keys (R-ACC-1) in the store's database, and the store to close after use."""
+    store = open_readmodels(settings)
+    keys = KeyTable(lambda: store)
+    keys.create_table()
+    return keys, store
+
+
 @dataclass
 class System:
     """The engine and its read models, embedded."""
@@ -57,8 +83,14 @@ class System:
     readmodels: ReadModelStore
 
     @classmethod
-    def open(cls, settings: Settings) -> System:
-        return cls(settings, open_engine(settings), open_readmodels(settings))
+    def open(cls, settings: Settings, *, answering: bool = False) -> System:
+        """The system; ``answering``: for a server answering requests, which tries once and
+        waits a few seconds at most for the database rather than retry."""
+        if answering:
+            engine = open_engine(settings, attempts=1, connect_timeout_s=ANSWERING_TIMEOUT_S)
+        else:
+            engine = open_engine(settings)
+        return cls(settings, engine, open_readmodels(settings))
 
     def project(
         self,

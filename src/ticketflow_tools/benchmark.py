@@ -7,6 +7,7 @@ Phases run in child processes so each reports its own peak RSS:
 | ingest: contract + engine, batches of 500, SQLite | bare eventsourcing aggregates, same batches |
 | rebuild of the three read models | reading and decoding the notification log alone |
 | SLA query per tenant, p50/p99 | — (target p99 < 20 ms) |
+| HTTP API, SLA per tenant, 8 clients: requests/s, p99 | the same query, in-process, 8 threads |
 
 Run: ``python -m ticketflow_tools.benchmark --events 1000000`` (default 100 000). Figures are
 events/s and ratios; the machine is noisy, so tests never assert them.
@@ -160,12 +161,101 @@ def phase_query(n: int, work: Path) -> dict[str, Any]:
     return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
 
 
+API_CLIENTS = 8
+API_REQUESTS = 150  # per client
+
+
+def _tenant_paths(n: int, count: int) -> list[str]:
+    rng = random.Random(5)
+    tenants = max(10, n // 200)
+    return [f"t{rng.randrange(tenants)}" for _ in range(count)]
+
+
+def _in_threads(work: Any, clients: int) -> tuple[float, list[float]]:
+    """Run ``work(client_index, timings)`` in ``clients`` threads; wall time and timings."""
+    import threading
+
+    timings: list[float] = []
+    threads = [threading.Thread(target=work, args=(i, timings)) for i in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, sorted(timings)
+
+
+def phase_api(n: int, work: Path) -> dict[str, Any]:
+    """Requests/s and p99 of ``GET /v1/sla?tenant=`` on a real uvicorn server with 8 clients,
+    against the same query in-process by 8 threads (DESIGN §6)."""
+    import http.client
+    import threading
+
+    import uvicorn
+
+    from ticketflow.adapters.readers import SqliteReader
+    from ticketflow.entrypoints.api import bind, build_app
+    from ticketflow.service import queries
+    from ticketflow.settings import Settings
+
+    as_of = "2026-02-01T00:00:00Z"
+    tenants = _tenant_paths(n, API_CLIENTS * API_REQUESTS)
+
+    def in_process(index: int, timings: list[float]) -> None:
+        store = SqliteReader.open(work / "readmodels.sqlite3")
+        instant = queries.parse_instant(as_of)
+        for tenant in tenants[index::API_CLIENTS]:
+            began = time.perf_counter()
+            queries.sla(store, as_of=instant, tenant=tenant)
+            timings.append((time.perf_counter() - began) * 1000)
+        store.close()
+
+    base_seconds, _ = _in_threads(in_process, API_CLIENTS)
+    app = build_app(Settings.from_env(env={}, data_dir=work))
+    _, secret = app.state.backend.keys.create(["analyst"], name="benchmark")
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    serving = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    serving.start()
+    while not server.started:
+        time.sleep(0.01)
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def client(index: int, timings: list[float]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for tenant in tenants[index::API_CLIENTS]:
+            began = time.perf_counter()
+            connection.request("GET", f"/v1/sla?tenant={tenant}&as_of={as_of}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status not in (200, 404):
+                raise RuntimeError(f"GET /v1/sla answered {response.status}")
+            timings.append((time.perf_counter() - began) * 1000)
+        connection.close()
+
+    try:
+        seconds, timings = _in_threads(client, API_CLIENTS)
+    finally:
+        server.should_exit = True
+        serving.join(timeout=30)
+        sock.close()
+    requests = len(tenants)
+    return {
+        "requests_per_s": requests / seconds,
+        "baseline_per_s": requests / base_seconds,
+        "p50_ms": statistics.median(timings),
+        "p99_ms": timings[int(len(timings) * 0.99) - 1],
+    }
+
+
 PHASES = {
     "baseline-ingest": phase_baseline_ingest,
     "ingest": phase_ingest,
     "baseline-decode": phase_baseline_decode,
     "rebuild": phase_rebuild,
     "query": phase_query,
+    "api": phase_api,
 }
 
 
@@ -215,6 +305,15 @@ def report(n: int, results: dict[str, dict[str, Any]]) -> str:
         f"{'SLA query per tenant':<24}p50 {q['p50_ms']:.2f} ms  p99 {q['p99_ms']:.2f} ms"
         f"   target p99 < 20 ms  {'yes' if q['p99_ms'] < 20 else 'NO'}"
     )
+    if "api" in results:
+        a = results["api"]
+        ratio = a["requests_per_s"] / a["baseline_per_s"]
+        ok = "yes" if ratio >= 0.5 and a["p99_ms"] < 20 else "NO"
+        lines.append(
+            f"{'HTTP API, SLA, 8 clients':<24}{a['requests_per_s']:>12,.0f}"
+            f"{a['baseline_per_s']:>12,.0f}{ratio:>8.2f}{0.5:>8.2f}  {ok}"
+            f"   (requests/s; p99 {a['p99_ms']:.2f} ms, target < 20 ms)"
+        )
     return "\n".join(lines)
 
 

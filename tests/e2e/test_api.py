@@ -1,4 +1,5 @@
-"""The HTTP API end to end: a real server on 127.0.0.1, spoken to with urllib.
+"""The HTTP API end to end: the FastAPI application over a real embedded system, spoken to with
+its test client (and, for the command, a real uvicorn server).
 
 Expected values are worked out by hand from the rules (DESIGN §2):
 
@@ -13,11 +14,8 @@ Expected values are worked out by hand from the rules (DESIGN §2):
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import http.client
 import io
-import itertools
 import json
 import signal
 import subprocess
@@ -25,20 +23,17 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from email.message import Message
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.api import Api, api_factory_fixture
 from tests.cli import embedded_env
 from tests.factories import event, opened, ticket_fact
 from ticketflow.entrypoints import api
-from ticketflow.entrypoints.api import ApiServer, make_server
 from ticketflow.service import queries
-from ticketflow.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,113 +59,35 @@ MISSING_OFFSET = {**ticket_fact("acknowledged", "T-1", "2026-05-06T11:00:00"), "
 NEVER_OPENED = {**ticket_fact("service_restored", "T-404", "2026-05-06T11:00:00Z"), "id": "b-3"}
 BATCH = [*GOOD, DUPLICATE, UNKNOWN_TYPE, MISSING_OFFSET, NEVER_OPENED]
 
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+api_factory = api_factory_fixture()
 
 
-def call(
-    server: ApiServer,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    content_type: str = "application/json",
-) -> Reply:
-    request = urllib.request.Request(server.url + path, data=body, method=method)
-    if body is not None:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Reply(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return Reply(error.code, error.headers, error.read())
-
-
-def get(server: ApiServer, path: str) -> Reply:
-    return call(server, "GET", path)
-
-
-def post_json(server: ApiServer, data: Any, content_type: str = "application/json") -> Reply:
-    return call(server, "POST", "/v1/events", json.dumps(data).encode(), content_type)
-
-
-def assert_error(reply: Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.body
-    assert reply.headers.get_content_type() == "application/json"
+def assert_error(reply: Any, status: int, code: str) -> None:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"].split(";")[0] == "application/json"
     error = reply.json()["error"]
     assert error["code"] == code
     assert error["message"]
 
 
-def data_dir_of(server: ApiServer) -> Path:
-    return server.service.system.settings.data_dir
-
-
-def submit_batch(server: ApiServer) -> dict[str, Any]:
-    """POST ``BATCH`` (a few events): acme's story, a duplicate and three rejections."""
-    reply = post_json(server, BATCH)
-    assert reply.status == 202, reply.body
+def submit_batch(client: Api) -> dict[str, Any]:
+    """POST ``BATCH``: acme's story, a duplicate and three rejections (207, R-IN-7)."""
+    reply = client.post("/v1/events", json=BATCH)
+    assert reply.status_code == 207, reply.text
     result: dict[str, Any] = reply.json()
     return result
 
 
-@contextlib.contextmanager
-def running(data_dir: Path) -> Iterator[ApiServer]:
-    """An embedded-mode server on ``data_dir``, serving from a thread until the block ends."""
-    server = make_server(Settings.from_env(env={}, data_dir=data_dir), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
-
-
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[[], ApiServer]]:
-    """Starts a server of the test's own, each on a new empty data directory."""
-    with contextlib.ExitStack() as servers:
-        numbers = itertools.count(1)
-
-        def start() -> ApiServer:
-            return servers.enter_context(running(tmp_path / f"data-{next(numbers)}"))
-
-        yield start
-
-
 @pytest.fixture(scope="module")
-def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """One server holding ``BATCH``, shared by the tests that only read from it.
-
-    Once loaded it refuses events (a POST /v1/events answers 500) and its teardown fails if
-    any were sent, or if its event store or dead-letter file changed: no test can leave
-    anything behind for another one to see.
-    """
-    refused: list[Sequence[str]] = []
-
-    def refuse(originals: Sequence[str]) -> list[dict[str, Any]]:
-        refused.append(originals)
-        raise AssertionError("the shared read-only server takes no events")
-
-    with running(tmp_path_factory.mktemp("api") / "data") as server:
-        submit_batch(server)
-        recorder = server.service.system.engine.recorder
-        dead_letters = data_dir_of(server) / api.DEAD_LETTER_FILE
+def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One API holding ``BATCH``, shared by the tests that only read from it; its teardown
+    fails if its event store or dead-letter file changed."""
+    with Api.start(tmp_path_factory.mktemp("api") / "data") as client:
+        submit_batch(client)
+        recorder = client.backend.system().engine.recorder
+        dead_letters = client.data_dir / api.DEAD_LETTER_FILE
         stored, dead = recorder.max_notification_id(), dead_letters.read_bytes()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(server.service, "submit", refuse)
-            yield server
-        assert refused == [], "events were posted to the shared read-only server"
+        yield client
         assert recorder.max_notification_id() == stored
         assert dead_letters.read_bytes() == dead
 
@@ -178,8 +95,8 @@ def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiSe
 # -- POST /v1/events ----------------------------------------------------------------------
 
 
-def test_batch_outcomes(server_factory: Callable[[], ApiServer]) -> None:
-    submitted = submit_batch(server_factory())
+def test_batch_outcomes(api_factory: Callable[[], Api]) -> None:
+    submitted = submit_batch(api_factory())
     outcomes = submitted["outcomes"]
     assert [(o["id"], o["status"]) for o in outcomes] == [
         *((e["id"], "accepted") for e in GOOD),
@@ -201,10 +118,10 @@ def test_batch_outcomes(server_factory: Callable[[], ApiServer]) -> None:
     assert all(o["detail"] for o in outcomes[-3:])
 
 
-def test_rejections_go_to_the_dead_letter_file(server_factory: Callable[[], ApiServer]) -> None:
-    server = server_factory()
+def test_rejections_go_to_the_dead_letter_file(api_factory: Callable[[], Api]) -> None:
+    server = api_factory()
     submit_batch(server)
-    lines = (data_dir_of(server) / api.DEAD_LETTER_FILE).read_text(encoding="utf-8")
+    lines = (server.data_dir / api.DEAD_LETTER_FILE).read_text(encoding="utf-8")
     records = [json.loads(line) for line in lines.splitlines()]
     assert [(r["id"], r["reason"]) for r in records] == [
         ("b-1", "unknown_type"),
@@ -214,32 +131,32 @@ def test_rejections_go_to_the_dead_letter_file(server_factory: Callable[[], ApiS
     assert json.loads(records[1]["original"]) == MISSING_OFFSET
 
 
-def test_resend_changes_nothing(server_factory: Callable[[], ApiServer]) -> None:
-    server = server_factory()
+def test_resend_changes_nothing(api_factory: Callable[[], Api]) -> None:
+    server = api_factory()
     submit_batch(server)
-    before = get(server, f"/v1/sla?as_of={AS_OF}").json()
-    reply = post_json(server, GOOD)
-    assert reply.status == 202
+    before = server.get(f"/v1/sla?as_of={AS_OF}").json()
+    reply = server.post_events(GOOD)
+    assert reply.status_code == 202
     assert {o["status"] for o in reply.json()["outcomes"]} == {"duplicate"}
-    assert get(server, f"/v1/sla?as_of={AS_OF}").json() == before
+    assert server.get(f"/v1/sla?as_of={AS_OF}").json() == before
 
 
-def test_single_cloudevent(server_factory: Callable[[], ApiServer]) -> None:
-    server = server_factory()
+def test_single_cloudevent(api_factory: Callable[[], Api]) -> None:
+    server = api_factory()
     single = event("subscription.started", "beta-co", "2026-05-01T08:00:00Z", {"tier": "BRONZE"})
-    reply = post_json(server, single, "application/cloudevents+json; charset=utf-8")
-    assert reply.status == 202, reply.body
+    reply = server.post_events(single, "application/cloudevents+json; charset=utf-8")
+    assert reply.status_code == 202, reply.content
     assert reply.json()["outcomes"] == [
         {"id": single["id"], "status": "accepted", "reason": None, "detail": None, "rule": None}
     ]
-    assert get(server, "/v1/billing/beta-co").json()["current_tier"] == "BRONZE"
+    assert server.get("/v1/billing/beta-co").json()["current_tier"] == "BRONZE"
 
 
 def test_an_array_item_that_is_not_an_object_is_rejected_alone(
-    server_factory: Callable[[], ApiServer],
+    api_factory: Callable[[], Api],
 ) -> None:
-    reply = post_json(server_factory(), [42])
-    assert reply.status == 202
+    reply = api_factory().post_events([42])
+    assert reply.status_code == 422  # every event rejected (R-IN-7)
     assert reply.json()["outcomes"][0]["reason"] == "not_an_object"
 
 
@@ -254,37 +171,32 @@ def test_an_array_item_that_is_not_an_object_is_rejected_alone(
     ],
 )
 def test_bad_bodies(
-    server_factory: Callable[[], ApiServer], body: bytes, content_type: str, status: int, code: str
+    api_factory: Callable[[], Api], body: bytes, content_type: str, status: int, code: str
 ) -> None:
-    assert_error(call(server_factory(), "POST", "/v1/events", body, content_type), status, code)
+    reply = api_factory().post("/v1/events", content=body, headers={"Content-Type": content_type})
+    assert_error(reply, status, code)
 
 
-def _raw_post(server: ApiServer, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+def _raw_post(api: Api, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """Headers only, no body: what a client announcing a body gets before sending it."""
-    host, port = server.server_address[0], server.server_address[1]
-    connection = http.client.HTTPConnection(str(host), int(port), timeout=30)
-    try:
-        connection.putrequest("POST", "/v1/events")
-        for name, value in headers.items():
-            connection.putheader(name, value)
-        connection.endheaders()
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
+    reply = api.post("/v1/events", headers=headers)
+    return reply.status_code, reply.json()
 
 
-def test_body_over_10_mb_is_refused(server_factory: Callable[[], ApiServer]) -> None:
+def test_body_over_10_mb_is_refused(api_factory: Callable[[], Api]) -> None:
     too_big = str(api.MAX_BODY_BYTES + 1)
     status, body = _raw_post(
-        server_factory(), {"Content-Type": "application/json", "Content-Length": too_big}
+        api_factory(), {"Content-Type": "application/json", "Content-Length": too_big}
     )
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
 
 
-def test_body_without_length_is_refused(server_factory: Callable[[], ApiServer]) -> None:
-    status, body = _raw_post(server_factory(), {"Content-Type": "application/json"})
-    assert (status, body["error"]["code"]) == (411, "length_required")
+def test_chunked_body_over_10_mb_is_refused(api_factory: Callable[[], Api]) -> None:
+    chunks = iter([b"[" + b" " * api.MAX_BODY_BYTES, b"]"])
+    reply = api_factory().post(
+        "/v1/events", content=chunks, headers={"Content-Type": "application/json"}
+    )
+    assert_error(reply, 413, "payload_too_large")
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -306,31 +218,31 @@ T1_ROW = {
 }
 
 
-def test_sla(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, f"/v1/sla?as_of={AS_OF}&tenant=acme")
-    assert reply.status == 200
-    assert reply.headers.get_content_type() == "application/json"
+def test_sla(read_only_server: Api) -> None:
+    reply = read_only_server.get(f"/v1/sla?as_of={AS_OF}&tenant=acme")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].split(";")[0] == "application/json"
     assert reply.json() == [T1_ROW]
 
 
-def test_sla_as_of_before_the_deadline(read_only_server: ApiServer) -> None:
+def test_sla_as_of_before_the_deadline(read_only_server: Api) -> None:
     # 15:00+02:00 = 13:00Z: 3 h of a 4 h GTR, 75 % elapsed, still running → at_risk.
-    [row] = get(read_only_server, "/v1/sla?as_of=2026-05-06T15:00:00%2B02:00").json()
+    [row] = read_only_server.get("/v1/sla?as_of=2026-05-06T15:00:00%2B02:00").json()
     assert (row["status"], row["restored_at"], row["breach_minutes"]) == ("at_risk", None, 0)
 
 
-def test_sla_status_filter(read_only_server: ApiServer) -> None:
-    assert get(read_only_server, f"/v1/sla?as_of={AS_OF}&status=met").json() == []
+def test_sla_status_filter(read_only_server: Api) -> None:
+    assert read_only_server.get(f"/v1/sla?as_of={AS_OF}&status=met").json() == []
     assert [
-        r["ticket"] for r in get(read_only_server, f"/v1/sla?as_of={AS_OF}&status=breached").json()
+        r["ticket"] for r in read_only_server.get(f"/v1/sla?as_of={AS_OF}&status=breached").json()
     ] == ["T-1"]
 
 
-def test_sla_csv(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, f"/v1/sla?as_of={AS_OF}&format=csv")
-    assert reply.status == 200
-    assert reply.headers.get_content_type() == "text/csv"
-    reader = csv.DictReader(io.StringIO(reply.body.decode("utf-8")))
+def test_sla_csv(read_only_server: Api) -> None:
+    reply = read_only_server.get(f"/v1/sla?as_of={AS_OF}&format=csv")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].split(";")[0] == "text/csv"
+    reader = csv.DictReader(io.StringIO(reply.content.decode("utf-8")))
     assert tuple(reader.fieldnames or ()) == queries.SLA_FIELDS
     [row] = list(reader)
     assert (row["ticket"], row["status"], row["deadline"], row["breach_minutes"]) == (
@@ -341,9 +253,9 @@ def test_sla_csv(read_only_server: ApiServer) -> None:
     )
 
 
-def test_billing(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, "/v1/billing/acme")
-    assert reply.status == 200
+def test_billing(read_only_server: Api) -> None:
+    reply = read_only_server.get("/v1/billing/acme")
+    assert reply.status_code == 200
     assert reply.json() == {
         "tenant": "acme",
         "current_tier": "GOLD",
@@ -378,9 +290,9 @@ def test_billing(read_only_server: ApiServer) -> None:
     ("month", "tier"),
     [("2026-02", "STANDARD"), ("2026-05", "SILVER"), ("2026-06", "GOLD"), ("2027-01", "GOLD")],
 )
-def test_billing_of_a_month(read_only_server: ApiServer, month: str, tier: str) -> None:
-    reply = get(read_only_server, f"/v1/billing/acme?month={month}")
-    assert reply.status == 200
+def test_billing_of_a_month(read_only_server: Api, month: str, tier: str) -> None:
+    reply = read_only_server.get(f"/v1/billing/acme?month={month}")
+    assert reply.status_code == 200
     assert reply.json() == {
         "tenant": "acme",
         "month": month,
@@ -389,9 +301,9 @@ def test_billing_of_a_month(read_only_server: ApiServer, month: str, tier: str) 
     }
 
 
-def test_expertise(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, "/v1/expertise/acme?month=2026-05")
-    assert reply.status == 200
+def test_expertise(read_only_server: Api) -> None:
+    reply = read_only_server.get("/v1/expertise/acme?month=2026-05")
+    assert reply.status_code == 200
     assert reply.json() == {
         "tenant": "acme",
         "month": "2026-05",
@@ -426,92 +338,64 @@ def test_expertise(read_only_server: ApiServer) -> None:
         ("/v1/sla/extra", 404, "not_found"),
     ],
 )
-def test_query_errors(read_only_server: ApiServer, path: str, status: int, code: str) -> None:
-    assert_error(get(read_only_server, path), status, code)
+def test_query_errors(read_only_server: Api, path: str, status: int, code: str) -> None:
+    assert_error(read_only_server.get(path), status, code)
 
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [("DELETE", "/v1/sla", "GET"), ("POST", "/v1/sla", "GET"), ("GET", "/v1/events", "POST")],
 )
-def test_wrong_method(
-    server_factory: Callable[[], ApiServer], method: str, path: str, allowed: str
-) -> None:
-    reply = call(server_factory(), method, path, b"{}" if method == "POST" else None)
+def test_wrong_method(api_factory: Callable[[], Api], method: str, path: str, allowed: str) -> None:
+    reply = api_factory().request(method, path, content=b"{}" if method == "POST" else None)
     assert_error(reply, 405, "method_not_allowed")
     assert reply.headers["Allow"] == allowed
 
 
 def test_internal_errors_stay_generic(
-    server_factory: Callable[[], ApiServer],
+    api_factory: Callable[[], Api],
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server = server_factory()
+    server = api_factory()
 
-    def broken(**_: Any) -> Any:
+    def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(server.service, "sla", broken)
-    reply = get(server, "/v1/sla")
+    monkeypatch.setattr(queries, "sla", broken)
+    reply = server.get("/v1/sla")
     assert_error(reply, 500, "internal_error")
-    assert b"secret" not in reply.body
-    assert "RuntimeError: secret detail" in capsys.readouterr().err
+    assert b"secret" not in reply.content
+    assert "secret detail" in caplog.text
 
 
-def test_concurrent_requests(server_factory: Callable[[], ApiServer]) -> None:
-    server = server_factory()
-    submit_batch(server)
-    statuses: list[int] = []
-
-    def client() -> None:
-        for _ in range(5):
-            statuses.append(get(server, f"/v1/sla?as_of={AS_OF}").status)
-            statuses.append(post_json(server, GOOD[:2]).status)
-
-    threads = [threading.Thread(target=client) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert (statuses.count(200), statuses.count(202)) == (30, 30)
+# -- liveness and description ---------------------------------------------------------------
 
 
-# -- health and description ---------------------------------------------------------------
+def test_livez_needs_no_key(read_only_server: Api) -> None:
+    reply = read_only_server.get("/livez", headers=read_only_server.as_key(None))
+    assert (reply.status_code, reply.json()) == (200, {"status": "ok"})
 
 
-def test_health(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, "/v1/health")
-    assert (reply.status, reply.json()) == (200, {"status": "ok"})
-    head = call(read_only_server, "HEAD", "/v1/health")
-    assert (head.status, head.body) == (200, b"")
-
-
-def test_openapi(read_only_server: ApiServer) -> None:
-    reply = get(read_only_server, "/openapi.json")
-    assert reply.status == 200
+def test_openapi(read_only_server: Api) -> None:
+    reply = read_only_server.get("/openapi.json")
+    assert reply.status_code == 200
     document = reply.json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {
-        "/v1/sla",
-        "/v1/billing/{tenant}",
-        "/v1/expertise/{tenant}",
-        "/v1/events",
-        "/v1/health",
-        "/openapi.json",
-    }
+    assert set(document["paths"]) == {path for _, path in api.ACCESS if path != "/openapi.json"}
     assert list(document["components"]["schemas"]["SlaRow"]["properties"]) == list(
         queries.SLA_FIELDS
     )
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     refs = {
         ref.rsplit("/", 1)[-1] for ref in _refs(document) if ref.startswith("#/components/schemas/")
     }
     assert refs <= set(document["components"]["schemas"])
 
 
-def test_openapi_document_is_valid() -> None:
+def test_openapi_document_is_valid(read_only_server: Api) -> None:
     validator = pytest.importorskip("openapi_spec_validator")
-    validator.validate(api.openapi())
+    validator.validate(read_only_server.get("/openapi.json").json())
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -526,47 +410,100 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
-def test_in_kafka_mode_the_workers_own_the_read_models(tmp_path: Path) -> None:
-    env = {"TICKETFLOW_MODE": "kafka", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
-    server = make_server(Settings.from_env(env=env, data_dir=tmp_path), "127.0.0.1", 0)
-    try:
-        assert server.service.project_read_models is False
-    finally:
-        server.server_close()
-
-
-def test_a_broker_address_alone_keeps_the_embedded_mode(tmp_path: Path) -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
-    server = make_server(Settings.from_env(env=env, data_dir=tmp_path), "127.0.0.1", 0)
-    try:
-        assert server.service.project_read_models is True
-    finally:
-        server.server_close()
+def test_a_broker_address_alone_keeps_the_embedded_mode(api_factory: Callable[..., Api]) -> None:
+    server = api_factory({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    assert server.backend.embedded is True
 
 
 # -- the command ----------------------------------------------------------------------------
 
 
-def test_serve_command_starts_and_stops_cleanly(tmp_path: Path) -> None:
+def _serving(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     env = embedded_env()
     command = [sys.executable, "-m", "ticketflow", "--data-dir", str(tmp_path), "serve"]
-    with subprocess.Popen(
-        [*command, "--port", "0"],
+    process = subprocess.Popen(
+        [*command, "--port", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    ) as process:
+    )
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    url = banner.split(" on ", 1)[1].split()[0]
+    assert url.startswith("http://127.0.0.1:")
+    return process, url
+
+
+def _wait_live(url: str) -> None:
+    import time
+
+    for _ in range(100):
         try:
-            assert process.stdout is not None
-            banner = process.stdout.readline()
-            url = banner.split(" on ", 1)[1].split()[0]
-            assert url.startswith("http://127.0.0.1:")
-            with urllib.request.urlopen(url + "/v1/health", timeout=30) as response:
+            with urllib.request.urlopen(url + "/livez", timeout=5) as response:
                 assert json.loads(response.read()) == {"status": "ok"}
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the API did not come up")
+
+
+def test_serve_command_serves_concurrently_and_stops_cleanly(tmp_path: Path) -> None:
+    """A real uvicorn server: a key made with the CLI, queries from 6 clients at once."""
+    env = embedded_env()
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ticketflow",
+            "--data-dir",
+            str(tmp_path),
+            "keys",
+            "create",
+            "--role",
+            "publisher,analyst",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    secret = made.stdout.strip()
+    process, url = _serving(tmp_path)
+    try:
+        _wait_live(url)
+
+        def call(method: str, path: str, body: bytes | None = None) -> int:
+            request = urllib.request.Request(url + path, data=body, method=method)
+            request.add_header("Authorization", f"Bearer {secret}")
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as error:
+                return int(error.code)
+
+        assert call("POST", "/v1/events", json.dumps(BATCH).encode()) == 207
+        statuses: list[int] = []
+
+        def client() -> None:
+            for _ in range(5):
+                statuses.append(call("GET", f"/v1/sla?as_of={AS_OF}"))
+                statuses.append(call("POST", "/v1/events", json.dumps(GOOD[:2]).encode()))
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert (statuses.count(200), statuses.count(202)) == (30, 30)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -54,6 +54,11 @@ def test_embedded_phases_run(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert re.search(rf"{line}\s+{NUMBER}\s+{NUMBER}\s+\d+\.\d\d\s+0\.\d\d\s+(yes|NO)", out)
     assert "rebuild peak RSS" in out
     assert "SLA query per tenant" in out
+    assert re.search(
+        rf"HTTP API, SLA, 8 clients\s+{NUMBER}\s+{NUMBER}\s+\d+\.\d\d\s+0\.50\s+(yes|NO)"
+        r"\s+\(requests/s; p99 \d+\.\d\d ms",
+        out,
+    )
 
 
 @pytest.mark.slow

@@ -35,11 +35,13 @@ TICKETFLOW_SERVICES = {
     "projection-billing",
     "projection-expertise",
     "api",
+    "keys",
 }
 # The Kafka-mode subcommands (`ticketflow topics create`, `ticketflow worker ROLE [NAME]`) are
 # named here as well as looked up in the parser, so a compose file naming anything else fails
 # even where those commands are not registered.
 KAFKA_MODE_COMMANDS = {"topics", "worker"}
+OTHER_COMMANDS = {"keys"}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,7 @@ def test_commands_name_real_subcommands(services: dict[str, dict[str, Any]], nam
         args = parse_command(command)
         assert args.func is cli_serve.cmd_serve
         return
-    assert command[0] in KAFKA_MODE_COMMANDS
+    assert command[0] in KAFKA_MODE_COMMANDS | OTHER_COMMANDS
     if command[0] in subcommands():
         parse_command(command)
 
@@ -148,10 +150,30 @@ def test_roles(services: dict[str, dict[str, Any]]) -> None:
     assert services["relay"]["command"] == ["worker", "relay"]
 
 
-def test_api_is_published(services: dict[str, dict[str, Any]]) -> None:
+def test_api_is_published_on_loopback_by_default(services: dict[str, dict[str, Any]]) -> None:
     args = parse_command(services["api"]["command"])
     assert args.host == "0.0.0.0"
-    assert f"{args.port}:{args.port}" in services["api"]["ports"]
+    assert services["api"]["ports"] == [
+        f"${{TICKETFLOW_API_BIND:-127.0.0.1}}:{args.port}:{args.port}"
+    ]
+
+
+def test_the_first_api_key_comes_from_a_secret(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    args = parse_command(services["keys"]["command"])
+    assert args.secret_file == "/run/secrets/api_key"
+    assert "operator" in args.role[0].split(",")
+    assert services["keys"]["secrets"] == ["api_key"]
+    assert "api_key" in compose["secrets"]
+    assert services["api"]["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_and_kafka_local_run_the_same_kafka(services: dict[str, dict[str, Any]]) -> None:
+    pom = (ROOT / "scripts" / "kafka" / "pom.xml").read_text(encoding="utf-8")
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert version is not None
+    assert services["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
 
 
 def test_start_order_waits_for_healthy_servers(services: dict[str, dict[str, Any]]) -> None:

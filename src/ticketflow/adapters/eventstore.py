@@ -44,4 +44,7 @@ def pg_env(dsn: str) -> dict[str, str]:
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "10",  # fail with a clear error rather than wait 30 s
+        # A pooled connection is checked before use: after a server restart the pool opens
+        # new connections instead of handing out dead ones (the API recovers by itself).
+        "POSTGRES_PRE_PING": "y",
     }

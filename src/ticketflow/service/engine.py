@@ -208,10 +208,7 @@ class Engine(Application[UUID]):
     def _ticket_fact(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
         ticket = self._find(ticket_id(event.subject), batch)
         if not isinstance(ticket, Ticket):
-            raise UnknownTicketError(
-                f"{event.type} for ticket {event.subject}, which was never opened "
-                "(send ticket.opened first)"
-            )
+            raise UnknownTicketError(unknown_ticket_detail(event.type, event.subject))
         if ticket.has_applied(event.key):
             return DUPLICATE
         ticket.require_tenant(event.tenant)
@@ -343,6 +340,12 @@ class Engine(Application[UUID]):
 
 
 T = TypeVar("T")
+
+
+def unknown_ticket_detail(type_: str, ticket: str) -> str:
+    """What a fact about a ticket never opened is told (R-SLA-2); also what a tenant is told
+    about another tenant's ticket, through an API key scoped to it (R-ACC-3)."""
+    return f"{type_} for ticket {ticket}, which was never opened (send ticket.opened first)"
 
 
 def _cached(cache: Any, aggregate_id: UUID) -> bool:

@@ -7,6 +7,7 @@ Status as of an instant is derived here from the recorded cycle facts with the p
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,8 +105,10 @@ def sla(
     as_of: datetime | None = None,
     tenant: str | None = None,
     status: str | None = None,
+    tenants: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per ticket with its SLA status as of ``as_of`` (default: now)."""
+    """One row per ticket with its SLA status as of ``as_of`` (default: now); ``tenants``
+    limits the rows to those tenants (an API key's scope, R-ACC-3)."""
     if status is not None and status not in STATUSES:
         raise QueryError(f"unknown status {status!r}; expected one of: {', '.join(STATUSES)}")
     if tenant is not None:
@@ -116,6 +119,11 @@ def sla(
     if tenant is not None:
         where += " AND t.tenant = ?"
         params.append(tenant)
+    if tenants is not None:
+        if not tenants:
+            return []
+        where += f" AND t.tenant IN ({', '.join('?' * len(tenants))})"
+        params.extend(sorted(tenants))
     with store.transaction() as c:
         c.execute(
             f"""SELECT t.ticket, t.tenant, t.priority, t.opening_tier, t.category, t.opened_at,
@@ -262,3 +270,19 @@ def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str
         "unfunded_hours": minutes_to_hours(unfunded),
         "pack_balance_hours": minutes_to_hours(balance),
     }
+
+
+def expertise_tenants(store: ReadModelStorage) -> list[str]:
+    """Every tenant with a subscription or expertise fact, in order."""
+    with store.transaction() as c:
+        c.execute("SELECT DISTINCT tenant FROM expertise_tiers ORDER BY tenant")
+        return [str(row[0]) for row in c.fetchall()]
+
+
+def tenant_tickets(store: ReadModelStorage, tenant: str) -> list[str]:
+    """The tickets of ``tenant``, oldest first."""
+    with store.transaction() as c:
+        c.execute(
+            "SELECT ticket FROM sla_tickets WHERE tenant = ? ORDER BY opened_at, ticket", (tenant,)
+        )
+        return [str(row[0]) for row in c.fetchall()]

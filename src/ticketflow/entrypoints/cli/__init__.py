@@ -23,6 +23,7 @@ from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import deadletter as cli_deadletter
 from ticketflow.entrypoints.cli import kafka as cli_kafka
+from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import log as cli_log
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
@@ -288,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_kafka.register(sub)
     cli_deadletter.register(sub)
     cli_log.register(sub)
+    cli_keys.register(sub)
     _add_demo_parser(sub)
     return parser
 

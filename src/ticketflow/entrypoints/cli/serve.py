@@ -1,4 +1,4 @@
-"""``ticketflow serve``: the HTTP API (DESIGN §7), and whatever runs alongside it.
+"""``ticketflow serve``: the HTTP API (DESIGN §7) on uvicorn, and whatever runs alongside it.
 
 Services that should run in the same process as the API (the Kafka-mode workers) are started
 by :func:`start_alongside` before the server and stopped after it, in reverse order.
@@ -7,13 +7,12 @@ by :func:`start_alongside` before the server and stopped after it, in reverse or
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ticketflow.entrypoints.api import make_server
+from ticketflow.entrypoints.api import bind, serve, url_of
 from ticketflow.errors import TicketflowError
 from ticketflow.settings import Settings
 
@@ -67,34 +66,30 @@ def start_alongside(
     return [WorkerThread(settings, on_failure)]
 
 
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM (``docker stop``) into the same clean stop as Ctrl-C."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the API until interrupted (Ctrl-C or SIGTERM)."""
+    """Run the API until interrupted (Ctrl-C or SIGTERM: uvicorn stops cleanly on both)."""
     try:
-        server = make_server(settings, args.host, args.port)
+        sock = bind(args.host, args.port)
     except OSError as exc:
         raise TicketflowError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     alongside: list[Alongside] = []
-    try:
-        _stop_on_sigterm()
+    servers: list[Any] = []
+
+    def stop_api() -> None:
         # A worker that fails stops the API too: it would otherwise serve tables that no
-        # longer move. ``shutdown`` must run outside the serving thread.
-        alongside = start_alongside(
-            args,
-            settings,
-            lambda: threading.Thread(target=server.shutdown, daemon=True).start(),
-        )
-        print(f"ticketflow API on {server.url} (OpenAPI: {server.url}/openapi.json)", flush=True)
-        server.serve_forever()
+        # longer move.
+        for server in servers:
+            server.should_exit = True
+
+    try:
+        alongside = start_alongside(args, settings, stop_api)
+        url = url_of(sock)
+        print(f"ticketflow API on {url} (OpenAPI: {url}/openapi.json)", flush=True)
+        serve(settings, sock, workers=args.workers, on_started=servers.append)
     except KeyboardInterrupt:
         print("ticketflow: stopping", file=sys.stderr, flush=True)
     finally:
-        server.server_close()
+        sock.close()
         for service in reversed(alongside):
             service.stop()
     failures = [f for service in alongside if (f := service.failure())]
@@ -117,12 +112,24 @@ def _port(text: str) -> int:
     return port
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return int(text)
+
+
 def register(sub: Any) -> None:
     """Add ``serve`` to the ``ticketflow`` subcommands."""
     p = sub.add_parser("serve", help="run the HTTP API (GET /openapi.json describes it)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     p.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+    )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="API processes sharing the port (default 1; each serves requests concurrently)",
     )
     p.add_argument(
         "--kafka",
