@@ -49,6 +49,9 @@ class Projection:
     ddl: tuple[str, ...]
     handlers: dict[str, Handler] = field(default_factory=dict)
     postgres_ddl: tuple[str, ...] = ()  # functions and views for analysts, PostgreSQL only
+    # What each table and column means, for analysts reading the database itself: written as
+    # COMMENT ON on PostgreSQL ({table: (what a row is, {column: meaning})}).
+    comments: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def handler_for(self, event: Any) -> Handler | None:
         """The handler of a published record's ``type`` (``ticketflow.ticket.opened.v1``)."""

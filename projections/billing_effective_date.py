@@ -129,7 +129,46 @@ def _change(kind: str) -> Any:
     return handle
 
 
+COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "billing_subscriptions": (
+        "One row per tenant with a subscription, explicit or implicit (R-TIER-2).",
+        {
+            "tenant": "the customer",
+            "subscription_id": "the Subscription aggregate's id in the event store",
+            "started_at": "when the subscription started (or was first seen)",
+            "implicit": "first seen without subscription.started: STANDARD (R-TIER-2)",
+            "current_tier": "tier in force for service now",
+            "changes": "number of tier changes recorded",
+        },
+    ),
+    "billing_changes": (
+        "One row per tier change, in order, with the rule behind each date (R-BILL-5).",
+        {
+            "tenant": "the customer",
+            "seq": "order of the change (the aggregate's version)",
+            "kind": "default, started, upgrade or downgrade",
+            "from_tier": "tier before the change",
+            "to_tier": "tier after the change",
+            "service_effective_at": "in force for service from this instant",
+            "service_rule": "rule of the service date (R-BILL-1, R-BILL-3, R-BILL-4, R-TIER-2)",
+            "billing_effective_at": "billed from 00:00 Europe/Paris on this day (R-BILL-2)",
+            "rule": "rule of the billing date (R-BILL-2, or R-BILL-3 for a start)",
+            "support_ticket": "the support ticket behind a downgrade (R-BILL-4)",
+        },
+    ),
+    "billing_months": (
+        "The tier billed for each month of each tenant (R-BILL-3).",
+        {
+            "tenant": "the customer",
+            "month": "YYYY-MM, a calendar month in Europe/Paris",
+            "billed_tier": "tier in force at 00:00 Europe/Paris on the month's first day",
+            "rule": "the rule that set it (R-BILL-3)",
+        },
+    ),
+}
+
 PROJECTION = Projection(
+    comments=COMMENTS,
     name="billing_effective_date",
     tables=("billing_subscriptions", "billing_changes", "billing_months"),
     ddl=DDL,

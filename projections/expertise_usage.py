@@ -142,7 +142,64 @@ def hours_consumed(c: Cursor, e: Published) -> None:
     )
 
 
+COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "expertise_tiers": (
+        "A tenant's tier history: fixes each month's allowance (R-EXP-1, R-EXP-2).",
+        {
+            "tenant": "the customer",
+            "subscription_id": "the Subscription aggregate's id in the event store",
+            "seq": "order of the change (the aggregate's version)",
+            "effective_at": "in force for service from this instant",
+            "tier": "the tier from then on",
+        },
+    ),
+    "expertise_months": (
+        "Expert hours per tenant and calendar month (Europe/Paris), in whole minutes (R-EXP-6).",
+        {
+            "tenant": "the customer",
+            "month": "YYYY-MM, a calendar month in Europe/Paris",
+            "consumed_minutes": "expert time consumed in the month",
+            "from_allowance_minutes": "funded by the month's included hours (R-EXP-4)",
+            "from_packs_minutes": "funded by purchased packs, oldest first (R-EXP-4)",
+            "overage_minutes": "funded by neither: billed as overage (R-EXP-4)",
+            "unfunded_minutes": "overage consumed without privileged access (R-EXP-5)",
+            "purchased_minutes": "pack time purchased in the month",
+        },
+    ),
+    "expertise_packs": (
+        "One row per purchased expertise pack; packs never expire (R-EXP-3).",
+        {
+            "tenant": "the customer",
+            "pack_id": "upstream pack id",
+            "purchased_at": "business time of the purchase",
+            "minutes": "time purchased",
+            "used_minutes": "time drawn from the pack so far",
+        },
+    ),
+    "expertise_consumptions": (
+        "One row per consumption of expert time and how it was funded (R-EXP-4, R-EXP-5).",
+        {
+            "tenant": "the customer",
+            "seq": "order of the fact (the aggregate's version)",
+            "at": "business time of the consumption",
+            "month": "YYYY-MM (Europe/Paris) it counts in",
+            "minutes": "time consumed",
+            "tier": "tier in force at that instant",
+            "privileged": "privileged access to the expert cell at that instant (R-EXP-2)",
+            "allowance_minutes": "the month's allowance at that instant (R-EXP-1)",
+            "from_allowance_minutes": "funded by the month's included hours",
+            "from_packs": "funded by packs: JSON [[pack_id, minutes], ...], oldest first",
+            "overage_minutes": "funded by neither",
+            "unfunded_minutes": "overage without privileged access (R-EXP-5)",
+            "ticket": "the support ticket it was for, if given",
+            "expert": "the expert, if given",
+            "activity": "training, architecture, advice or support, if given",
+        },
+    ),
+}
+
 PROJECTION = Projection(
+    comments=COMMENTS,
     name="expertise_usage",
     tables=("expertise_tiers", "expertise_months", "expertise_packs", "expertise_consumptions"),
     ddl=DDL,

@@ -267,7 +267,54 @@ ORDER BY k.opened_at, k.ticket
 $fn$"""
 
 
+COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "sla_tickets": (
+        "One row per ticket (R-SLA-*); its status as of an instant: ticketflow_sla(as_of).",
+        {
+            "ticket": "upstream ticket id",
+            "id": "the Ticket aggregate's id in the event store (history, audit_chain)",
+            "tenant": "the customer (upstream tenant id)",
+            "priority": "current priority, P1 to P4",
+            "opening_tier": "tier in force for service when the ticket opened (R-SLA-4, R-TIER-2)",
+            "category": "control_plane, compute, network, storage, backup or other",
+            "channel": "portal, phone or email",
+            "language": "fr or en (R-TIER-3)",
+            "beta_feature": "about a beta feature: no SLA (R-SLA-8)",
+            "in_planned_window": "opened inside a planned maintenance window (R-SLA-9)",
+            "opened_at": "business time of ticket.opened",
+            "state": "open, resolved or closed",
+            "level": "support level: L1, L2 or L3",
+            "cycles": "number of clock cycles (opening, reopenings, P1 again; R-SLA-7)",
+            "updated_at": "business time of the ticket's latest fact",
+        },
+    ),
+    "sla_cycles": (
+        "One row per clock cycle of a ticket; a ticket is breached if any cycle is (R-SLA-7).",
+        {
+            "ticket": "upstream ticket id",
+            "cycle": "cycle number, from 1",
+            "tenant": "the customer",
+            "opened_at": "when the cycle began (opening, reopening, or raise to P1)",
+            "clock_started_at": "when the GTR clock started; NULL if no clock ran",
+            "clock_tier": "tier in force at clock start (R-SLA-4)",
+            "gtr_minutes": "guaranteed time to restore fixed at clock start, minutes",
+            "edition": "catalog edition in force at clock start (R-TIER-1)",
+            "deadline": "clock start + GTR, counted 24x7 (R-SLA-4, R-SLA-5)",
+            "warn_50_at": "when 50 % of the GTR elapses (R-SLA-10)",
+            "warn_75_at": "when 75 % of the GTR elapses: at risk from then (R-SLA-10)",
+            "no_clock_rule": "why no clock ran: the rule id (R-SLA-1, R-SLA-8, R-SLA-9)",
+            "no_clock_detail": "why no clock ran, in words",
+            "cancelled_at": "priority lowered from P1 before restoration (R-SLA-3)",
+            "stopped_at": "service restored, or resolved/closed unrestored (R-SLA-6)",
+            "stopped_by": "restored, resolved or closed",
+            "outcome": "met, breached or not_applicable once the clock ended; NULL while it runs",
+            "breach_minutes": "whole minutes past the deadline, rounded up, once settled",
+        },
+    ),
+}
+
 PROJECTION = Projection(
+    comments=COMMENTS,
     name="sla_breach",
     tables=("sla_tickets", "sla_cycles"),
     ddl=DDL,

@@ -23,6 +23,36 @@ TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
     application_name TEXT PRIMARY KEY,
     notification_id BIGINT NOT NULL
 )"""
+TRACKING_COMMENTS = {
+    "tracking": (
+        "How far each read model has read its log, written with its rows (exactly once).",
+        {
+            "application_name": "<read model>@<log>, e.g. sla_breach@ticketflow",
+            "notification_id": "the last position of that log applied",
+        },
+    )
+}
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COMMENT ON takes no bound parameters), written for the store's
+    PostgreSQL cursor, which reads ``?`` and ``%`` as placeholders: ``%`` is doubled, and a
+    question mark is refused."""
+    if "?" in text:
+        raise ValueError(f"a comment cannot hold a question mark: {text!r}")
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+
+
+def comment_statements(comments: dict[str, tuple[str, dict[str, str]]]) -> list[str]:
+    """``COMMENT ON`` each table and column described in ``comments`` (PostgreSQL)."""
+    statements = []
+    for table, (about, columns) in comments.items():
+        statements.append(f"COMMENT ON TABLE {table} IS {_literal(about)}")
+        statements.extend(
+            f"COMMENT ON COLUMN {table}.{column} IS {_literal(meaning)}"
+            for column, meaning in columns.items()
+        )
+    return statements
 
 
 # Column types of the projections' DDL (``{instant}``, ``{flag}``) per dialect: PostgreSQL gets
@@ -150,6 +180,11 @@ class ReadModelStore:
                 if self.dialect == "postgres":
                     for statement in projection.postgres_ddl:
                         c.execute(statement)
+                    for statement in comment_statements(projection.comments):
+                        c.execute(statement)
+            if self.dialect == "postgres":
+                for statement in comment_statements(TRACKING_COMMENTS):
+                    c.execute(statement)
 
     def drop_tables(self, projections: Sequence[Projection]) -> None:
         with self.transaction() as c:
