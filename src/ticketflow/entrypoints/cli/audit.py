@@ -19,6 +19,7 @@ from ticketflow.entrypoints.cli import checkpoints, stores
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import QueryError
 from ticketflow.service.audit import table_digests, verify
+from ticketflow.service.diff import DIFF_FIELDS, Difference, compare
 from ticketflow.service.history import HISTORY_FIELDS, history
 from ticketflow.service.queries import parse_instant
 from ticketflow.settings import Settings
@@ -30,6 +31,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild every read model from the event store, into a separate place by default."""
     until = parse_instant(args.until) if args.until else None
     recorded_until = parse_instant(args.recorded_until) if args.recorded_until else None
+    if args.in_place and args.diff:
+        raise QueryError("--diff compares a rebuild with the live read models: drop --in-place")
     if args.in_place:
         if until or recorded_until:
             raise QueryError(
@@ -47,6 +50,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         into = Path(args.into)
     else:
         into = _new_replay_directory(settings.data_dir / "replays")
+    differences: list[Difference] = []
     system = System.open(settings)
     try:
         if args.in_place:
@@ -61,6 +65,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         decoded = system.project(progress=progress.update, keep=keep, into=target)
         progress.finish()
         digests = table_digests(target, TABLES)
+        if args.diff:
+            system.project()  # the live read models, up to date, against the rebuild
+            differences = compare(system.readmodels, target, ALL)
         if target is not system.readmodels:
             target.close()
             stores.write_manifest(
@@ -79,7 +86,14 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         f"{keep.left_out} left out by --until/--recorded-until, {unread} read by no read model"
     )
     print(render.rows(rows, ("table", "rows", "sha256"), args.format))
-    return 0
+    if not args.diff:
+        return 0
+    if not differences:
+        print("no difference: the rebuild equals the live read models row for row")
+        return 0
+    print(f"{len(differences)} rows differ from the live read models:")
+    print(render.rows([d.row() for d in differences], DIFF_FIELDS, args.format))
+    return 1
 
 
 def _new_replay_directory(parent: Path) -> Path:
@@ -171,6 +185,11 @@ def register(sub: Any) -> None:
         help="new directory for the rebuilt read models (default DATA_DIR/replays/<time>)",
     )
     r.add_argument("--in-place", action="store_true", help="rebuild the live read models")
+    r.add_argument(
+        "--diff",
+        action="store_true",
+        help="compare the rebuild with the live read models row by row (exit 1 if they differ)",
+    )
     r.add_argument("--format", **fmt)
     r.set_defaults(func=cmd_replay)
     h = sub.add_parser("history", help="recorded events of a ticket, or of a tenant's subscription")
