@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ticketflow.adapters.errors import translated
-from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.adapters.readmodels import ReadModelStore, sqlite_transaction
 from ticketflow.adapters.rows import Rows
 
 
@@ -32,16 +32,8 @@ class SqliteReader(ReadModelStore):
 
     @contextmanager
     def transaction(self) -> Iterator[Rows]:
-        cursor = self.connection.cursor()
-        cursor.execute("BEGIN")
-        try:
-            rows = Rows(cursor, "sqlite")
+        with sqlite_transaction(self.connection, "BEGIN") as rows:
             yield rows
-            rows.flush()
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
 
 
 class ThreadStores:

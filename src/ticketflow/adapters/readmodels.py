@@ -116,6 +116,22 @@ class _PgCursor:
         return list(self._cursor.fetchall())
 
 
+@contextmanager
+def sqlite_transaction(connection: Any, begin: str) -> Iterator[Rows]:
+    """A SQLite transaction opened with ``begin`` (``BEGIN IMMEDIATE`` for writers, ``BEGIN``
+    for snapshot readers): buffered row changes are written before it commits."""
+    cursor = connection.cursor()
+    cursor.execute(begin)
+    try:
+        rows = Rows(cursor, "sqlite")
+        yield rows
+        rows.flush()
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    cursor.execute("COMMIT")
+
+
 class ReadModelStore:
     """Connection to the read models; ``transaction()`` yields a :class:`Cursor`."""
 
@@ -151,16 +167,8 @@ class ReadModelStore:
         """One transaction; row changes buffered in the :class:`Rows` it yields are written
         before it commits."""
         if self.dialect == "sqlite":
-            cursor = self.connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                rows = Rows(cursor, "sqlite")
+            with sqlite_transaction(self.connection, "BEGIN IMMEDIATE") as rows:
                 yield rows
-                rows.flush()
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
         else:
             # No pipeline mode: row changes already reach the server as a few bulk statements.
             with self.connection.transaction(), self.connection.cursor() as raw:
