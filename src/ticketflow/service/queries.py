@@ -106,9 +106,10 @@ def sla(
     tenant: str | None = None,
     status: str | None = None,
     tenants: Collection[str] | None = None,
+    ticket: str | None = None,
 ) -> list[dict[str, Any]]:
     """One row per ticket with its SLA status as of ``as_of`` (default: now); ``tenants``
-    limits the rows to those tenants (an API key's scope, R-ACC-3)."""
+    limits the rows to those tenants (an API key's scope, R-ACC-3), ``ticket`` to one ticket."""
     if status is not None and status not in STATUSES:
         raise QueryError(f"unknown status {status!r}; expected one of: {', '.join(STATUSES)}")
     if tenant is not None:
@@ -119,6 +120,9 @@ def sla(
     if tenant is not None:
         where += " AND t.tenant = ?"
         params.append(tenant)
+    if ticket is not None:
+        where += " AND t.ticket = ?"
+        params.append(ticket)
     if tenants is not None:
         if not tenants:
             return []

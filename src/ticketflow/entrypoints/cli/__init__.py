@@ -22,6 +22,7 @@ from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import deadletter as cli_deadletter
+from ticketflow.entrypoints.cli import explain as cli_explain
 from ticketflow.entrypoints.cli import kafka as cli_kafka
 from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import log as cli_log
@@ -288,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_serve.register(sub)
     cli_kafka.register(sub)
     cli_deadletter.register(sub)
+    cli_explain.register(sub)
     cli_log.register(sub)
     cli_keys.register(sub)
     _add_demo_parser(sub)

@@ -1,0 +1,239 @@
+"""Receipts (``ticketflow explain ticket``): a ticket's SLA figures and the chain behind them.
+
+The figures are ``query sla``'s own row (the same function, so every surface shows the same
+figure). The chain: every fact recorded for the ticket, and the subscription facts that set the
+tier in force when its clocks started, each with its upstream ``(source, id)``, business time,
+store position and audit-chain digest; then, cycle by cycle, each rule applied with the values
+it used (tier, GTR, catalog edition, the maintenance window check, the time-zone data).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from projections.storage import ReadModelStorage
+from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.instants import rfc3339
+from ticketflow.errors import QueryError
+from ticketflow.service import queries
+from ticketflow.service.audit import CHAIN_DDL
+from ticketflow.service.engine import Engine
+
+FACT_FIELDS = ("position", "digest", "aggregate", "version", "event", "at", "inbound")
+RULE_FIELDS = ("cycle", "rule", "decision", "values")
+
+
+def tz_data_version() -> str:
+    """The version of the IANA time-zone data behind Europe/Paris (billing months, R-SLA-9)."""
+    try:
+        return "tzdata " + importlib.metadata.version("tzdata")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    system = Path("/usr/share/zoneinfo/tzdata.zi")
+    if system.is_file():
+        with system.open(encoding="utf-8") as lines:
+            first = lines.readline().strip()
+        if first.startswith("# version"):
+            return "system " + first.removeprefix("# version").strip()
+    return "system (version unknown)"
+
+
+def _positions(store: ReadModelStorage, aggregate: str) -> dict[int, tuple[int, str]]:
+    """``{version: (store position, audit digest)}`` of one aggregate's events."""
+    with store.transaction() as c:
+        c.execute(CHAIN_DDL)
+        c.execute(
+            "SELECT originator_version, notification_id, digest FROM audit_chain "
+            "WHERE originator_id = ?",
+            (aggregate,),
+        )
+        return {int(v): (int(n), str(d)) for v, n, d in c.fetchall()}
+
+
+def _facts(
+    engine: Engine, store: ReadModelStorage, aggregate: Any, until: datetime | None
+) -> list[dict[str, Any]]:
+    chain = _positions(store, str(aggregate))
+    facts = []
+    for event in engine.events.get(aggregate):
+        at = getattr(event, "at", None)
+        if until is not None and at is not None and at > until:
+            continue
+        position, digest = chain.get(event.originator_version, (None, None))
+        facts.append(
+            {
+                "position": position,
+                "digest": digest,
+                "aggregate": type(event).__qualname__.split(".")[0],
+                "version": event.originator_version,
+                "event": type(event).__qualname__.split(".")[-1],
+                "at": rfc3339(at) if at else None,
+                "inbound": getattr(event, "inbound", None),
+            }
+        )
+    return facts
+
+
+def _cycles(store: ReadModelStorage, ticket: str) -> list[dict[str, Any]]:
+    with store.transaction() as c:
+        c.execute(
+            """SELECT y.cycle, y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes,
+            y.edition, y.deadline, y.no_clock_rule, y.no_clock_detail, y.cancelled_at,
+            y.stopped_at, y.stopped_by, y.outcome, y.breach_minutes, t.category,
+            t.in_planned_window, t.beta_feature
+            FROM sla_cycles y JOIN sla_tickets t ON t.ticket = y.ticket
+            WHERE y.ticket = ? ORDER BY y.cycle""",
+            (ticket,),
+        )
+        names = [
+            "cycle",
+            "opened_at",
+            "clock_started_at",
+            "clock_tier",
+            "gtr_minutes",
+            "edition",
+            "deadline",
+            "no_clock_rule",
+            "no_clock_detail",
+            "cancelled_at",
+            "stopped_at",
+            "stopped_by",
+            "outcome",
+            "breach_minutes",
+            "category",
+            "in_planned_window",
+            "beta_feature",
+        ]
+        return [dict(zip(names, row, strict=True)) for row in c.fetchall()]
+
+
+def _by(text: str | None, as_of: datetime | None) -> bool:
+    """Whether an instant of the read model (RFC 3339 text) is at or before ``as_of``."""
+    if text is None:
+        return False
+    return as_of is None or datetime.fromisoformat(text.replace("Z", "+00:00")) <= as_of
+
+
+def _rules(cycle: dict[str, Any], as_of: datetime | None) -> list[dict[str, Any]]:
+    """The rules applied to one cycle by ``as_of``, in the order they were, with their values."""
+    n = cycle["cycle"]
+    rules = [
+        {
+            "cycle": n,
+            "rule": "R-SLA-9",
+            "decision": "control-plane ticket opened in a planned maintenance window: no SLA"
+            if cycle["category"] == "control_plane" and cycle["in_planned_window"]
+            else "not exempt by a planned maintenance window",
+            "values": f"category {cycle['category']}, in window: "
+            f"{bool(cycle['in_planned_window'])}",
+        }
+    ]
+    if not _by(cycle["clock_started_at"], as_of):
+        rules.append(
+            {
+                "cycle": n,
+                "rule": cycle["no_clock_rule"] or "R-SLA-1",
+                "decision": "no clock",
+                "values": cycle["no_clock_detail"] or "",
+            }
+        )
+        return rules
+    rules += [
+        {
+            "cycle": n,
+            "rule": "R-SLA-2",
+            "decision": "clock started (no earlier than the ticket's opening)",
+            "values": f"cycle opened {cycle['opened_at']}, clock {cycle['clock_started_at']}",
+        },
+        {
+            "cycle": n,
+            "rule": "R-SLA-4",
+            "decision": "GTR fixed at clock start from the tier in force",
+            "values": f"tier {cycle['clock_tier']}, GTR {cycle['gtr_minutes']} min, "
+            f"catalog edition {cycle['edition']}",
+        },
+        {
+            "cycle": n,
+            "rule": "R-SLA-5",
+            "decision": "deadline counted 24x7",
+            "values": f"deadline {cycle['deadline']}",
+        },
+    ]
+    if _by(cycle["cancelled_at"], as_of):
+        rules.append(
+            {
+                "cycle": n,
+                "rule": "R-SLA-3",
+                "decision": "lowered from P1: the clock ends",
+                "values": f"at {cycle['cancelled_at']}",
+            }
+        )
+    if _by(cycle["stopped_at"], as_of):
+        rules.append(
+            {
+                "cycle": n,
+                "rule": "R-SLA-6",
+                "decision": f"clock stopped ({cycle['stopped_by']})",
+                "values": f"at {cycle['stopped_at']}",
+            }
+        )
+    ended = cycle["stopped_at"] or cycle["cancelled_at"]
+    if cycle["outcome"] is not None and _by(ended, as_of):
+        rules.append(
+            {
+                "cycle": n,
+                "rule": "R-SLA-10",
+                "decision": f"settled: {cycle['outcome']}",
+                "values": f"{cycle['breach_minutes']} min past the deadline",
+            }
+        )
+    return rules
+
+
+def explain_ticket(
+    engine: Engine, store: ReadModelStorage, ticket: str, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """The receipt of one ticket's SLA figures as of ``as_of`` (default: now)."""
+    rows = queries.sla(store, as_of=as_of, ticket=ticket)
+    if not rows:
+        raise QueryError(f"unknown ticket {ticket!r} (or not opened by {rfc3339(as_of)})")
+    figures = rows[0]
+    cycles = [c for c in _cycles(store, ticket) if _by(c["opened_at"], as_of)]
+    starts = [c["clock_started_at"] for c in cycles if _by(c["clock_started_at"], as_of)]
+    tenant = figures["tenant"]
+    facts = _facts(engine, store, ticket_id(ticket), as_of)
+    subscription = subscription_id(tenant)
+    if starts and engine.recorder.select_events(subscription, lte=1):
+        last_start = datetime.fromisoformat(max(starts).replace("Z", "+00:00"))
+        facts = _facts(engine, store, subscription, last_start) + facts
+    rules = [rule for cycle in cycles for rule in _rules(cycle, as_of)]
+    rules.append(
+        {
+            "cycle": None,
+            "rule": figures["reason"] or "R-SLA-10",
+            "decision": f"status as of {rfc3339(as_of) if as_of else 'now'}: {figures['status']}",
+            "values": f"deadline {figures['deadline']}, {figures['breach_minutes']} min past it"
+            if figures["deadline"]
+            else "no clock",
+        }
+    )
+    if len(cycles) > 1:
+        rules.append(
+            {
+                "cycle": None,
+                "rule": "R-SLA-7",
+                "decision": "a ticket is breached if any cycle is",
+                "values": f"{len(cycles)} cycles",
+            }
+        )
+    return {
+        "ticket": ticket,
+        "as_of": rfc3339(as_of) if as_of else None,
+        "figures": figures,
+        "facts": facts,
+        "rules": rules,
+        "time_zone_data": tz_data_version(),
+    }
