@@ -110,3 +110,59 @@ def test_an_unknown_ticket_is_a_usage_error(data: Path) -> None:
     result = run(data, "explain", "ticket", "T-404")
     assert result.returncode == 2
     assert "unknown ticket 'T-404'" in result.stderr
+
+
+BILLING = [
+    ce("subscription.started", "acme", "s-1", "2026-03-01T00:00:00Z", {"tier": "SILVER"}),
+    # 1 May 00:30 in Paris is 30 April 22:30 UTC: a May change, billed from June (R-BILL-2).
+    ce("subscription.tier_upgraded", "acme", "u-1", "2026-04-30T22:30:00Z", {"tier": "GOLD"}),
+    ce("expertise.hours_consumed", "acme", "h-1", "2026-05-06T10:00:00Z", {"hours": 5}),
+    ce("expertise.hours_consumed", "acme", "h-2", "2026-05-20T10:00:00Z", {"hours": 0.5}),
+]
+
+
+@pytest.fixture
+def billed(tmp_path: Path) -> Path:
+    data = tmp_path / "billed"
+    source = tmp_path / "billing.jsonl"
+    source.write_text("\n".join(BILLING) + "\n")
+    assert run(data, "ingest", str(source)).returncode == 0
+    return data
+
+
+@pytest.mark.parametrize(("month", "tier"), [("2026-05", "SILVER"), ("2026-06", "GOLD")])
+def test_a_billed_month_and_the_change_behind_it(billed: Path, month: str, tier: str) -> None:
+    result = run(
+        billed, "explain", "billing", "--tenant", "acme", "--month", month, "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    query = run(
+        billed, "query", "billing", "--tenant", "acme", "--month", month, "--format", "json"
+    )
+    assert answer["figures"] == json.loads(query.stdout)
+    assert answer["figures"]["billed_tier"] == tier
+    last = answer["rules"][-1]
+    assert last["rule"] == "R-BILL-3"
+    assert f"{month} is billed at {tier}" in last["decision"]
+    upgrade = next(r for r in answer["rules"] if "upgrade" in r["decision"])
+    assert (upgrade["rule"], "billed from 2026-05-31T22:00:00Z" in upgrade["decision"]) == (
+        "R-BILL-2",
+        True,
+    )
+    assert [f["event"] for f in answer["facts"]] == ["Started", "TierUpgraded"]
+
+
+def test_a_month_of_expert_hours_consumption_by_consumption(billed: Path) -> None:
+    args = ("explain", "expertise", "--tenant", "acme", "--month", "2026-05", "--format", "json")
+    answer = json.loads(run(billed, *args).stdout)
+    query = run(
+        billed, "query", "expertise", "--tenant", "acme", "--month", "2026-05", "--format", "json"
+    )
+    assert answer["figures"] == json.loads(query.stdout)
+    assert answer["figures"]["included_hours"] == 4.0  # GOLD from 1 May 00:30 Paris (R-EXP-1)
+    funded = [r for r in answer["rules"] if r["rule"] == "R-EXP-4"]
+    assert len(funded) == 2
+    assert "funded 240 from the allowance" in funded[0]["values"]
+    assert "overage 60" in funded[0]["values"]
+    assert [f["event"] for f in answer["facts"]][-2:] == ["HoursConsumed", "HoursConsumed"]

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from projections.storage import ReadModelStorage
+from ticketflow.domain.calendar import Month
 from ticketflow.domain.ids import subscription_id, ticket_id
-from ticketflow.domain.instants import rfc3339
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.audit import CHAIN_DDL
@@ -24,6 +25,7 @@ from ticketflow.service.engine import Engine
 
 FACT_FIELDS = ("position", "digest", "aggregate", "version", "event", "at", "inbound")
 RULE_FIELDS = ("cycle", "rule", "decision", "values")
+EXPERTISE_EVENTS = ("HoursConsumed", "PackPurchased")
 
 
 def tz_data_version() -> str:
@@ -232,6 +234,109 @@ def explain_ticket(
     return {
         "ticket": ticket,
         "as_of": rfc3339(as_of) if as_of else None,
+        "figures": figures,
+        "facts": facts,
+        "rules": rules,
+        "time_zone_data": tz_data_version(),
+    }
+
+
+def _subscription_facts(
+    engine: Engine, store: ReadModelStorage, tenant: str, until: datetime | None
+) -> list[dict[str, Any]]:
+    aggregate = subscription_id(tenant)
+    if not engine.recorder.select_events(aggregate, lte=1):
+        return []
+    return _facts(engine, store, aggregate, until)
+
+
+def explain_billing(
+    engine: Engine, store: ReadModelStorage, tenant: str, month: Month
+) -> dict[str, Any]:
+    """The receipt of the tier billed to ``tenant`` for ``month`` (R-BILL-2, R-BILL-3)."""
+    figures = queries.billing(store, tenant=tenant, month=month)
+    start = month.start()
+    changes = queries.billing(store, tenant=tenant)["changes"]
+    in_force = [c for c in changes if parse_rfc3339(c["service_effective_at"]) <= start]
+    rules = [
+        {
+            "cycle": None,
+            "rule": change["rule"],
+            "decision": f"{change['kind']} {change['from_tier']} → {change['to_tier']} billed "
+            f"from {change['billing_effective_at']}",
+            "values": f"in force for service from {change['service_effective_at']}",
+        }
+        for change in changes
+    ]
+    rules.append(
+        {
+            "cycle": None,
+            "rule": "R-BILL-3",
+            "decision": f"{month} is billed at {figures['billed_tier']}",
+            "values": f"the tier in force at {rfc3339(start)} (00:00 Europe/Paris on the 1st): "
+            + (
+                f"{in_force[-1]['to_tier']}, since {in_force[-1]['service_effective_at']}"
+                if in_force
+                else "none yet, STANDARD (R-TIER-2)"
+            ),
+        }
+    )
+    return {
+        "tenant": tenant,
+        "month": str(month),
+        "figures": figures,
+        "facts": [
+            fact
+            for fact in _subscription_facts(engine, store, tenant, None)
+            if fact["event"] not in EXPERTISE_EVENTS  # tier changes only
+        ],
+        "rules": rules,
+        "time_zone_data": tz_data_version(),
+    }
+
+
+def explain_expertise(
+    engine: Engine, store: ReadModelStorage, tenant: str, month: Month
+) -> dict[str, Any]:
+    """The receipt of ``tenant``'s expert hours in ``month``: each consumption and how it was
+    funded (R-EXP-1..5)."""
+    figures = queries.expertise(store, tenant=tenant, month=month)
+    with store.transaction() as c:
+        c.execute(
+            """SELECT at, minutes, tier, privileged, allowance_minutes, from_allowance_minutes,
+            from_packs, overage_minutes, unfunded_minutes FROM expertise_consumptions
+            WHERE tenant = ? AND month = ? ORDER BY seq""",
+            (tenant, str(month)),
+        )
+        consumptions = c.fetchall()
+    rules = [
+        {
+            "cycle": None,
+            "rule": "R-EXP-1",
+            "decision": f"included in {month}: {figures['included_hours']} h",
+            "values": "the largest allowance among the tiers in force during the month",
+        }
+    ]
+    for at, minutes, tier, privileged, allowance, own, packs, overage, unfunded in consumptions:
+        rules.append(
+            {
+                "cycle": None,
+                "rule": "R-EXP-5" if not privileged else "R-EXP-4",
+                "decision": f"{minutes} min at {at} ({tier}, privileged access: "
+                f"{bool(privileged)})",
+                "values": f"allowance then {allowance} min; funded {own} from the allowance, "
+                f"packs {packs}, overage {overage}, unfunded {unfunded}",
+            }
+        )
+    start, end = rfc3339(month.start()) or "", month.end()
+    facts = [  # the tier history, and this month's purchases and consumptions
+        fact
+        for fact in _subscription_facts(engine, store, tenant, end)
+        if fact["event"] not in EXPERTISE_EVENTS or (fact["at"] or "") >= start
+    ]
+    return {
+        "tenant": tenant,
+        "month": str(month),
         "figures": figures,
         "facts": facts,
         "rules": rules,

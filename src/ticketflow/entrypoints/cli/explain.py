@@ -1,4 +1,4 @@
-"""``ticketflow explain ticket T``: a ticket's SLA figures and the receipt behind them."""
+"""``ticketflow explain ticket T | billing | expertise``: a figure and the receipt behind it."""
 
 from __future__ import annotations
 
@@ -8,18 +8,34 @@ from typing import Any
 from ticketflow.bootstrap import System
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
-from ticketflow.service.explain import FACT_FIELDS, RULE_FIELDS, explain_ticket
-from ticketflow.service.queries import parse_instant
+from ticketflow.service.explain import (
+    FACT_FIELDS,
+    RULE_FIELDS,
+    explain_billing,
+    explain_expertise,
+    explain_ticket,
+)
+from ticketflow.service.queries import parse_instant, parse_month
 from ticketflow.settings import Settings
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    as_of = parse_instant(args.as_of) if args.as_of else None
+    # What was asked is checked first: a usage error touches no store.
+    as_of = parse_instant(args.as_of) if getattr(args, "as_of", None) else None
+    month = parse_month(args.month) if getattr(args, "month", None) else None
     stores.require_event_store(settings, "explain")
     system = System.open(settings)
     try:
         system.project()  # read models and audit chain up to date with the store
-        receipt = explain_ticket(system.engine, system.readmodels, args.ticket, as_of)
+        engine, store = system.engine, system.readmodels
+        if args.what == "ticket":
+            receipt = explain_ticket(engine, store, args.ticket, as_of)
+        elif args.what == "billing":
+            assert month is not None
+            receipt = explain_billing(engine, store, args.tenant, month)
+        else:
+            assert month is not None
+            receipt = explain_expertise(engine, store, args.tenant, month)
     finally:
         system.close()
     if args.format == "json":
@@ -35,15 +51,25 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    e = sub.add_parser("explain", help="the figures of a ticket and the receipt behind them")
+    fmt: dict[str, Any] = {
+        "choices": ("table", "json"),
+        "default": "table",
+        "help": "output format (default table)",
+    }
+    e = sub.add_parser("explain", help="a figure and the receipt behind it (facts, rules)")
     what = e.add_subparsers(dest="what", required=True, metavar="WHAT", help="what to explain")
     t = what.add_parser("ticket", help="a ticket's SLA status, its facts and the rules applied")
     t.add_argument("ticket", help="the upstream ticket id")
     t.add_argument("--as-of", help="instant, RFC 3339 with offset (default: now)")
-    t.add_argument(
-        "--format", choices=("table", "json"), default="table", help="output format (default table)"
-    )
-    t.set_defaults(func=cmd_explain)
+    t.add_argument("--format", **fmt)
+    b = what.add_parser("billing", help="the tier billed for a month, and the changes behind it")
+    e2 = what.add_parser("expertise", help="a month's expert hours, consumption by consumption")
+    for p in (b, e2):
+        p.add_argument("--tenant", required=True, help="the tenant")
+        p.add_argument("--month", required=True, help="YYYY-MM (Europe/Paris)")
+        p.add_argument("--format", **fmt)
+    for p in (t, b, e2):
+        p.set_defaults(func=cmd_explain)
 
 
 __all__ = ["register"]
