@@ -691,7 +691,15 @@ class TestHistory:
         result = commands["history_ticket"]
         assert result.returncode == 0, result.stderr
         table = parse_table(result.stdout)
-        assert list(table[0]) == ["version", "event", "at", "recorded_at", "inbound", "facts"]
+        assert list(table[0]) == [
+            "version",
+            "event",
+            "at",
+            "recorded_at",
+            "inbound",
+            "sla_status",
+            "facts",
+        ]
         expected = json_rows(commands["history_ticket_json"])
         assert [{**row, "facts": json.loads(row["facts"])} for row in table] == [
             {**row, "version": str(row["version"])} for row in expected

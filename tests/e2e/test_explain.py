@@ -166,3 +166,15 @@ def test_a_month_of_expert_hours_consumption_by_consumption(billed: Path) -> Non
     assert "funded 240 from the allowance" in funded[0]["values"]
     assert "overage 60" in funded[0]["values"]
     assert [f["event"] for f in answer["facts"]][-2:] == ["HoursConsumed", "HoursConsumed"]
+
+
+def test_history_shows_the_sla_status_after_each_event(data: Path) -> None:
+    result = run(data, "history", "--ticket", "T-1", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["event"], r["sla_status"]) for r in rows] == [
+        ("Ticket.Opened", "running"),
+        ("Ticket.PriorityChanged", "breached"),  # lowered at 20:00, past its 12:00 deadline
+    ]
+    tenant = json.loads(run(data, "history", "--tenant", "acme", "--format", "json").stdout)
+    assert {r["sla_status"] for r in tenant} == {None}

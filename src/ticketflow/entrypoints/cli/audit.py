@@ -115,7 +115,10 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     stores.require_event_store(settings, "history")
     system = System.open(settings)
     try:
-        rows = history(system.engine, ticket=args.ticket, tenant=args.tenant)
+        if args.ticket:
+            system.project()  # the SLA status after each event comes from the read models
+        store = system.readmodels if args.ticket else None
+        rows = history(system.engine, ticket=args.ticket, tenant=args.tenant, store=store)
     finally:
         system.close()
     if args.format != "json":
