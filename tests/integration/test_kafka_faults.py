@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from tests.integration.test_kafka_pipeline import (
     kafka_digests,
     stored_events,
 )
+from ticketflow.adapters import kafka as kafka_adapter
 from ticketflow.settings import Settings
 from ticketflow_tools.synthetic import generate
 
@@ -80,6 +84,30 @@ def poison(n: int, rng: random.Random) -> list[tuple[bytes | None, bytes | None,
     return found
 
 
+def disordered(
+    raw: list[str], bad: list[tuple[bytes | None, bytes | None, list[Any], str]], rng: random.Random
+) -> list[tuple[bytes | None, bytes | None, list[Any]]]:
+    """Every record twice; tenants interleaved in another order (each tenant's own order is
+    kept, R-IN-4), and the poison at random places; the second copy of a tenant's facts comes
+    after all of the first."""
+    by_tenant: dict[str, list[str]] = {}
+    for line in raw:
+        by_tenant.setdefault(json.loads(line)["tenant"], []).append(line)
+    stream: list[tuple[bytes | None, bytes | None, list[Any]]] = []
+    for _copy in range(2):
+        cursors = dict.fromkeys(by_tenant, 0)
+        while cursors:
+            tenant = rng.choice(sorted(cursors))
+            line = by_tenant[tenant][cursors[tenant]]
+            stream.append((tenant.encode(), line.encode(), STRUCTURED))
+            cursors[tenant] += 1
+            if cursors[tenant] == len(by_tenant[tenant]):
+                del cursors[tenant]
+    for key, value, headers, _ in bad:
+        stream.insert(rng.randrange(len(stream)), (key, value, headers))
+    return stream
+
+
 def command(tmp_path: Path, name: str, role: str, *extra: str) -> list[str]:
     data = str(tmp_path / name)
     return [sys.executable, "-m", "ticketflow", "--data-dir", data, "worker", role, *extra]
@@ -88,8 +116,8 @@ def command(tmp_path: Path, name: str, role: str, *extra: str) -> list[str]:
 class Topology:
     """The workers as processes; ``kill`` SIGKILLs one and starts its replacement."""
 
-    def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.env = {**os.environ, **settings.to_env(), "TICKETFLOW_BATCH_SIZE": "50"}
+    def __init__(self, settings: Settings, tmp_path: Path, **env: str) -> None:
+        self.env = {**os.environ, **settings.to_env(), "TICKETFLOW_BATCH_SIZE": "50", **env}
         self.tmp_path = tmp_path
         self.roles = {
             "inbound-a": ["inbound"],
@@ -101,12 +129,15 @@ class Topology:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: list[Any] = []
         self.kills: list[str] = []
+        self.exits: list[tuple[str, int, str]] = []  # (worker, exit code, its last line)
+        self.started: dict[str, int] = {}  # where each process's stderr begins in its file
         for name in self.roles:
             self.start(name)
 
     def start(self, name: str) -> None:
         log = (self.tmp_path / f"{name}.err").open("ab")
         self.logs.append(log)
+        self.started[name] = log.tell()
         self.processes[name] = subprocess.Popen(
             command(self.tmp_path, name, *self.roles[name]),
             env=self.env,
@@ -120,6 +151,22 @@ class Topology:
         process.wait(timeout=30)
         self.kills.append(name)
         self.start(name)
+
+    def supervise(self) -> None:
+        """As a supervisor would: restart each worker that exited, once it has said why (a
+        worker that exits 0, or without a message, fails the test)."""
+        for name, process in list(self.processes.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            with (self.tmp_path / f"{name}.err").open("rb") as log:
+                log.seek(self.started[name])
+                said = log.read().decode(errors="replace").strip()
+            assert code != 0, f"{name} exited 0 while it should run: {said[-2000:]!r}"
+            why = [line for line in said.splitlines() if line.startswith("ticketflow")]
+            assert why, f"{name} exited {code} without saying why: {said[-2000:]!r}"
+            self.exits.append((name, code, why[-1][:160]))
+            self.start(name)
 
     def check_alive(self) -> None:
         stopped = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
@@ -150,23 +197,7 @@ def test_kills_duplicates_disorder_poison_and_scale_out_give_the_embedded_tables
     expected = embedded_digests(tmp_path, raw)
     bad = poison(max(12, EVENTS // 100), rng)
 
-    # Every record twice; tenants interleaved in another order (each tenant's own order is
-    # kept, R-IN-4), and the second copy of a tenant's facts after all of the first.
-    by_tenant: dict[str, list[str]] = {}
-    for line in raw:
-        by_tenant.setdefault(json.loads(line)["tenant"], []).append(line)
-    stream: list[tuple[bytes | None, bytes | None, list[Any]]] = []
-    for _copy in range(2):
-        cursors = dict.fromkeys(by_tenant, 0)
-        while cursors:
-            tenant = rng.choice(sorted(cursors))
-            line = by_tenant[tenant][cursors[tenant]]
-            stream.append((tenant.encode(), line.encode(), STRUCTURED))
-            cursors[tenant] += 1
-            if cursors[tenant] == len(by_tenant[tenant]):
-                del cursors[tenant]
-    for key, value, headers, _ in bad:
-        stream.insert(rng.randrange(len(stream)), (key, value, headers))
+    stream = disordered(raw, bad, rng)
 
     topology = Topology(settings, tmp_path)
     try:
@@ -229,3 +260,185 @@ def embedded_stored(tmp_path: Path, raw: list[str]) -> int:
     finally:
         dead.close()
         system.close()
+
+
+# -- restarts of the broker and of PostgreSQL ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+RESTART_EVENTS = int(os.environ.get("TICKETFLOW_RESTART_EVENTS", "1500"))
+DOWNTIME = float(os.environ.get("TICKETFLOW_RESTART_DOWNTIME", "4"))
+# Shorter than an outage of the broker (its stop, the downtime, its start): a worker that
+# needs the broker gives up and exits, and is restarted; one that does not rides it out.
+OUTAGE_TIMEOUT = os.environ.get("TICKETFLOW_RESTART_OUTAGE_TIMEOUT", "8")
+
+
+def _free_port(pair: bool = False) -> int:
+    """A free port on 127.0.0.1 (with ``pair``, one whose next port is free too)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if not pair:
+            return port
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port pair on 127.0.0.1")
+
+
+class LocalServer:
+    """``scripts/kafka-local`` or ``scripts/pg-local`` on this test's own port and directory
+    (under /var/tmp), which the test stops and starts; the shared servers are never touched."""
+
+    def __init__(self, script: str, home: Path, **env: str) -> None:
+        self.script, self.home = ROOT / "scripts" / script, home
+        self.env = {**os.environ, **env, "PYTHON": sys.executable}
+
+    def __call__(self, command: str) -> str:
+        done = subprocess.run(
+            [str(self.script), command], env=self.env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+        return done.stdout.strip()
+
+    def address(self) -> str:
+        return self("env").split("=", 1)[1]
+
+
+@pytest.fixture
+def own_servers() -> Iterator[tuple[LocalServer, LocalServer]]:
+    """A broker and a PostgreSQL server of this test's own: (kafka, postgres)."""
+    installed = list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not installed and os.environ.get("CI", "").lower() != "true" and os.geteuid() != 0:
+        pytest.skip("PostgreSQL server binaries are not installed (scripts/pg-local does)")
+    suffix = uuid.uuid4().hex[:8]
+    kafka_home = Path("/var/tmp") / f"ticketflow-kafka-{suffix}"
+    kafka_home.mkdir()
+    # The broker's jars, fetched once by scripts/kafka-local, are shared rather than fetched
+    # again (without them, kafka-local fetches them into the new directory).
+    shared = Path(
+        os.environ.get("TICKETFLOW_KAFKA_HOME", Path.home() / ".cache" / "ticketflow-kafka")
+    )
+    if (shared / "libs" / ".complete").is_file():
+        (kafka_home / "libs").symlink_to(shared / "libs")
+    kafka = LocalServer(
+        "kafka-local",
+        kafka_home,
+        TICKETFLOW_KAFKA_HOME=str(kafka_home),
+        KAFKA_PORT=str(_free_port(pair=True)),
+        KAFKA_HEAP_OPTS="-Xms128m -Xmx384m",
+        KAFKA_STOP_TIMEOUT="20",
+    )
+    pg_home = Path("/var/tmp") / f"ticketflow-pg-{suffix}"
+    postgres = LocalServer(
+        "pg-local", pg_home, TICKETFLOW_PG_HOME=str(pg_home), PGPORT=str(_free_port())
+    )
+    try:
+        postgres("start")
+        kafka("start")
+        yield kafka, postgres
+    finally:
+        for server, command in ((kafka, "stop"), (postgres, "reset")):
+            subprocess.run(
+                [str(server.script), command], env=server.env, capture_output=True, timeout=120
+            )
+            shutil.rmtree(server.home, ignore_errors=True)
+
+
+def outage(
+    server: LocalServer,
+    topology: Topology,
+    down: float,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> float:
+    """Stop ``server``, run ``meanwhile``, keep it down ``down`` seconds in all (the workers
+    supervised), start it again; returns how long it was unusable, from the stop to answering
+    again."""
+    began = time.monotonic()
+    server("stop")
+    meanwhile()
+    while time.monotonic() < began + down:
+        topology.supervise()
+        time.sleep(0.5)
+    server("start")
+    return time.monotonic() - began
+
+
+def test_broker_and_postgres_restarts_mid_stream_give_the_embedded_tables(
+    own_servers: tuple[LocalServer, LocalServer], tmp_path: Path
+) -> None:
+    kafka, postgres = own_servers
+    settings = Settings.from_env(
+        env={
+            "TICKETFLOW_STORE": "postgres",
+            "TICKETFLOW_PG_DSN": postgres.address(),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.address(),
+            "TICKETFLOW_PARTITIONS": "3",
+        },
+        data_dir=tmp_path / "kafka-mode",
+    )
+    kafka_adapter.create_topics(settings)
+    rng = random.Random(SEED)
+    raw = list(generate(RESTART_EVENTS, seed=SEED + 1))
+    expected = embedded_digests(tmp_path, raw)
+    bad = poison(24, rng)
+    stream = disordered(raw, bad, rng)
+    size = len(stream) // 4 + 1
+    chunks = [stream[start : start + size] for start in range(0, len(stream), size)]
+
+    topology = Topology(settings, tmp_path, TICKETFLOW_OUTAGE_TIMEOUT=OUTAGE_TIMEOUT)
+    downtime = {}
+    try:
+        # Mid-stream: records arrive, then the broker goes away while they are worked on.
+        send(settings, chunks[0])
+        time.sleep(1)
+        downtime["broker"] = outage(kafka, topology, DOWNTIME)
+        send(settings, chunks[1])
+        time.sleep(1)
+        # PostgreSQL goes away; records keep arriving while it is down.
+        downtime["postgres"] = outage(
+            postgres, topology, DOWNTIME, lambda: send(settings, chunks[2])
+        )
+        send(settings, chunks[3])
+        deadline = time.monotonic() + 240
+        while kafka_digests(settings) != expected:
+            topology.supervise()
+            assert time.monotonic() < deadline, "read models not equal within 240 s"
+            time.sleep(1)
+    finally:
+        topology.stop()
+
+    letters = dead_letters(settings)
+    by_origin = {
+        (h["origin_partition"], h["origin_offset"]): h["error_reason"].decode()
+        for h in (dict(r.headers) for r in letters)
+    }
+    assert sorted(by_origin.values()) == sorted(reason for *_, reason in bad)
+    stored = stored_events(settings)
+    assert stored == embedded_stored(tmp_path, raw)  # each event stored once
+    retries = sum(
+        (tmp_path / f"{name}.err").read_text(errors="replace").count("retrying in")
+        for name in topology.roles
+    )
+    print(
+        "\nrestarts:",
+        json.dumps(
+            {
+                "records published": len(stream),
+                "events": len(raw),
+                "stored events": stored,
+                "dead letters": len(letters),
+                "dead-lettered records": len(by_origin),
+                "poison": len(bad),
+                "downtime s": {name: round(seconds, 1) for name, seconds in downtime.items()},
+                "outage timeout s": float(OUTAGE_TIMEOUT),
+                "retries reported": retries,
+                "worker exits (restarted)": topology.exits,
+                "tables compared": len(expected),
+                "rows compared": sum(count for count, _ in expected.values()),
+            }
+        ),
+    )

@@ -333,15 +333,20 @@ class DeadLetterTopic:
         """Wait until the broker has every dead letter written since the last flush; raise
         :class:`BrokerUnavailableError` if one was not written (never lose one silently)."""
         pending, self._pending = self._pending, []
-        with translated():
-            self.client.flush()
-        failed = [f for f in pending if not f.is_done or f.failed()]
-        if failed:
-            error = failed[0].exception if failed[0].is_done else "not sent"
-            raise BrokerUnavailableError(
-                f"Kafka: {len(failed)} dead letter(s) not written to {self.topic}: {error!r}",
-                BROKER_HINT,
-            )
+        flush_confirmed(self.client, pending, f"dead letter(s) not written to {self.topic}")
+
+
+def flush_confirmed(client: Any, sent: Sequence[Any], what: str) -> None:
+    """Flush ``client`` and check each of the ``sent`` futures: kafka-python's ``flush``
+    returns normally when sends expired or failed, so a caller that moves a position after it
+    must look at every future. Raises :class:`BrokerUnavailableError` (``what`` says what was
+    not confirmed) if one is not done or failed."""
+    with translated():
+        client.flush()
+    failed = [f for f in sent if not f.is_done or f.failed()]
+    if failed:
+        error = failed[0].exception if failed[0].is_done else "not sent"
+        raise BrokerUnavailableError(f"Kafka: {len(failed)} {what}: {error!r}", BROKER_HINT)
 
 
 def rewind(consumer: Any) -> None:

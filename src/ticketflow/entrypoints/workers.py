@@ -28,6 +28,7 @@ from ticketflow.adapters.kafka import (
     commit_polled,
     decode_record,
     default_partition,
+    flush_confirmed,
     rewind,
 )
 from ticketflow.adapters.readmodels import ReadModelStore
@@ -128,17 +129,23 @@ class Relay:
             return 0
         topic = self.settings.topic_events
         partitions = sorted(self.producer.partitions_for(topic))
+        sent = []
         for n in notifications:
             record = self.outbound.record(n)
             key = record.tenant.encode()
-            self.producer.send(
-                topic,
-                key=key,
-                value=record.value(),
-                headers=record.headers(),
-                partition=self._partition(key, partitions),
+            sent.append(
+                self.producer.send(
+                    topic,
+                    key=key,
+                    value=record.value(),
+                    headers=record.headers(),
+                    partition=self._partition(key, partitions),
+                )
             )
-        self.producer.flush()  # confirmed by the broker before the position moves
+        # Every record confirmed by the broker before the position moves; one that expired or
+        # failed makes the round an outage, and the batch is sent again (the projections skip
+        # positions they have).
+        flush_confirmed(self.producer, sent, f"event(s) not confirmed on {topic}")
         recorder.insert_tracking(Tracking(self.name, notifications[-1].id))
         self.published += len(notifications)
         if self.chain is not None:

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from ticketflow.contract import parse_event
+from eventsourcing.persistence import Tracking
+
+from ticketflow.contract import InboundEvent, parse_event
 from ticketflow.errors import ContractError
+from ticketflow.service.engine import Decision
 from ticketflow.service.ingest import decode_line
 from ticketflow.service.submit import (
+    DEFAULT_FUTURE_TOLERANCE,
     Candidate,
     DeadLetters,
     Decider,
@@ -78,33 +83,60 @@ def _candidates(letters: Sequence[DeadLetter]) -> list[Candidate]:
     return found
 
 
-def preview(engine: Decider, letters: Sequence[DeadLetter]) -> list[Result]:
-    """What each letter would do if redriven now; nothing is stored."""
-    candidates = _candidates(letters)
-    decision = engine.decide([c.event for c in candidates if c.event is not None])
-    engine.abandon(decision)
-    outcomes = iter(decision.outcomes)
-    results = []
-    for candidate in candidates:
-        if candidate.error is not None:
-            refused = candidate.rejection()
-            results.append(Result(candidate.line, refused.id, "rejected", refused))
-            continue
-        assert candidate.event is not None
-        outcome, event_id = next(outcomes), candidate.event.id
-        error = outcome.error
-        rejection = (
-            None
-            if error is None
-            else Rejection(candidate.line, event_id, error.reason, error.detail, error.rule)
-        )
-        results.append(Result(candidate.line, event_id, outcome.status, rejection))
-    return results
+class _DryRun:
+    """The engine for a dry run: it decides as the engine does, and a commit abandons the
+    decision instead of storing it."""
+
+    def __init__(self, engine: Decider) -> None:
+        self.engine = engine
+
+    def decide(self, events: Sequence[InboundEvent]) -> Decision:
+        return self.engine.decide(events)
+
+    def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
+        self.engine.abandon(decision)
+
+    def abandon(self, decision: Decision) -> None:
+        self.engine.abandon(decision)
+
+    def forget_cached(self) -> None:
+        self.engine.forget_cached()
+
+
+class _Unwritten:
+    """A dry run's dead-letter sink: its rejections are reported, not written."""
+
+    def write(self, rejection: Rejection, original: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def preview(
+    engine: Decider,
+    letters: Sequence[DeadLetter],
+    *,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+) -> list[Result]:
+    """What each letter would do if redriven now; nothing is stored or written.
+
+    The dry run is the redrive's own submit path (the future check of R-IN-6, the per-input
+    guard, the engine), with the engine's decisions abandoned instead of committed. One
+    difference remains: when an input raises and the batch is decided one input at a time, a
+    later input does not see an earlier one's changes (they are not stored)."""
+    intake = Intake(_Unwritten(), _DryRun(engine), future_tolerance=future_tolerance)
+    return intake.submit(_candidates(letters))
 
 
 def redrive(
-    engine: Decider, letters: Sequence[DeadLetter], dead_letters: DeadLetters
+    engine: Decider,
+    letters: Sequence[DeadLetter],
+    dead_letters: DeadLetters,
+    *,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
 ) -> list[Result]:
     """Submit each letter's original again, through the one submit path; new rejections go
     to ``dead_letters``."""
-    return Intake(dead_letters, engine).submit(_candidates(letters))
+    intake = Intake(dead_letters, engine, future_tolerance=future_tolerance)
+    return intake.submit(_candidates(letters))

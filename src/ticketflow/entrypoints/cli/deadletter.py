@@ -64,14 +64,15 @@ def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     stores.require_event_store(settings, "deadletter redrive")
     system = System.open(settings)
+    tolerance = settings.future_tolerance  # R-IN-6, as ingest applies it
     try:
         if args.dry_run:
-            results = preview(system.engine, letters)
+            results = preview(system.engine, letters, future_tolerance=tolerance)
         else:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             dead = DeadLetterFile(directory / f"redrive-{stamp}.jsonl", "deadletter redrive")
             try:
-                results = redrive(system.engine, letters, dead)
+                results = redrive(system.engine, letters, dead, future_tolerance=tolerance)
             finally:
                 dead.close()
             record_redriven(directory, zip(letters, (r.status for r in results), strict=True))
