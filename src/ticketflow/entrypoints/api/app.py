@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -29,7 +27,7 @@ from ticketflow.entrypoints.api import models
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
 from ticketflow.entrypoints.api.backend import Backend
 from ticketflow.entrypoints.api.errors import ApiError, error_response, install
-from ticketflow.entrypoints.api.metrics import Metrics
+from ticketflow.entrypoints.api.metrics import Measured, Metrics
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.access import ApiKey
@@ -113,16 +111,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.state.metrics = metrics
     install(app)
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.observe(request.method, path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(Measured, metrics=metrics)
 
     # -- operations -------------------------------------------------------------------------
 

@@ -109,6 +109,11 @@ class Backend:
             system.project()
             self._projected = head
 
+    def authenticates_inline(self, secret: str) -> bool:
+        """Whether :meth:`authenticate` is a local read only (SQLite, no ``last_used_at`` to
+        write), quick enough for the event loop."""
+        return self.settings.store != "postgres" and not self.keys.touch_due(secret)
+
     def authenticate(self, secret: str) -> ApiKey | None:
         """The live key whose secret this is (R-ACC-1), looked up on every request.
 
