@@ -43,6 +43,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): Rule(frozenset({"operator"}), unscoped=True),
     ("GET", "/openapi.json"): ANY_KEY,
     ("POST", "/v1/events"): Rule(frozenset({"publisher"})),
+    ("GET", "/v1/events/{source:path}/{event_id}"): Rule(frozenset({"publisher"})),
     ("GET", "/v1/sla"): ANALYST,
     ("GET", "/v1/billing/{tenant}"): ANALYST,
     ("GET", "/v1/expertise"): ANALYST,

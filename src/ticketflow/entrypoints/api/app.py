@@ -185,6 +185,23 @@ def create_app(backend: Backend) -> FastAPI:
         counts = {s: sum(o["status"] == s for o in outcomes) for s in posted.OUTCOME_STATUSES}
         return json_response({**counts, "outcomes": outcomes}, posted.status_of(outcomes))
 
+    @app.get("/v1/events/{source:path}/{event_id}", response_model=models.EventOutcome)
+    def event_outcome(request: Request, key: Caller, source: str, event_id: str) -> Response:
+        """What became of an event posted here, by its ``(source, id)`` (R-IN-7): ``pending``
+        until the engine decides it (Kafka mode), then ``accepted``, ``duplicate`` or
+        ``rejected`` with reason and rule. An event of another tenant or source than the key's
+        is not found, as one never posted (R-ACC-3)."""
+        _params(request, ())
+        found = backend.outcome(source, event_id)
+        if (
+            found is None
+            or not key.may_publish_from(source)
+            or (found.tenant is None and key.scoped)
+            or (found.tenant is not None and not key.sees(found.tenant))
+        ):
+            raise ApiError(404, "not_found", f"no event {event_id!r} posted from {source!r}")
+        return json_response(found.as_dict())
+
     # -- read models ------------------------------------------------------------------------
 
     @app.get(
