@@ -52,6 +52,7 @@ _REPLACES = {
 
 
 CHUNK = 500
+MAX_KEY = 500
 
 
 def _replaces(new: str, old: str) -> bool:
@@ -175,9 +176,17 @@ def identity(event: InboundEvent | None, original: Any) -> tuple[str, str, str |
         tenant, type_ = document.get("tenant"), document.get("type")
         if not isinstance(source, str) or not isinstance(event_id, str):
             return None
-    if not isinstance(tenant, str) or not tenant or str(type_).startswith("platform."):
+    if not _keyable(source) or not _keyable(event_id):
+        return None
+    if not isinstance(tenant, str) or not _keyable(tenant) or str(type_).startswith("platform."):
         return source, event_id, None
     return source, event_id, tenant
+
+
+def _keyable(text: str) -> bool:
+    """Whether ``text`` can be a key of the table (and of a URL): not empty, no NUL (which
+    PostgreSQL's text refuses), at most :data:`MAX_KEY` characters (an index entry is bounded)."""
+    return 0 < len(text) <= MAX_KEY and "\x00" not in text
 
 
 def _document(original: Any) -> dict[str, Any]:
@@ -193,6 +202,6 @@ def _document(original: Any) -> dict[str, Any]:
         original = getattr(original, "value", None)
     try:
         document = json.loads(original) if isinstance(original, (str, bytes)) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # any poison: not JSON, not UTF-8, nested too deep
         return {}
     return document if isinstance(document, dict) else {}
