@@ -43,6 +43,14 @@ def test_an_embedded_post_can_be_looked_up(api_factory: Callable[[], Api]) -> No
     assert _outcome(client, "tests", "no-such-id").status_code == 404
 
 
+def test_an_accepted_event_stays_accepted(api_factory: Callable[[], Api]) -> None:
+    client = api_factory()
+    assert client.post_events(STARTED).status_code == 202
+    malformed = {**STARTED, "time": "2026-03-10T09:00:00"}  # the same id, no offset: R-IN-2
+    assert client.post_events(malformed).status_code == 422
+    assert _outcome(client, "tests", STARTED["id"]).json()["status"] == "accepted"
+
+
 def test_another_tenant_or_source_is_not_found(api_factory: Callable[[], Api]) -> None:
     client = api_factory()
     globex = event("subscription.started", "globex", "2026-03-10T09:00:00Z", {"tier": "GOLD"})

@@ -7,9 +7,9 @@ Kafka mode: the API writes ``pending`` before it publishes an event to the inbou
 its dead letters, before it commits the events. A crash in between repeats the decision, and
 the same outcome is written again (at least once, as dead letters).
 
-Which outcome stays when an id is seen again: a duplicate never hides the acceptance of the
-same event (a publisher that sends again learns the event is in, not that it was repeated);
-``pending`` only replaces a rejection (an event sent again after a fix is decided again).
+Which outcome stays when an id is seen again: an acceptance is final (the event is in; a
+duplicate or a malformed copy sent later with the same id does not hide it); ``pending`` only
+replaces a rejection (an event sent again after a fix is decided again).
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ _UPSERT = (
     " detail = excluded.detail, rule = excluded.rule, updated_at = excluded.updated_at"
 )
 _REPLACES = {
-    # status written → which stored outcome it replaces (every other status replaces any)
-    "duplicate": " WHERE event_outcomes.status <> 'accepted'",
+    # status written → which stored outcome it replaces (the others: any but an acceptance)
+    "accepted": "",
     "pending": " WHERE event_outcomes.status = 'rejected'",
 }
+_NOT_ACCEPTED = " WHERE event_outcomes.status <> 'accepted'"
 
 
 CHUNK = 500
@@ -57,11 +58,9 @@ MAX_KEY = 500
 
 def _replaces(new: str, old: str) -> bool:
     """Whether an outcome ``new`` replaces a stored ``old`` (the SQL of :data:`_REPLACES`)."""
-    if new == "duplicate":
-        return old != "accepted"
     if new == "pending":
         return old == "rejected"
-    return True
+    return new == "accepted" or old != "accepted"
 
 
 def _row(o: EventOutcome, now: str) -> tuple[Any, ...]:
@@ -124,7 +123,7 @@ class OutcomeTable:
                     chunk = group[start : start + CHUNK]
                     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                     c.execute(
-                        _UPSERT.format(values=values) + _REPLACES.get(status, ""),
+                        _UPSERT.format(values=values) + _REPLACES.get(status, _NOT_ACCEPTED),
                         [v for o in chunk for v in _row(o, now)],
                     )
 
