@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -382,7 +383,8 @@ def test_openapi(read_only_server: Api) -> None:
     assert reply.status_code == 200
     document = reply.json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {path for _, path in api.ACCESS if path != "/openapi.json"}
+    documented = {re.sub(r":\w+}", "}", path) for _, path in api.ACCESS}  # {source:path}
+    assert set(document["paths"]) == documented - {"/openapi.json"}
     assert list(document["components"]["schemas"]["SlaRow"]["properties"]) == list(
         queries.SLA_FIELDS
     )

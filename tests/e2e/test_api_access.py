@@ -54,6 +54,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/metrics"): ("/metrics", None),
     ("GET", "/openapi.json"): ("/openapi.json", None),
     ("POST", "/v1/events"): ("/v1/events", ACME[0]),
+    ("GET", "/v1/events/{source:path}/{event_id}"): ("/v1/events/tests/a-2", None),
     ("GET", "/v1/sla"): ("/v1/sla", None),
     ("GET", "/v1/billing/{tenant}"): ("/v1/billing/acme", None),
     ("GET", "/v1/expertise"): ("/v1/expertise?month=2026-05", None),
@@ -67,6 +68,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
 # figures over every tenant; elsewhere its answer is filtered, never refused.
 OTHER_SCOPE = {
     ("POST", "/v1/events"): 403,
+    ("GET", "/v1/events/{source:path}/{event_id}"): 404,
     ("GET", "/v1/billing/{tenant}"): 403,
     ("GET", "/v1/expertise/{tenant}"): 403,
     ("GET", "/v1/history/tickets/{ticket}"): 404,

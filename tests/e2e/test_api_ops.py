@@ -70,6 +70,19 @@ def test_metrics(api_factory: Callable[[], Api]) -> None:
     assert _value(families, latency, latency + "_count", method="GET", route="/v1/sla") == 1
 
 
+def test_requests_are_counted_by_route_and_status(api_factory: Callable[[], Api]) -> None:
+    client = api_factory()
+    client.get("/v1/sla")
+    client.get("/v1/sla", headers=client.as_key("tfk_000000000000_" + "x" * 40))  # 401
+    client.get("/v1/nowhere")  # no route: 404
+    families = _families(client)
+    total = "ticketflow_http_requests_total"
+    family = "ticketflow_http_requests"
+    assert _value(families, family, total, method="GET", route="/v1/sla", status="200") == 1
+    assert _value(families, family, total, method="GET", route="/v1/sla", status="401") == 1
+    assert _value(families, family, total, method="GET", route="unmatched", status="404") == 1
+
+
 def test_lag_is_seen_before_the_read_models_catch_up(api_factory: Callable[[], Api]) -> None:
     client = api_factory()
     engine = client.backend.system().engine

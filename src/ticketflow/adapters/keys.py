@@ -161,6 +161,13 @@ class KeyTable:
         self._touch(key.id)
         return key
 
+    def touch_due(self, secret: str) -> bool:
+        """Whether authenticating ``secret`` now would write its ``last_used_at``."""
+        key_id = secret[len(PREFIX) :].split("_", 1)[0]
+        with self._lock:
+            last = self._touched.get(key_id)
+        return last is None or time.monotonic() - last >= TOUCH_EVERY_S
+
     def _touch(self, key_id: str) -> None:
         now = time.monotonic()
         with self._lock:

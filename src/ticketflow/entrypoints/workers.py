@@ -31,12 +31,13 @@ from ticketflow.adapters.kafka import (
     flush_confirmed,
     rewind,
 )
+from ticketflow.adapters.outcomes import OutcomeTable, outcome_of
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.contract_events import Outbound, from_binary
 from ticketflow.errors import UnavailableError
 from ticketflow.service.audit import chain_read
 from ticketflow.service.engine import Engine
-from ticketflow.service.submit import Candidate, Intake
+from ticketflow.service.submit import Candidate, Intake, Result
 from ticketflow.settings import Settings
 
 POLL_MS = 500
@@ -58,14 +59,27 @@ class InboundWorker:
     """``ticketflow.inbound`` → the submit path (contract → engine → event store, rejections to
     the dead-letter topic), with the inbound position recorded as tracking."""
 
-    def __init__(self, settings: Settings, engine: Engine, consumer: Any, producer: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        consumer: Any,
+        producer: Any,
+        outcomes: ReadModelStore | None = None,
+    ) -> None:
         self.settings, self.engine = settings, engine
         self.consumer, self.producer = consumer, producer
+        self.outcomes_store = outcomes
+        self.outcomes: OutcomeTable | None = None
+        if outcomes is not None:
+            self.outcomes = OutcomeTable(lambda: outcomes)
+            self.outcomes.create_table()
         self.intake = Intake(
             DeadLetterTopic(producer, settings.topic_deadletter),
             engine,
             future_tolerance=settings.future_tolerance,
             received=record_received,
+            decided=self._decided if outcomes is not None else None,
         )
         self.counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "redelivered": 0}
 
@@ -87,10 +101,18 @@ class InboundWorker:
         for result in self.intake.submit(batch, Tracking(name, fresh[-1].offset + 1)):
             self.counts[result.status] += 1
 
+    def _decided(self, done: Sequence[tuple[Candidate, Result]]) -> None:
+        """Each decided event's outcome, for lookups by ``(source, id)`` (R-IN-7): written with
+        the dead letters, before the events are committed."""
+        assert self.outcomes is not None
+        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
+
     def close(self) -> None:
         self.consumer.close()
         self.producer.close()
         self.engine.close()
+        if self.outcomes_store is not None:
+            self.outcomes_store.close()
 
 
 RELAY_PREFIX = "relay:"

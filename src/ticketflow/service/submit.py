@@ -131,6 +131,9 @@ class Decider(Protocol):
     def forget_cached(self) -> None: ...
 
 
+Decided = Callable[[Sequence[tuple["Candidate", "Result"]]], None]
+"""Told the results of a batch before its commit (at least once, as dead letters)."""
+
 Publish = Callable[[Sequence[tuple[str, Any]]], int]
 """Kafka mode: ``(tenant, original)`` pairs to the inbound topic; returns how many."""
 
@@ -145,7 +148,9 @@ class Intake:
 
     ``future_tolerance``: how far after its reception a fact may be dated (R-IN-6; ``None``
     turns the check off, for synthetic loads); ``received`` gives the instant an input was
-    received from its original (the Kafka record's timestamp; by default, now)."""
+    received from its original (the Kafka record's timestamp; by default, now); ``decided``
+    is told each decided candidate's result, with the dead letters, before the commit (the
+    outcomes a publisher looks up, R-IN-7)."""
 
     def __init__(
         self,
@@ -154,8 +159,10 @@ class Intake:
         *,
         future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
         received: Callable[[Any], datetime] = now,
+        decided: Decided | None = None,
     ) -> None:
         self.dead_letters = dead_letters
+        self.decided = decided
         self._engine = engine
         self.future_tolerance = future_tolerance
         self.received = received
@@ -228,6 +235,7 @@ class Intake:
         for candidate in candidates:
             if candidate.event is None:  # already dead-lettered
                 results.append(_result(candidate, "rejected"))
+                self._tell([(candidate, results[-1])])
                 continue
             try:
                 results += self._settle([candidate], None)
@@ -240,6 +248,7 @@ class Intake:
                 )
                 self._dead_letter([failed])
                 results.append(_result(failed, "rejected"))
+                self._tell([(failed, results[-1])])
         if tracking is not None:
             self.engine.commit(Decision([], {}), tracking)
         return results
@@ -261,11 +270,16 @@ class Intake:
         ]
         try:
             self._write(refused)
+            self._tell(list(zip(candidates, results, strict=True)))
         except BaseException:
             self.engine.abandon(decision)
             raise
         self.engine.commit(decision, tracking)
         return results
+
+    def _tell(self, done: Sequence[tuple[Candidate, Result]]) -> None:
+        if self.decided is not None:
+            self.decided(done)
 
     def _dead_letter(self, rejected: Sequence[Candidate]) -> None:
         self._write([(c.rejection(), c.original) for c in rejected])

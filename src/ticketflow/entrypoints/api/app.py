@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -29,7 +27,7 @@ from ticketflow.entrypoints.api import models
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
 from ticketflow.entrypoints.api.backend import Backend
 from ticketflow.entrypoints.api.errors import ApiError, error_response, install
-from ticketflow.entrypoints.api.metrics import Metrics
+from ticketflow.entrypoints.api.metrics import Measured, Metrics
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.access import ApiKey
@@ -113,16 +111,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.state.metrics = metrics
     install(app)
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.observe(request.method, path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(Measured, metrics=metrics)
 
     # -- operations -------------------------------------------------------------------------
 
@@ -195,6 +184,23 @@ def create_app(backend: Backend) -> FastAPI:
         metrics.count_outcomes(outcomes)
         counts = {s: sum(o["status"] == s for o in outcomes) for s in posted.OUTCOME_STATUSES}
         return json_response({**counts, "outcomes": outcomes}, posted.status_of(outcomes))
+
+    @app.get("/v1/events/{source:path}/{event_id}", response_model=models.EventOutcome)
+    def event_outcome(request: Request, key: Caller, source: str, event_id: str) -> Response:
+        """What became of an event posted here, by its ``(source, id)`` (R-IN-7): ``pending``
+        until the engine decides it (Kafka mode), then ``accepted``, ``duplicate`` or
+        ``rejected`` with reason and rule. An event of another tenant or source than the key's
+        is not found, as one never posted (R-ACC-3)."""
+        _params(request, ())
+        found = backend.outcome(source, event_id)
+        if (
+            found is None
+            or not key.may_publish_from(source)
+            or (found.tenant is None and key.scoped)
+            or (found.tenant is not None and not key.sees(found.tenant))
+        ):
+            raise ApiError(404, "not_found", f"no event {event_id!r} posted from {source!r}")
+        return json_response(found.as_dict())
 
     # -- read models ------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from ticketflow.adapters.kafka_http import (
     read_deadletter_topic,
 )
 from ticketflow.adapters.keys import KeyTable
+from ticketflow.adapters.outcomes import EventOutcome, OutcomeTable, identity, outcome_of
 from ticketflow.adapters.readers import ThreadStores
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import System, open_readers, open_readmodels
@@ -52,12 +53,14 @@ class Backend:
         self._system: System | None = None
         self.readers: ThreadStores = open_readers(settings)
         self.keys = KeyTable(self.readers.current)
+        self.outcomes = OutcomeTable(self.readers.current)
         self._projected = -1
         self._closed = False
         self._verified: dict[str, ApiKey] = {}
         with self.guarded():
             self.system()
             self.keys.create_table()
+            self.outcomes.create_table()
 
     # -- connections, and getting them back -----------------------------------------------
 
@@ -109,6 +112,11 @@ class Backend:
             system.project()
             self._projected = head
 
+    def authenticates_inline(self, secret: str) -> bool:
+        """Whether :meth:`authenticate` is a local read only (SQLite, no ``last_used_at`` to
+        write), quick enough for the event loop."""
+        return self.settings.store != "postgres" and not self.keys.touch_due(secret)
+
     def authenticate(self, secret: str) -> ApiKey | None:
         """The live key whose secret this is (R-ACC-1), looked up on every request.
 
@@ -139,17 +147,18 @@ class Backend:
             if not self.embedded:
                 topic = HttpDeadLetterTopic(self.settings, DEAD_LETTER_ORIGIN)
                 try:
-                    intake = Intake(topic)
-                    return intake.publish(
-                        batch, lambda keyed: publish_inbound(self.settings, keyed)
-                    )
+                    results = Intake(topic).publish(batch, self._publish)
                 finally:
                     topic.close()
+                self._record(
+                    [(c, r) for c, r in zip(batch, results, strict=True) if r.status == "rejected"]
+                )
+                return results
             dead = DeadLetterFile(self.settings.data_dir / DEAD_LETTER_FILE, DEAD_LETTER_ORIGIN)
             try:
                 with self._write_lock:
                     system = self.system()
-                    intake = Intake(dead, system.engine)
+                    intake = Intake(dead, system.engine, decided=self._record)
                     size = self.settings.batch_size
                     results = [
                         result
@@ -160,6 +169,21 @@ class Backend:
             finally:
                 dead.close()
             return results
+
+    def _publish(self, keyed: Sequence[tuple[str, Any]]) -> int:
+        """Kafka mode: each event ``pending`` first, then on the inbound topic (so the worker's
+        outcome, written after, is never hidden by it)."""
+        found = (identity(None, original) for _, original in keyed)
+        self.outcomes.record([EventOutcome(*f, "pending") for f in found if f is not None])
+        return publish_inbound(self.settings, keyed)
+
+    def _record(self, done: Sequence[tuple[Candidate, Result]]) -> None:
+        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
+
+    def outcome(self, source: str, event_id: str) -> EventOutcome | None:
+        """The outcome of a posted event (R-IN-7), or ``None`` if none is recorded."""
+        with self.guarded():
+            return self.outcomes.find(source, event_id)
 
     # -- what an operator reads --------------------------------------------------------------
 

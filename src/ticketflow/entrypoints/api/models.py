@@ -162,3 +162,16 @@ class Readiness(BaseModel):
 
 class Liveness(BaseModel):
     status: Literal["ok"]
+
+
+class EventOutcome(BaseModel):
+    """What became of an event posted for publishing (R-IN-7): ``pending`` until the engine
+    decides it."""
+
+    source: str
+    id: str
+    status: Literal["pending", "accepted", "duplicate", "rejected"]
+    reason: str | None
+    detail: str | None
+    rule: str | None
+    updated_at: str | None

@@ -59,6 +59,7 @@ def build_workers(settings: Settings, role: str, projection: str | None = None) 
                 engine,
                 kafka.consumer(settings, settings.topic_inbound, f"{settings.group_prefix}-engine"),
                 kafka.producer(settings),
+                outcomes=open_readmodels(settings),
             )
         )
     if role in ("relay", "all"):
