@@ -658,7 +658,8 @@ def require_fresh(settings: Settings, out_dir: Path, seed: int) -> None:
             f"{where} already holds a ticketflow store: the demo loads its dataset into a "
             "fresh one, so that the figures are of this dataset alone. Choose another data "
             f"directory, e.g. 'ticketflow --data-dir ./demo-seed-{seed} demo --seed {seed}' "
-            "(created if missing)"
+            f"or 'TICKETFLOW_HOME=./demo-seed-{seed} ./scripts/demo --seed {seed}' (created if "
+            "missing)"
         )
     if any((out_dir / name).exists() for name in (DATASET_FILE, REPORT_FILE)):
         raise NotFreshError(

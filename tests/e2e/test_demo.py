@@ -192,6 +192,7 @@ class TestFreshDirectory:
             f"ticketflow: error: {demo_run.data_dir} already holds a ticketflow store"
         )
         assert "ticketflow --data-dir ./demo-seed-8 demo --seed 8" in again.stderr
+        assert "TICKETFLOW_HOME=./demo-seed-8 ./scripts/demo --seed 8" in again.stderr
         assert "Traceback" not in again.stderr
         assert stored_events(demo_run.data_dir) == before
         assert demo_run.path("dataset").read_bytes() == dataset
