@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -96,7 +97,7 @@ def _letter(name: str, entry: int, text: str) -> DeadLetter:
 
 
 def _with(letter: DeadLetter, outcome: str | None) -> DeadLetter:
-    return letter if outcome is None else DeadLetter(**{**letter.__dict__, "redriven": outcome})
+    return letter if outcome is None else replace(letter, redriven=outcome)
 
 
 def _ledger(path: Path) -> dict[tuple[str, int], str]:

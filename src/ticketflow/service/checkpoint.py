@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,7 @@ def sign(log: Log, key: Ed25519PrivateKey, now: datetime) -> Checkpoint:
         public_key=public_bytes(key),
         signature=b"",
     )
-    return Checkpoint(**{**unsigned.__dict__, "signature": key.sign(unsigned.note())})
+    return replace(unsigned, signature=key.sign(unsigned.note()))
 
 
 def check_signature(checkpoint: Checkpoint, trusted_key: bytes | None = None) -> None:

@@ -18,9 +18,8 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from ticketflow.contract import InboundEvent, parse_event
-from ticketflow.errors import ContractError
 from ticketflow.service.engine import Decision
-from ticketflow.service.ingest import decode_line
+from ticketflow.service.ingest import line_candidate
 from ticketflow.service.submit import (
     DEFAULT_FUTURE_TOLERANCE,
     Candidate,
@@ -71,16 +70,12 @@ def select(
 
 
 def _candidates(letters: Sequence[DeadLetter]) -> list[Candidate]:
-    """One candidate per letter, read as ``ingest`` reads a line (bytes must be UTF-8)."""
-    found = []
-    for n, letter in enumerate(letters, start=1):
-        try:
-            text = decode_line(letter.original)
-        except ContractError as exc:
-            found.append(Candidate(n, letter.original, None, exc))
-            continue
-        found.append(Candidate.of(n, letter.original, parse_event, text))
-    return found
+    """One candidate per letter, read as ``ingest`` reads a line (a blank letter, which ingest
+    never writes, is read as the contract reads any text)."""
+    return [
+        line_candidate(n, letter.original) or Candidate.of(n, letter.original, parse_event, "")
+        for n, letter in enumerate(letters, start=1)
+    ]
 
 
 class _DryRun:

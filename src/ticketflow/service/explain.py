@@ -116,7 +116,7 @@ def _by(text: str | None, as_of: datetime | None) -> bool:
     """Whether an instant of the read model (RFC 3339 text) is at or before ``as_of``."""
     if text is None:
         return False
-    return as_of is None or datetime.fromisoformat(text.replace("Z", "+00:00")) <= as_of
+    return as_of is None or parse_rfc3339(text) <= as_of
 
 
 def _rules(cycle: dict[str, Any], as_of: datetime | None) -> list[dict[str, Any]]:
@@ -207,10 +207,9 @@ def explain_ticket(
     starts = [c["clock_started_at"] for c in cycles if _by(c["clock_started_at"], as_of)]
     tenant = figures["tenant"]
     facts = _facts(engine, store, ticket_id(ticket), as_of)
-    subscription = subscription_id(tenant)
-    if starts and engine.recorder.select_events(subscription, lte=1):
-        last_start = datetime.fromisoformat(max(starts).replace("Z", "+00:00"))
-        facts = _facts(engine, store, subscription, last_start) + facts
+    if starts:  # the subscription facts that set the tier in force at the clock starts
+        last_start = max(parse_rfc3339(start) for start in starts)
+        facts = _facts(engine, store, subscription_id(tenant), last_start) + facts
     rules = [rule for cycle in cycles for rule in _rules(cycle, as_of)]
     rules.append(
         {
@@ -244,10 +243,7 @@ def explain_ticket(
 def _subscription_facts(
     engine: Engine, store: ReadModelStorage, tenant: str, until: datetime | None
 ) -> list[dict[str, Any]]:
-    aggregate = subscription_id(tenant)
-    if not engine.recorder.select_events(aggregate, lte=1):
-        return []
-    return _facts(engine, store, aggregate, until)
+    return _facts(engine, store, subscription_id(tenant), until)
 
 
 def explain_billing(

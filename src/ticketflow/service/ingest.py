@@ -80,17 +80,22 @@ def decode_line(line: str | bytes) -> str:
         raise ContractError("not_utf8", f"line is not UTF-8: {exc}") from None
 
 
-def candidates(lines: Iterable[str | bytes]) -> Iterator[Candidate]:
-    """One candidate per non-blank line, numbered from 1; a line that is not UTF-8 keeps its
+def line_candidate(number: int, line: str | bytes) -> Candidate | None:
+    """The candidate of one line (``None`` for a blank one); a line that is not UTF-8 keeps its
     bytes as its original."""
+    try:
+        text = decode_line(line)
+    except ContractError as exc:
+        return Candidate(number, line, error=exc)
+    return Candidate.of(number, text, parse_event, text) if text.strip() else None
+
+
+def candidates(lines: Iterable[str | bytes]) -> Iterator[Candidate]:
+    """One candidate per non-blank line, numbered from 1."""
     for number, line in enumerate(lines, start=1):
-        try:
-            text = decode_line(line)
-        except ContractError as exc:
-            yield Candidate(number, line, error=exc)
-            continue
-        if text.strip():
-            yield Candidate.of(number, text, parse_event, text)
+        candidate = line_candidate(number, line)
+        if candidate is not None:
+            yield candidate
 
 
 def _ingest(

@@ -3,7 +3,6 @@ through the one submit path, answered per R-IN-7."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +10,7 @@ from urllib.parse import unquote
 
 from fastapi import Request
 
-from ticketflow.contract import InboundEvent, parse_event
+from ticketflow.contract import parse_event
 from ticketflow.domain.errors import UnknownTicketError
 from ticketflow.entrypoints.api.access import require_tenant
 from ticketflow.entrypoints.api.errors import ApiError
@@ -25,24 +24,6 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 EVENT_CONTENT_TYPES = (STRUCTURED, BATCH, "application/json")
 OUTCOME_STATUSES = ("accepted", "duplicate", "published", "rejected")
-
-
-def decode(raw: str | dict[str, Any]) -> InboundEvent:
-    """The contract's decoding, with a guard: an instant that has no UTC equivalent
-    (``9999-12-31T23:59:59-14:00``) is a rejection with its rule (R-IN-6), not a server error."""
-    try:
-        return parse_event(raw)
-    except OverflowError:
-        event_id = None
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-            event_id = raw["id"]
-        elif isinstance(raw, str):
-            with contextlib.suppress(ValueError):
-                found = json.loads(raw).get("id")
-                event_id = found if isinstance(found, str) else None
-        raise ContractError(
-            "time_out_of_range", "an instant is not representable in UTC", event_id, "R-IN-6"
-        ) from None
 
 
 async def read_body(request: Request) -> bytes:
@@ -73,7 +54,7 @@ def candidates(request: Request, body: bytes) -> tuple[list[Candidate], list[Any
         text = json.dumps(event, ensure_ascii=False)
         if error is not None:
             return [Candidate(1, text, None, error)], [event]
-        return [Candidate.of(1, text, decode, event)], [event]
+        return [Candidate.of(1, text, parse_event, event)], [event]
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in EVENT_CONTENT_TYPES:
         raise ApiError(
@@ -88,10 +69,10 @@ def candidates(request: Request, body: bytes) -> tuple[list[Candidate], list[Any
         raise ApiError(400, "not_json", f"the body is not JSON: {exc}") from None
     if isinstance(document, dict) and content_type != BATCH:
         text = body.decode("utf-8", errors="replace")
-        return [Candidate.of(1, text, decode, text)], [document]
+        return [Candidate.of(1, text, parse_event, text)], [document]
     if isinstance(document, list) and content_type != STRUCTURED:
         texts = [json.dumps(item, ensure_ascii=False) for item in document]
-        batch = [Candidate.of(i, t, decode, t) for i, t in enumerate(texts, start=1)]
+        batch = [Candidate.of(i, t, parse_event, t) for i, t in enumerate(texts, start=1)]
         return batch, document
     expected = {STRUCTURED: "a CloudEvent (JSON object)", BATCH: "an array of CloudEvents"}
     wanted = expected.get(content_type, "a CloudEvent (JSON object) or an array of them")

@@ -28,6 +28,7 @@ from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import log as cli_log
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import TicketflowError, UnavailableError
 from ticketflow.service.ingest import IngestReport, ingest_lines, publish_lines
@@ -231,11 +232,6 @@ def _add_query_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q = sub.add_parser("query", help="query the read models").add_subparsers(
         dest="what", required=True, metavar="READ_MODEL", help="what to query"
     )
-    fmt: dict[str, Any] = {
-        "choices": render.FORMATS,
-        "default": "table",
-        "help": "output format (default table)",
-    }
     tenant = "only this tenant's rows"
     s = q.add_parser("sla", help="SLA status per ticket (R-SLA-10)")
     s.add_argument(
@@ -246,15 +242,15 @@ def _add_query_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     s.add_argument("--tenant", help=tenant)
     s.add_argument("--status", help=f"one of: {', '.join(STATUSES)}")
-    s.add_argument("--format", **fmt)
+    add_format(s)
     b = q.add_parser("billing", help="tier changes and billed tiers (R-BILL-*)")
     b.add_argument("--tenant", required=True, help="the tenant (required)")
     b.add_argument("--month", help="YYYY-MM: the tier billed that month (default: every change)")
-    b.add_argument("--format", **fmt)
+    add_format(b)
     e = q.add_parser("expertise", help="expert hours of a month (R-EXP-*)")
     e.add_argument("--tenant", required=True, help="the tenant (required)")
     e.add_argument("--month", required=True, help="YYYY-MM, a Europe/Paris month (required)")
-    e.add_argument("--format", **fmt)
+    add_format(e)
     for qp in (s, b, e):
         qp.set_defaults(func=cmd_query)
 

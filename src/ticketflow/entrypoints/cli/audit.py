@@ -16,9 +16,11 @@ from projections.worker import EventFilter
 from ticketflow.bootstrap import READMODELS_FILE, System, open_readmodels
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import checkpoints, stores
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import QueryError
 from ticketflow.service.audit import table_digests, verify
+from ticketflow.service.checkpoint import Log
 from ticketflow.service.diff import DIFF_FIELDS, Difference, compare
 from ticketflow.service.history import HISTORY_FIELDS, history
 from ticketflow.service.queries import parse_instant
@@ -139,12 +141,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         progress = Progress("verify", system.engine.recorder.max_notification_id() or 0)
         verdict = verify(system.engine.recorder, system.readmodels, expect, progress.update)
         progress.finish()
+        log = Log.read(system.engine.recorder) if kept is not None else None
     finally:
         system.close()
     print(f"checked {verdict.checked} events; head {verdict.head_position}:{verdict.head_digest}")
     problems = list(verdict.problems)
-    if kept is not None:
-        problems += checkpoints.check_checkpoint(settings, args.checkpoint, kept)
+    if kept is not None and log is not None:
+        problems += checkpoints.check_checkpoint(log, args.checkpoint, kept)
     if not problems:
         print("OK: the event store matches its audit chain")
         return 0
@@ -165,11 +168,6 @@ def _expectation(text: str) -> tuple[int, str]:
 
 
 def register(sub: Any) -> None:
-    fmt: dict[str, Any] = {
-        "choices": render.FORMATS,
-        "default": "table",
-        "help": "output format (default table)",
-    }
     r = sub.add_parser("replay", help="rebuild all read models from the event store")
     r.add_argument(
         "--until",
@@ -193,12 +191,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="compare the rebuild with the live read models row by row (exit 1 if they differ)",
     )
-    r.add_argument("--format", **fmt)
+    add_format(r)
     r.set_defaults(func=cmd_replay)
     h = sub.add_parser("history", help="recorded events of a ticket, or of a tenant's subscription")
     h.add_argument("--ticket", help="the ticket whose events to show")
     h.add_argument("--tenant", help="the tenant's subscription (its tickets: --ticket each)")
-    h.add_argument("--format", **fmt)
+    add_format(h)
     h.set_defaults(func=cmd_history)
     a = sub.add_parser("audit", help="prove the event store was not altered")
     actions = a.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")

@@ -106,14 +106,12 @@ def kept_checkpoint(path: str, public_key: str | None) -> tuple[Checkpoint, byte
     return _read_checkpoint(path), _trusted_key(public_key)
 
 
-def check_checkpoint(
-    settings: Settings, path: str, kept: tuple[Checkpoint, bytes | None]
-) -> list[str]:
-    """Problems of the log against a kept checkpoint (none: it only grew since)."""
+def check_checkpoint(log: Log, path: str, kept: tuple[Checkpoint, bytes | None]) -> list[str]:
+    """Problems of ``log`` against a kept checkpoint (none: it only grew since)."""
     checkpoint, trusted = kept
     try:
         check_signature(checkpoint, trusted)
-        proved = prove_consistency(_log(settings, "audit verify"), checkpoint)
+        proved = prove_consistency(log, checkpoint)
     except CheckpointError as exc:
         return [f"checkpoint {path}: {exc}"]
     print(

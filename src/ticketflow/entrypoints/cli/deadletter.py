@@ -12,6 +12,7 @@ from ticketflow.adapters.deadletter import DeadLetterFile, read_directory, recor
 from ticketflow.bootstrap import System
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.errors import QueryError
 from ticketflow.service.deadletters import FIELDS, DeadLetter, preview, redrive, select
 from ticketflow.service.submit import Result
@@ -86,16 +87,11 @@ def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    fmt: dict[str, Any] = {
-        "choices": render.FORMATS,
-        "default": "table",
-        "help": "output format (default table)",
-    }
     d = sub.add_parser("deadletter", help="rejected inputs: list them, redrive them")
     actions = d.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
     ls = actions.add_parser("list", help="every dead letter, and the outcome of its redrive")
     ls.add_argument("--reason", help="only this reason code (e.g. unknown_ticket)")
-    ls.add_argument("--format", **fmt)
+    add_format(ls)
     ls.set_defaults(func=cmd_list)
     r = actions.add_parser(
         "redrive", help="submit dead letters not yet redriven again, through the submit path"
@@ -104,7 +100,7 @@ def register(sub: Any) -> None:
     r.add_argument(
         "--dry-run", action="store_true", help="show what each would do now; apply nothing"
     )
-    r.add_argument("--format", **fmt)
+    add_format(r)
     r.set_defaults(func=cmd_redrive)
 
 

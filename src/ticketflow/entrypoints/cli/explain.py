@@ -8,6 +8,7 @@ from typing import Any
 from ticketflow.bootstrap import System
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.service.explain import (
     FACT_FIELDS,
     RULE_FIELDS,
@@ -51,23 +52,18 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    fmt: dict[str, Any] = {
-        "choices": ("table", "json"),
-        "default": "table",
-        "help": "output format (default table)",
-    }
     e = sub.add_parser("explain", help="a figure and the receipt behind it (facts, rules)")
     what = e.add_subparsers(dest="what", required=True, metavar="WHAT", help="what to explain")
     t = what.add_parser("ticket", help="a ticket's SLA status, its facts and the rules applied")
     t.add_argument("ticket", help="the upstream ticket id")
     t.add_argument("--as-of", help="instant, RFC 3339 with offset (default: now)")
-    t.add_argument("--format", **fmt)
+    add_format(t, ("table", "json"))
     b = what.add_parser("billing", help="the tier billed for a month, and the changes behind it")
     e2 = what.add_parser("expertise", help="a month's expert hours, consumption by consumption")
     for p in (b, e2):
         p.add_argument("--tenant", required=True, help="the tenant")
         p.add_argument("--month", required=True, help="YYYY-MM (Europe/Paris)")
-        p.add_argument("--format", **fmt)
+        add_format(p, ("table", "json"))
     for p in (t, b, e2):
         p.set_defaults(func=cmd_explain)
 

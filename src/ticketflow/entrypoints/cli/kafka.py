@@ -14,6 +14,7 @@ from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.bulk import bulk_collection
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.entrypoints.workers import (
     InboundWorker,
     OutageError,
@@ -129,9 +130,7 @@ def register(sub: Any) -> None:
     d = actions.add_parser(
         "describe", help="partitions and retention of each topic, as the broker reports them"
     )
-    d.add_argument(
-        "--format", choices=("table", "json", "csv"), default="table", help="output format"
-    )
+    add_format(d)
     d.set_defaults(func=cmd_topics_describe)
     w = sub.add_parser("worker", help="run a Kafka-mode worker")
     w.add_argument(

@@ -13,6 +13,7 @@ from typing import Any
 
 from ticketflow.bootstrap import open_keys
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.errors import TicketflowError
 from ticketflow.service.access import ROLES, parse_roles
 from ticketflow.settings import Settings
@@ -133,9 +134,7 @@ def register(sub: Any) -> None:
     )
     c.set_defaults(func=cmd_create)
     ls = ks.add_parser("list", help="keys without the keys: ids, roles, scope, use")
-    ls.add_argument(
-        "--format", choices=render.FORMATS, default="table", help="output format (default table)"
-    )
+    add_format(ls)
     ls.set_defaults(func=cmd_list)
     r = ks.add_parser("revoke", help="revoke a key at once")
     r.add_argument("id", help="the key's id (ticketflow keys list)")
