@@ -327,9 +327,103 @@ ENCODERS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
+# -- ticketflow.alerts: the live SLA alerts (R-ALERT-1..3) -------------------------------------
+
+ALERTS_SOURCE = "ticketflow/alerts"
+
+
+class SlaAlertV1(BaseModel):
+    """``data`` of an SLA alert: the clock, the threshold crossed and when it was told."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alert_id: str = Field(
+        description="`<ticket>/<cycle>/<threshold>`: the same alert always has the same id "
+        "(R-ALERT-2); receivers deduplicate by it"
+    )
+    ticket: str = Field(description="upstream ticket id")
+    tenant: str = Field(description="the customer")
+    cycle: int = Field(ge=1, description="the ticket's clock cycle (R-SLA-7)")
+    tier: TierName = Field(description="tier in force at clock start (R-SLA-4)")
+    gtr_minutes: Minutes = Field(description="the GTR fixed at clock start")
+    clock_started_at: Instant
+    threshold_at: Instant = Field(description="when the threshold was crossed")
+    deadline: Instant = Field(description="clock start + GTR (R-SLA-4, R-SLA-5)")
+    emitted_at: Instant = Field(description="when the alerter emitted the alert")
+    late: bool = Field(
+        description="emitted more than 5 s after its instant: crossed while the alerter was "
+        "down, or learnt from a fact that arrived late (R-ALERT-2)"
+    )
+
+
+class SlaWarningV1(SlaAlertV1):
+    """50 % of the GTR elapsed (R-ALERT-1)."""
+
+
+class SlaAtRiskV1(SlaAlertV1):
+    """75 % of the GTR elapsed (R-ALERT-1)."""
+
+
+class SlaBreachedV1(SlaAlertV1):
+    """The deadline passed with the clock running (R-ALERT-1)."""
+
+
+class SlaStoppedV1(SlaAlertV1):
+    """The clock stopped after its deadline (R-ALERT-1); ``threshold_at`` is the stop."""
+
+    breach_minutes: Minutes = Field(description="whole minutes past the deadline, rounded up")
+    stopped_by: Literal["restored", "resolved", "closed", "cancelled"] = Field(
+        description="what stopped the clock (R-SLA-6), or the priority lowered (R-SLA-3)"
+    )
+
+
+# Threshold (``ticketflow.domain.alerts``) → published alert type.
+ALERT_TYPES: dict[str, tuple[str, type[SlaAlertV1]]] = {
+    "warning": ("ticketflow.sla.warning.v1", SlaWarningV1),
+    "at_risk": ("ticketflow.sla.at_risk.v1", SlaAtRiskV1),
+    "breached": ("ticketflow.sla.breached.v1", SlaBreachedV1),
+    "stopped": ("ticketflow.sla.stopped.v1", SlaStoppedV1),
+}
+
+
+def alert_cloudevent(threshold: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An alert as a CloudEvent in structured mode (webhooks, the SSE stream): ``data`` holds
+    the fields of its type's model, in order."""
+    name, model = ALERT_TYPES[threshold]
+    return {
+        "specversion": SPECVERSION,
+        "id": data["alert_id"],
+        "source": ALERTS_SOURCE,
+        "type": name,
+        "subject": data["ticket"],
+        "time": data["threshold_at"],
+        "datacontenttype": CONTENT_TYPE,
+        "dataschema": SCHEMA_BASE + name + ".json",
+        "tenant": data["tenant"],
+        "data": {field: data[field] for field in model.model_fields},
+    }
+
+
+def alert_headers(event: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Binary mode (``ticketflow.alerts``): the attributes of :func:`alert_cloudevent` as
+    ``ce_*`` headers; the value is ``data``."""
+    attributes = ("specversion", "id", "source", "type", "subject", "time", "tenant")
+    return [(f"ce_{a}", str(event[a]).encode()) for a in attributes] + [
+        ("content-type", CONTENT_TYPE.encode())
+    ]
+
+
+def _schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_BASE + name + ".json"
+    schema["title"] = name
+    return schema
+
+
 def event_json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schemas (2020-12) of each published type's ``data``, keyed by type name."""
-    schemas: dict[str, dict[str, Any]] = {}
+    """JSON Schemas (2020-12) of each published type's ``data`` (``ticketflow.events`` and
+    ``ticketflow.alerts``), keyed by type name."""
+    schemas = {name: _schema(name, model) for name, model in ALERT_TYPES.values()}
     for t in TYPES.values():
         schema = t.model.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -19,6 +19,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ticketflow.domain.clock import SYSTEM_CLOCK, Clock, FixedClock
+from ticketflow.domain.instants import parse_rfc3339
 from ticketflow.errors import ConfigurationError
 
 KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_OPTION_"
@@ -73,6 +75,11 @@ class Settings(BaseSettings):
         validation_alias="TICKETFLOW_TOPIC_EVENTS",
         description="topic of the domain events, published by the relay",
     )
+    topic_alerts: str = Field(
+        "ticketflow.alerts",
+        validation_alias="TICKETFLOW_TOPIC_ALERTS",
+        description="topic of the live SLA alerts (R-ALERT-3), published by the alerts worker",
+    )
     topic_deadletter: str = Field(
         "ticketflow.deadletter",
         validation_alias="TICKETFLOW_TOPIC_DEADLETTER",
@@ -112,6 +119,46 @@ class Settings(BaseSettings):
         description="seconds a worker retries, with backoff, while the database or the broker "
         "cannot be used, before it exits non-zero for its supervisor to restart it",
     )
+
+    now: str | None = Field(
+        None,
+        validation_alias="TICKETFLOW_NOW",
+        description='fix "now" to this RFC 3339 instant (with an offset) for tests and demos '
+        "(`--now` takes precedence); unset: the system clock",
+    )
+    alert_horizon_hours: float = Field(
+        24,
+        ge=0,
+        le=24 * 366,
+        validation_alias="TICKETFLOW_ALERT_HORIZON_HOURS",
+        description="when the alerter first starts on a store, thresholds crossed more than "
+        "this many hours before are history: never alerted (R-ALERT-2)",
+    )
+    alert_webhooks: Path | None = Field(
+        None,
+        validation_alias="TICKETFLOW_ALERT_WEBHOOKS",
+        description="JSON file of the webhooks the alerts are posted to (url, secret, "
+        "optional tenants; see docs/api.md)",
+    )
+
+    @field_validator("now")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_rfc3339(value)
+        except ValueError:
+            raise ValueError(
+                f"TICKETFLOW_NOW={value!r}: expected an RFC 3339 instant with an offset "
+                "(2026-03-10T08:00:00Z)"
+            ) from None
+        return value
+
+    @property
+    def clock(self) -> Clock:
+        """Where "now" comes from: fixed by ``TICKETFLOW_NOW``, else the system clock."""
+        return SYSTEM_CLOCK if self.now is None else FixedClock(parse_rfc3339(self.now))
 
     @field_validator("future_tolerance_hours", mode="before")
     @classmethod
@@ -161,10 +208,14 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, data_dir: str | Path | None = None
+        cls,
+        env: Mapping[str, str] | None = None,
+        data_dir: str | Path | None = None,
+        now: str | None = None,
     ) -> Settings:
         """Settings from ``env`` (default ``os.environ``); ``data_dir`` overrides
-        ``TICKETFLOW_HOME``. A variable set to the empty string counts as unset."""
+        ``TICKETFLOW_HOME`` and ``now`` ``TICKETFLOW_NOW``. A variable set to the empty string
+        counts as unset."""
         env = os.environ if env is None else env
         names = {name for name, _ in _aliased_fields()}
         values: dict[str, Any] = {k: v for k, v in env.items() if k in names and v}
@@ -175,6 +226,8 @@ class Settings(BaseSettings):
         }
         if data_dir:
             values["TICKETFLOW_HOME"] = data_dir
+        if now:
+            values["TICKETFLOW_NOW"] = now
         try:
             return cls(**values)
         except ValidationError as error:

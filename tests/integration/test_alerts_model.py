@@ -1,0 +1,278 @@
+"""Property (R-ALERT-1, R-ALERT-2): the alerter against an independent model.
+
+Random ticket histories arrive in chunks while a fixed clock moves forward; after each chunk the
+alerter checks (sometimes a new alerter, as after a restart; sometimes one that crashes inside
+its transaction). The model works the crossings out from the published records alone (the
+clock facts of ``ticketflow.events``: starts with their GTR, stops, cancellations), with its own
+arithmetic, and says which alerts each check must have emitted, when, and whether late. The
+table must hold exactly those: none missed, none twice, each with the first check that could
+see it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import event, opened, system_factory, ticket_fact
+from ticketflow.bootstrap import System
+from ticketflow.contract import parse_event
+from ticketflow.contract_events import Outbound
+from ticketflow.domain.clock import FixedClock
+from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.service.alerter import Alerter, alerts
+from ticketflow.settings import Settings
+
+BASE = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # a Monday
+HORIZON = timedelta(days=30)  # larger than any history here: nothing is out of reach
+STEPS = {
+    "restore": "service_restored",
+    "resolve": "resolved",
+    "close": "closed",
+    "reopen": "reopened",
+}
+
+
+def at(seconds: int) -> str:
+    return rfc3339(BASE + timedelta(seconds=seconds))
+
+
+def hours(n: int) -> int:
+    return n * 3600
+
+
+class MovingClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@dataclass(frozen=True)
+class Scenario:
+    chunks: list[list[dict[str, Any]]]  # facts in arrival order, one chunk per check
+    checks: list[datetime]  # the clock at each check, non-decreasing
+    restarts: list[bool]  # a new alerter before this check
+    crashes: list[bool]  # the check's transaction fails once, then the check is run again
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    tier = draw(st.sampled_from(("GOLD", "SILVER")))  # 4 h, 8 h
+    timed: list[tuple[int, dict[str, Any]]] = [
+        (-86400, event("subscription.started", "acme", at(-86400), {"tier": tier}))
+    ]
+    for number in range(draw(st.integers(1, 3))):
+        ticket = f"T-{number}"
+        when = draw(st.integers(0, 86400))
+        priority = draw(st.sampled_from(("P1", "P1", "P1", "P2")))
+        timed.append((when, opened(ticket, at(when), priority)))
+        for step in draw(st.lists(st.sampled_from(("raise", "lower", *STEPS)), max_size=5)):
+            # Whole hours often: a stop exactly at a threshold's instant (2 h, 3 h, 4 h...).
+            when += draw(st.one_of(st.integers(1, 6 * 3600), st.integers(1, 6).map(hours)))
+            if step == "raise":
+                fact = ticket_fact("priority_changed", ticket, at(when), priority="P1")
+            elif step == "lower":
+                fact = ticket_fact("priority_changed", ticket, at(when), priority="P3")
+            else:
+                fact = ticket_fact(STEPS[step], ticket, at(when))
+            timed.append((when, fact))
+    timed.sort(key=lambda pair: pair[0])
+    facts = [f for _, f in timed]
+    last = timed[-1][0]
+    # Chunk boundaries (arrival) and check instants drawn independently: facts may arrive
+    # before or long after their business time (late upstream facts).
+    count = draw(st.integers(1, 6))
+    cuts = sorted(
+        draw(st.lists(st.integers(0, len(facts)), min_size=count - 1, max_size=count - 1))
+    )
+    bounds = [0, *cuts, len(facts)]
+    chunks = [facts[a:b] for a, b in itertools.pairwise(bounds)]
+    offsets = draw(st.lists(st.integers(-3600, last + 10 * 3600), min_size=count, max_size=count))
+    # The last check comes after every clock has run out: everything due has been told.
+    checks = [BASE + timedelta(seconds=s) for s in [*sorted(offsets)[1:], last + 20 * 3600]]
+    restarts = draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    crashes = draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    return Scenario(chunks, checks, restarts, crashes)
+
+
+# -- the model: crossings from the published clock facts -----------------------------------
+
+
+@dataclass
+class ModelCycle:
+    tenant: str
+    start: datetime
+    gtr_seconds: int
+    end: datetime | None = None
+    cancelled: bool = False
+
+
+def model_cycles(system: System) -> dict[tuple[str, int], ModelCycle]:
+    engine = system.engine
+    outbound = Outbound(engine.recorder, engine.mapper, "model")
+    cycles: dict[tuple[str, int], ModelCycle] = {}
+    for notification in engine.recorder.select_notifications(1, 100_000):
+        r = outbound.record(notification)
+        kind, d = r.type.split(".")[2], r.data
+        cycle = 1 if kind == "opened" else d.get("cycle")
+        starts = kind in ("opened", "reopened") or (
+            kind == "priority_changed" and d["clock_effect"] == "started"
+        )
+        if starts and d.get("clock_started_at"):
+            start = parse_rfc3339(d["clock_started_at"])
+            cycles[(r.subject, cycle)] = ModelCycle(r.tenant, start, d["gtr_minutes"] * 60)
+        if kind == "priority_changed" and d["clock_effect"] == "cancelled":
+            cycles[(r.subject, cycle)].end = parse_rfc3339(r.time)
+            cycles[(r.subject, cycle)].cancelled = True
+        if kind in ("service_restored", "resolved", "closed") and d["stopped_clock"]:
+            cycles[(r.subject, cycle)].end = parse_rfc3339(r.time)
+    return cycles
+
+
+def model_due(cycles: dict[tuple[str, int], ModelCycle], now: datetime) -> dict[str, datetime]:
+    """alert id → threshold instant, of every alert due at ``now``."""
+    due = {}
+    for (ticket, number), c in cycles.items():
+        for name, share in (("warning", 0.5), ("at_risk", 0.75), ("breached", 1.0)):
+            instant = c.start + timedelta(seconds=c.gtr_seconds * share)
+            if instant <= now and (c.end is None or c.end > instant):
+                due[f"{ticket}/{number}/{name}"] = instant
+        deadline = c.start + timedelta(seconds=c.gtr_seconds)
+        if c.end is not None and deadline < c.end <= now:
+            due[f"{ticket}/{number}/stopped"] = c.end
+    return due
+
+
+class CrashingStore:
+    """The store, whose next transaction fails after the alerter's work, before its commit."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.dialect = store.dialect
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def transaction(self) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def failing() -> Any:
+            with self.store.transaction() as c:
+                yield c
+                if self.armed:
+                    self.armed = False
+                    raise ConnectionError("lost the database before the commit")
+
+        return failing()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_alerts_equal_the_model(scenario: Scenario) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        system = system_factory(Path(tmp))
+        try:
+            _run(system, scenario)
+        finally:
+            system.close()
+
+
+def _run(system: System, scenario: Scenario) -> None:
+    clock = MovingClock(scenario.checks[0])
+    store = CrashingStore(system.readmodels)
+    alerter = Alerter(store, clock, HORIZON)
+    expected: dict[str, tuple[datetime, datetime]] = {}  # id → (threshold, first check)
+    for chunk, now, restart, crash in zip(
+        scenario.chunks, scenario.checks, scenario.restarts, scenario.crashes, strict=True
+    ):
+        system.engine.apply_batch([parse_event(f) for f in chunk])  # rejections are life
+        system.project()
+        clock.at = now
+        if restart:
+            alerter = Alerter(store, clock, HORIZON)
+        if crash:
+            store.armed = True
+            with pytest.raises(ConnectionError):
+                alerter.check()
+        alerter.check()
+        for key, threshold in model_due(model_cycles(system), now).items():
+            expected.setdefault(key, (threshold, now))
+    rows = alerts(system.readmodels)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    got = {r["alert_id"]: r for r in rows}
+    assert len(got) == len(rows), "an alert was emitted twice"
+    assert set(got) == set(expected)
+    for key, (threshold, first) in expected.items():
+        row = got[key]
+        assert parse_rfc3339(row["threshold_at"]) == threshold, key
+        assert parse_rfc3339(row["emitted_at"]) == first, key
+        assert row["late"] is (first - threshold > timedelta(seconds=5)), key
+        assert row["type"] == "sla." + key.rsplit("/", 1)[1]
+        if row["type"] == "sla.stopped":
+            deadline = parse_rfc3339(row["deadline"])
+            assert row["breach_minutes"] == math.ceil((threshold - deadline).total_seconds() / 60)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def system(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """An embedded system on SQLite, or (second run) on its own PostgreSQL database."""
+    if request.param == "sqlite":
+        opened_system = system_factory(tmp_path)
+    else:
+        dsn = request.getfixturevalue("pg_database_factory")()
+        env = {"TICKETFLOW_STORE": "postgres", "TICKETFLOW_PG_DSN": dsn}
+        opened_system = System.open(Settings.from_env(env=env, data_dir=tmp_path / "data"))
+    yield opened_system
+    opened_system.close()
+
+
+def test_a_late_fact_yields_the_alert_at_once_flagged_late(system: System) -> None:
+    """The opening of a P1 ticket arrives 2.5 h after it happened (GOLD: 4 h GTR): 50 % was
+    crossed half an hour ago, so the next check emits ``sla.warning`` with ``late: true``, and
+    ``sla.at_risk`` on time when the clock reaches 75 %."""
+    facts = [
+        event("subscription.started", "acme", at(-86400), {"tier": "GOLD"}),
+        opened("T-LATE", at(0)),
+    ]
+    clock = MovingClock(BASE + timedelta(hours=2.5))
+    alerter = Alerter(system.readmodels, clock, timedelta(hours=24))
+    assert alerter.check() == []
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    clock.at += timedelta(seconds=1)
+    (warning,) = alerter.check()
+    assert (warning["alert_id"], warning["late"]) == ("T-LATE/1/warning", True)
+    assert warning["threshold_at"] == at(2 * 3600)
+    clock.at = BASE + timedelta(hours=3, seconds=2)
+    (at_risk,) = alerter.check()
+    assert (at_risk["type"], at_risk["late"]) == ("sla.at_risk", False)
+    assert alerter.check() == []
+
+
+def test_history_older_than_the_horizon_emits_nothing(system: System) -> None:
+    """A store loaded with last month's tickets, an alerter started today: replayed history
+    emits no alert; a clock still running within the horizon does."""
+    facts = [
+        event("subscription.started", "acme", at(-40 * 86400), {"tier": "GOLD"}),
+        opened("T-OLD", at(-30 * 86400)),
+        ticket_fact("service_restored", "T-OLD", at(-30 * 86400 + 5 * 3600)),
+        opened("T-NOW", at(-3 * 3600)),
+    ]
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    alerter = Alerter(system.readmodels, FixedClock(BASE), timedelta(hours=24))
+    emitted = [r["alert_id"] for r in alerter.check()]
+    assert emitted == ["T-NOW/1/warning", "T-NOW/1/at_risk"]
