@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def alert_horizon(self) -> timedelta:
+        """How far back the alerter looks (R-ALERT-2)."""
+        return timedelta(hours=self.alert_horizon_hours)
+
+    @property
     def clock(self) -> Clock:
         """Where "now" comes from: fixed by ``TICKETFLOW_NOW``, else the system clock."""
         return SYSTEM_CLOCK if self.now is None else FixedClock(parse_rfc3339(self.now))

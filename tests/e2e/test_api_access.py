@@ -62,6 +62,9 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/v1/history/tickets/{ticket}"): ("/v1/history/tickets/T-1", None),
     ("GET", "/v1/history/tenants/{tenant}"): ("/v1/history/tenants/acme", None),
     ("GET", "/v1/deadletters"): ("/v1/deadletters", None),
+    ("GET", "/v1/alerts"): ("/v1/alerts?tenant=acme", None),
+    ("GET", "/v1/alerts/stream"): ("/v1/alerts/stream?max_seconds=0", None),
+    ("GET", "/v1/alerts/deadletters"): ("/v1/alerts/deadletters", None),
 }
 # What a key of the right role scoped to another tenant (globex) gets for the acme samples:
 # 403 where a tenant is named, 404 for a ticket (not its own: "not found", R-ACC-3), 403 for
@@ -74,6 +77,7 @@ OTHER_SCOPE = {
     ("GET", "/v1/history/tickets/{ticket}"): 404,
     ("GET", "/v1/history/tenants/{tenant}"): 403,
     ("GET", "/metrics"): 403,
+    ("GET", "/v1/alerts"): 403,
 }
 
 
@@ -185,6 +189,8 @@ def test_lists_and_exports_show_only_the_keys_tenants(loaded: Api) -> None:
     [
         "/v1/sla?tenant={}",
         "/v1/sla?tenant={}&format=csv",
+        "/v1/alerts?tenant={}",
+        "/v1/alerts/stream?max_seconds=0&tenant={}",
         "/v1/billing/{}",
         "/v1/expertise/{}?month=2026-05",
         "/v1/history/tenants/{}",

@@ -188,6 +188,9 @@ def test_the_api_keeps_to_its_openapi_document(api_factory: Callable[[], Api]) -
             suppress_health_check=list(HealthCheck),
         )
         def run(case: Any) -> None:
+            if case.path == "/v1/alerts/stream":
+                # A stream lasts as long as asked: here, what is there, then its end.
+                case.query = {**(case.query or {}), "max_seconds": 0}
             case.call_and_validate(headers=auth, checks=checks)
 
         run()

@@ -121,17 +121,18 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     ``ticketflow.events`` is the public log and forgets nothing (unlimited retention, by time
     and by size); the inbound topic keeps a week (the event store keeps what it produced, so
     this is the window to re-read raw input); dead letters keep 30 days to be inspected and
-    redriven."""
+    redriven; alerts keep 30 days (they are live news; ``sla_alerts`` keeps them all)."""
     keep = {"cleanup.policy": "delete", "retention.bytes": "-1"}
     return {
         settings.topic_inbound: {**keep, "retention.ms": str(7 * DAY_MS)},
         settings.topic_events: {**keep, "retention.ms": "-1"},
         settings.topic_deadletter: {**keep, "retention.ms": str(30 * DAY_MS)},
+        settings.topic_alerts: {**keep, "retention.ms": str(30 * DAY_MS)},
     }
 
 
 def create_topics(settings: Settings) -> list[str]:
-    """Create the inbound, events and dead-letter topics with ``settings.partitions``
+    """Create the inbound, events, dead-letter and alerts topics with ``settings.partitions``
     partitions and :func:`topic_configs`; returns those created (existing ones are left as
     they are: ``topics describe`` shows what they have)."""
     admin = KafkaAdminClient(**_options(settings, KafkaAdminClient))

@@ -53,9 +53,7 @@ def crossings(clock: CycleClock, now: datetime) -> list[Due]:
         ("at_risk", clock.at_risk_at),
         ("breached", clock.deadline),
     )
-    due = [
-        Due(name, at) for name, at in instants if at <= now and (ended is None or at < ended)
-    ]
+    due = [Due(name, at) for name, at in instants if at <= now and (ended is None or at < ended)]
     if ended is not None and ended > clock.deadline and ended <= now:
         due.append(Due("stopped", ended, breach_minutes(clock.deadline, ended)))
     return due

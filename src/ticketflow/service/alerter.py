@@ -206,3 +206,37 @@ def alerts(
     with store.transaction() as c:
         c.execute(sql, params)
         return [_public(dict(zip(COLUMNS, r, strict=True))) for r in c.fetchall()]
+
+
+DELIVERY_COLUMNS = (
+    "endpoint",
+    "alert_id",
+    "seq",
+    "tenant",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "updated_at",
+)
+
+
+def dead_deliveries(
+    store: ReadModelStorage, tenants: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The webhook deliveries given up after their last retry (the dead-letter list, R-ALERT-3),
+    oldest alert first; ``tenants`` limits them to an API key's scope (R-ACC-3)."""
+    create_tables(store)
+    where, params = "state = 'dead'", []
+    if tenants is not None:
+        if not tenants:
+            return []
+        where += f" AND tenant IN ({', '.join('?' * len(tenants))})"
+        params.extend(sorted(tenants))
+    with store.transaction() as c:
+        c.execute(
+            f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM alert_deliveries WHERE {where} "
+            "ORDER BY seq, endpoint",
+            params,
+        )
+        return [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in c.fetchall()]

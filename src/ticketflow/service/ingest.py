@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ticketflow.bulk import bulk_collection
 from ticketflow.contract import parse_event
+from ticketflow.domain.clock import SYSTEM_CLOCK, Clock
 from ticketflow.errors import ContractError
 from ticketflow.service.submit import (
     DEFAULT_FUTURE_TOLERANCE,
@@ -26,6 +27,7 @@ from ticketflow.service.submit import (
     Publish,
     Rejection,
     Result,
+    received_by,
 )
 
 
@@ -136,10 +138,14 @@ def ingest_lines(
     batch_size: int = 500,
     progress: Progress | None = None,
     future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> IngestReport:
     """Validate and apply every line; return the counts and the rejections. A fact dated more
-    than ``future_tolerance`` after now is rejected (R-IN-6; ``None``: any date)."""
-    intake = Intake(dead_letter, engine, future_tolerance=future_tolerance)
+    than ``future_tolerance`` after now (by ``clock``) is rejected (R-IN-6; ``None``: any
+    date)."""
+    intake = Intake(
+        dead_letter, engine, future_tolerance=future_tolerance, received=received_by(clock)
+    )
     return _ingest(intake.submit, lines, dead_letter, batch_size, progress)
 
 
@@ -151,11 +157,12 @@ def publish_lines(
     batch_size: int = 500,
     progress: Progress | None = None,
     future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> IngestReport:
     """Kafka mode: validate each line and publish the valid ones to the inbound topic (keyed
     by tenant, R-IN-5); the engine worker decides them. Contract rejects stay here, in the
     dead-letter sink; duplicates and impossible transitions go to the dead-letter topic."""
-    intake = Intake(dead_letter, future_tolerance=future_tolerance)
+    intake = Intake(dead_letter, future_tolerance=future_tolerance, received=received_by(clock))
     return _ingest(
         lambda batch: intake.publish(batch, publish), lines, dead_letter, batch_size, progress
     )

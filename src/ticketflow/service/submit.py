@@ -27,12 +27,13 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from eventsourcing.persistence import PersistenceError, RecordConflictError, Tracking
 
 from ticketflow.contract import InboundEvent, check_not_future, kafka_key
+from ticketflow.domain.clock import SYSTEM_CLOCK, Clock
 from ticketflow.errors import ContractError, UnavailableError
 from ticketflow.service.engine import Decision, Outcome
 
@@ -140,7 +141,12 @@ Publish = Callable[[Sequence[tuple[str, Any]]], int]
 
 def now(original: Any) -> datetime:
     """When an input was received, for transports that do not say: now."""
-    return datetime.now(UTC)
+    return SYSTEM_CLOCK.now()
+
+
+def received_by(clock: Clock) -> Callable[[Any], datetime]:
+    """When an input was received, for transports that do not say: now by ``clock``."""
+    return lambda original: clock.now()
 
 
 class Intake:

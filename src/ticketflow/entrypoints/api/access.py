@@ -51,6 +51,9 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/history/tickets/{ticket}"): AUDITOR,
     ("GET", "/v1/history/tenants/{tenant}"): AUDITOR,
     ("GET", "/v1/deadletters"): Rule(frozenset({"operator"})),
+    ("GET", "/v1/alerts"): ANALYST,
+    ("GET", "/v1/alerts/stream"): ANALYST,
+    ("GET", "/v1/alerts/deadletters"): Rule(frozenset({"operator"})),
 }
 
 bearer = HTTPBearer(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -22,6 +22,7 @@ from starlette.responses import Response
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.api import alerts as alert_routes
 from ticketflow.entrypoints.api import events as posted
 from ticketflow.entrypoints.api import models
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
@@ -110,6 +111,7 @@ def create_app(backend: Backend) -> FastAPI:
     metrics = Metrics(backend)
     app.state.metrics = metrics
     install(app)
+    alert_routes.register(app, backend)
 
     app.add_middleware(Measured, metrics=metrics)
 
@@ -236,7 +238,7 @@ def create_app(backend: Backend) -> FastAPI:
         )
         if tenant is not None:
             require_tenant(key, tenant, request)
-        instant = _instant(as_of)
+        instant = _instant(as_of) or backend.settings.clock.now()  # the pages share one instant
         window = None
         if month is not None:
             parsed = _month(month)
@@ -260,7 +262,7 @@ def create_app(backend: Backend) -> FastAPI:
         if more:
             params = dict(request.query_params)
             params["cursor"] = _cursor(page[-1])
-            params["as_of"] = rfc3339(instant or datetime.now(UTC))
+            params["as_of"] = rfc3339(instant)
             query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
             headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
         if format == "csv":

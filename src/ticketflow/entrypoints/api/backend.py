@@ -34,7 +34,7 @@ from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import System, open_readers, open_readmodels
 from ticketflow.errors import UnavailableError
 from ticketflow.service.access import ApiKey
-from ticketflow.service.submit import Candidate, Intake, Result
+from ticketflow.service.submit import Candidate, Intake, Result, received_by
 from ticketflow.settings import Settings
 
 DEAD_LETTER_FILE = Path("deadletter") / "api.jsonl"
@@ -147,7 +147,11 @@ class Backend:
             if not self.embedded:
                 topic = HttpDeadLetterTopic(self.settings, DEAD_LETTER_ORIGIN)
                 try:
-                    results = Intake(topic).publish(batch, self._publish)
+                    results = Intake(
+                        topic,
+                        future_tolerance=self.settings.future_tolerance,
+                        received=received_by(self.settings.clock),
+                    ).publish(batch, self._publish)
                 finally:
                     topic.close()
                 self._record(
@@ -158,7 +162,13 @@ class Backend:
             try:
                 with self._write_lock:
                     system = self.system()
-                    intake = Intake(dead, system.engine, decided=self._record)
+                    intake = Intake(
+                        dead,
+                        system.engine,
+                        decided=self._record,
+                        future_tolerance=self.settings.future_tolerance,
+                        received=received_by(self.settings.clock),
+                    )
                     size = self.settings.batch_size
                     results = [
                         result

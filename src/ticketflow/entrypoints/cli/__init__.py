@@ -20,6 +20,7 @@ from ticketflow.domain.calendar import Month
 from ticketflow.domain.instants import rfc3339
 from ticketflow.domain.sla import STATUSES
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.cli import alerts as cli_alerts
 from ticketflow.entrypoints.cli import audit as cli_audit
 from ticketflow.entrypoints.cli import deadletter as cli_deadletter
 from ticketflow.entrypoints.cli import explain as cli_explain
@@ -65,6 +66,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 batch_size=settings.batch_size,
                 progress=progress,
                 future_tolerance=settings.future_tolerance,
+                clock=settings.clock,
             )
         else:
             report = _ingest_embedded(settings, stream, dead, progress)
@@ -111,6 +113,7 @@ def _ingest_embedded(
             batch_size=settings.batch_size,
             progress=progress,
             future_tolerance=settings.future_tolerance,
+            clock=settings.clock,
         )
         project = Progress("project", system.engine.recorder.max_notification_id() or 0)
         system.project(progress=project.update)
@@ -139,7 +142,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
             system.project()
             store = system.readmodels
         assert store is not None
-        print(_answer(args, store, as_of, month))
+        print(_answer(args, settings, store, as_of, month))
     finally:
         if system is not None:
             system.close()
@@ -149,11 +152,16 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _answer(
-    args: argparse.Namespace, store: ReadModelStorage, as_of: datetime | None, month: Month | None
+    args: argparse.Namespace,
+    settings: Settings,
+    store: ReadModelStorage,
+    as_of: datetime | None,
+    month: Month | None,
 ) -> str:
     from ticketflow.service import queries
 
     if args.what == "sla":
+        as_of = as_of or settings.clock.now()
         data = queries.sla(store, as_of=as_of, tenant=args.tenant, status=args.status)
         return render.rows(data, queries.SLA_FIELDS, args.format)
     if args.what == "billing":
@@ -269,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the embedded default keeps its files "
         "(default $TICKETFLOW_HOME, else ./.ticketflow)",
     )
+    parser.add_argument(
+        "--now",
+        metavar="INSTANT",
+        help="RFC 3339 instant taken as now by every command (as TICKETFLOW_NOW; default: the "
+        "system clock)",
+    )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help: more)"
     )
@@ -288,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_explain.register(sub)
     cli_log.register(sub)
     cli_keys.register(sub)
+    cli_alerts.register(sub)
     _add_demo_parser(sub)
     return parser
 
@@ -307,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(data_dir=args.data_dir)
+        settings = Settings.from_env(data_dir=args.data_dir, now=getattr(args, "now", None))
         with translated():
             return int(args.func(args, settings))
     except UnavailableError as exc:

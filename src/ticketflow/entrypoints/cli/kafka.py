@@ -14,6 +14,7 @@ from ticketflow.adapters import kafka
 from ticketflow.bootstrap import open_engine, open_readmodels
 from ticketflow.bulk import bulk_collection
 from ticketflow.entrypoints import render
+from ticketflow.entrypoints.alert_workers import alert_workers
 from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.entrypoints.workers import (
     InboundWorker,
@@ -50,7 +51,8 @@ def cmd_topics_describe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_workers(settings: Settings, role: str, projection: str | None = None) -> list[Any]:
-    """The workers for one role; ``all`` gives inbound, relay and the three projections."""
+    """The workers for one role; ``all`` gives inbound, relay, the projections and the
+    alerts (the alerter, its topic and webhooks)."""
     engine = open_engine(settings)
     workers: list[Any] = []
     if role in ("inbound", "all"):
@@ -84,6 +86,8 @@ def build_workers(settings: Settings, role: str, projection: str | None = None) 
                     ),
                 )
             )
+    if role in ("alerts", "all"):
+        workers.extend(alert_workers(settings, embedded=False, producer=kafka.producer(settings)))
     return workers
 
 
@@ -125,7 +129,8 @@ def register(sub: Any) -> None:
     t = sub.add_parser("topics", help="Kafka topics of ticketflow")
     actions = t.add_subparsers(dest="action", required=True, metavar="ACTION", help="action")
     actions.add_parser(
-        "create", help="create the inbound, events and dead-letter topics with their settings"
+        "create",
+        help="create the inbound, events, dead-letter and alerts topics with their settings",
     ).set_defaults(func=cmd_topics)
     d = actions.add_parser(
         "describe", help="partitions and retention of each topic, as the broker reports them"
@@ -135,9 +140,10 @@ def register(sub: Any) -> None:
     w = sub.add_parser("worker", help="run a Kafka-mode worker")
     w.add_argument(
         "role",
-        choices=("inbound", "relay", "projection", "all"),
+        choices=("inbound", "relay", "projection", "alerts", "all"),
         help="inbound: Kafka inbound to the event store; relay: event store to "
-        "ticketflow.events; projection: ticketflow.events to read models; all: every one",
+        "ticketflow.events; projection: ticketflow.events to read models; alerts: the SLA "
+        "alerts to sla_alerts, ticketflow.alerts and the webhooks; all: every one",
     )
     w.add_argument(
         "projection",

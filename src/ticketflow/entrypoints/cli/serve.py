@@ -51,15 +51,31 @@ class WorkerThread:
             worker.close()
 
 
+class AlertsThread(WorkerThread):
+    """Embedded: the alerter (and the webhooks) in background threads (R-ALERT-3)."""
+
+    def __init__(self, settings: Settings, on_failure: Callable[[], None] | None = None) -> None:
+        from ticketflow.entrypoints.alert_workers import alert_workers
+        from ticketflow.entrypoints.workers import Retry, WorkerThreads
+
+        self.workers = alert_workers(settings, embedded=True)
+        self.halt = threading.Event()
+        retry = Retry(timeout=settings.outage_timeout)
+        self.threads = WorkerThreads(self.workers, self.halt, on_failure, retry=retry)
+
+
 def start_alongside(
     args: argparse.Namespace, settings: Settings, on_failure: Callable[[], None] | None = None
 ) -> list[Alongside]:
-    """Start what runs next to the API: with ``--kafka``, every Kafka-mode worker.
+    """Start what runs next to the API: with ``--kafka``, every Kafka-mode worker (alerts
+    included); embedded, the alerter unless ``--no-alerts``.
 
     Called before the API serves; what it returns is stopped, last started first, after the
     API has stopped.
     """
     if not getattr(args, "kafka", False):
+        if settings.mode == "embedded" and not getattr(args, "no_alerts", False):
+            return [AlertsThread(settings, on_failure)]
         return []
     if settings.mode != "kafka":
         raise TicketflowError("--kafka needs TICKETFLOW_MODE=kafka and KAFKA_BOOTSTRAP_SERVERS")
@@ -136,7 +152,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also run the Kafka-mode workers (inbound, relay, projections) in this process",
     )
+    p.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="embedded: do not run the SLA alerter (and webhooks) in this process",
+    )
     p.set_defaults(func=cmd_serve)
 
 
-__all__ = ["Alongside", "register", "start_alongside"]
+__all__ = ["AlertsThread", "Alongside", "register", "start_alongside"]
