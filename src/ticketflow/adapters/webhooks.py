@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from projections.base import instant
 from projections.sla_alerts import TABLES
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.contract_events import alert_cloudevent
@@ -179,16 +180,17 @@ class Webhooks:
         now = self.now()
         with self.store.transaction() as c:
             c.execute(
-                f"SELECT d.attempts, {', '.join('a.' + k for k in COLUMNS)} "
+                f"SELECT d.attempts, d.next_attempt_at, {', '.join('a.' + k for k in COLUMNS)} "
                 "FROM alert_deliveries d JOIN sla_alerts a ON a.alert_id = d.alert_id "
-                "WHERE d.endpoint = ? AND d.state = 'pending' AND d.next_attempt_at <= ? "
-                "ORDER BY d.seq LIMIT ?",
-                (endpoint.name, rfc3339(now), BATCH),
+                "WHERE d.endpoint = ? AND d.state = 'pending' ORDER BY d.seq LIMIT ?",
+                (endpoint.name, BATCH),
             )
-            due = c.fetchall()
+            pending = c.fetchall()
         delivered = 0
-        for row in due:
-            attempts, alert = int(row[0]), dict(zip(COLUMNS, row[1:], strict=True))
+        for row in pending:
+            if instant(row[1]) > now:
+                break  # the endpoint's oldest alert waits for its retry; the others after it
+            attempts, alert = int(row[0]), dict(zip(COLUMNS, row[2:], strict=True))
             alert["late"] = bool(alert["late"])
             event = alert_cloudevent(alert["type"].removeprefix("sla."), alert)
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()

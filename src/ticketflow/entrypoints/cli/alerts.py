@@ -32,7 +32,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
         alerter.check()
         shown = alerts(system.readmodels)
         if not args.follow:
-            print(render.rows(shown, FIELDS, args.format))
+            print(render.rows([_fields(r) for r in shown], FIELDS, args.format))
             return 0
         _follow(system, alerter, shown, args.format)
     finally:
@@ -55,10 +55,14 @@ def _follow(system: System, alerter: Alerter, shown: list[dict[str, Any]], fmt: 
             last = new[-1]["seq"]
 
 
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in FIELDS}
+
+
 def _print(rows: list[dict[str, Any]], fmt: str, *, header: bool) -> None:
     if fmt == "json":
         for row in rows:
-            print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
+            print(json.dumps(_fields(row), ensure_ascii=False))
     elif fmt == "csv":
         lines = render.to_csv(rows, FIELDS).split("\n")
         if lines[0 if header else 1 :]:
