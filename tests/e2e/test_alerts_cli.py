@@ -158,7 +158,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 expected = (
                     "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
