@@ -120,7 +120,8 @@ def test_alerts_stream_live_scoped_and_resumable(tmp_path: Path) -> None:
         assert _post(url, publisher, facts) == 202
         first = live.next_event()
         second = live.next_event()
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         assert [first["event"], second["event"]] == ["sla.warning", "sla.warning"]
         assert [first["data"]["subject"], second["data"]["subject"]] == ["A-OLD", "A-1"]
         assert first["data"]["data"]["late"] is True
@@ -133,9 +134,10 @@ def test_alerts_stream_live_scoped_and_resumable(tmp_path: Path) -> None:
         resumed = Stream(url, acme_analyst, "/v1/alerts/stream?max_seconds=2", first["id"])
         streams.append(resumed)
         again = resumed.next_event()
-        assert again is not None and again["id"] == second["id"]
+        assert again is not None
+        assert again["id"] == second["id"]
         assert resumed.next_event() is None  # the stream ends after max_seconds
-        # The list: every alert for the unscoped... and only acme's for the scoped key.
+        # The list: only acme's alerts for the scoped key.
         parts = urlparse(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         deadline = time.monotonic() + 20
