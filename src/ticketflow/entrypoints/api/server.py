@@ -18,6 +18,9 @@ from ticketflow.settings import Settings
 DATA_DIR_VARIABLE = "TICKETFLOW_HOME"
 # Threads answering requests at once in each process (and so read-model connections).
 THREADS = 16
+# Seconds a stopping server waits for requests still open before it cancels them: an alert
+# stream (``/v1/alerts/stream``) stays open until its client leaves, which would hold a stop.
+GRACEFUL_STOP_S = 3
 
 
 def app_from_env() -> FastAPI:
@@ -79,12 +82,18 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_STOP_S,
         )
         from uvicorn.supervisors import Multiprocess
 
         Multiprocess(config, sockets=[sock]).run()
         return
-    config = uvicorn.Config(build_app(settings), log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        build_app(settings),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_STOP_S,
+    )
     server = uvicorn.Server(config)
     if on_started is not None:
         on_started(server)
