@@ -181,6 +181,7 @@ def measure(tickets: int = 20, lead_s: float = 4.0, kafka: str | None = None) ->
             env=_env(data),
         )
         side = None
+        sse = None
         try:
             assert server.stdout is not None
             url = server.stdout.readline().split(" on ", 1)[1].split()[0]
@@ -199,6 +200,12 @@ def measure(tickets: int = 20, lead_s: float = 4.0, kafka: str | None = None) ->
         finally:
             server.terminate()
             server.wait(timeout=30)
+            if server.stdout is not None:
+                server.stdout.close()
+            if sse is not None:
+                sse.join(timeout=10)
+                sse.response.close()
+                sse.conn.close()
             if side is not None:
                 side.close()
     result: dict[str, Any] = {"tickets": tickets, "target_p99_s": TARGET_P99_S}
@@ -209,6 +216,7 @@ def measure(tickets: int = 20, lead_s: float = 4.0, kafka: str | None = None) ->
             if r["alert_id"] in due
         ]
     )
+    assert sse is not None
     result["sse"] = _stats([sse.arrived[k] - due[k].timestamp() for k in due if k in sse.arrived])
     if side is not None:
         result["kafka"] = _stats(
