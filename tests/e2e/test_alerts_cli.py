@@ -249,3 +249,43 @@ def test_webhooks_retry_sign_and_give_up(
         system.close()
     listed = _alerts(data, capsys, "--dead-letters", "--format", "json")
     assert len(json.loads(listed)) == 6
+
+
+def test_follow_prints_new_alerts_as_they_come(tmp_path: Path) -> None:
+    """``--follow`` with the clock fixed: a late fact ingested meanwhile yields its alert at
+    once, as one more JSON line; Ctrl-C ends the command."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli import embedded_env
+
+    data = _ingest(tmp_path)
+    env = {**embedded_env(), "TICKETFLOW_NOW": "2026-05-06T12:30:00Z"}
+    command = [sys.executable, "-m", "ticketflow", "--data-dir", str(data)]
+    follow = subprocess.Popen(
+        [*command, "alerts", "--follow", "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert follow.stdout is not None
+        first = json.loads(follow.stdout.readline())
+        assert first["alert_id"] == "T-1/1/warning"
+        late = tmp_path / "late.jsonl"
+        late.write_text("\n".join(lines([opened("T-3", "2026-05-06T10:10:00Z")])) + "\n")
+        subprocess.run([*command, "ingest", str(late)], env=env, check=True, timeout=60)
+        second = json.loads(follow.stdout.readline())
+        assert (second["alert_id"], second["late"]) == ("T-3/1/warning", True)
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=30) == 130
+    finally:
+        if follow.poll() is None:
+            os.kill(follow.pid, signal.SIGKILL)
+        follow.wait(timeout=30)
+        for pipe in (follow.stdout, follow.stderr):
+            if pipe is not None:
+                pipe.close()
