@@ -8,6 +8,8 @@ TicketflowError
 ├── UnavailableError          a server or file the work needs cannot be used
 │   ├── StoreUnavailableError     the event store or the read models
 │   └── BrokerUnavailableError    the Kafka broker
+├── DeliveryError             (``ticketflow.adapters.webhooks``) a webhook did not take an
+│                             alert; retried, then dead-lettered
 ├── DomainError               (``ticketflow.domain.errors``) a business rule refused a fact;
 │                             turned into ``RejectedError`` by the engine
 └── ApiError                  (``ticketflow.entrypoints.api``) an HTTP error answer

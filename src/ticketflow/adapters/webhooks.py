@@ -40,7 +40,7 @@ from projections.sla_alerts import TABLES
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.contract_events import alert_cloudevent
 from ticketflow.domain.instants import rfc3339
-from ticketflow.errors import ConfigurationError
+from ticketflow.errors import ConfigurationError, TicketflowError
 from ticketflow.service.alerter import COLUMNS
 
 SIGNATURE_HEADER = "X-Ticketflow-Signature"
@@ -129,7 +129,7 @@ def post(endpoint: Endpoint, body: bytes) -> None:
         raise DeliveryError(f"{type(error).__name__}: {reason}") from None
 
 
-class DeliveryError(Exception):
+class DeliveryError(TicketflowError):
     """A webhook did not take an alert (a status other than 2xx, or no answer)."""
 
 
