@@ -226,7 +226,6 @@ def dead_deliveries(
 ) -> list[dict[str, Any]]:
     """The webhook deliveries given up after their last retry (the dead-letter list, R-ALERT-3),
     oldest alert first; ``tenants`` limits them to an API key's scope (R-ACC-3)."""
-    create_tables(store)
     where, params = "state = 'dead'", []
     if tenants is not None:
         if not tenants:

@@ -13,7 +13,7 @@ from ticketflow.bootstrap import System
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.cli.options import add_format
-from ticketflow.service.alerter import FIELDS, Alerter, alerts, dead_deliveries
+from ticketflow.service.alerter import FIELDS, Alerter, alerts, create_tables, dead_deliveries
 from ticketflow.settings import Settings
 
 FOLLOW_INTERVAL_S = 1.0
@@ -25,6 +25,7 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     system = System.open(settings)
     try:
         if args.dead_letters:
+            create_tables(system.readmodels)
             print(render.rows(dead_deliveries(system.readmodels), DEAD_FIELDS, args.format))
             return 0
         alerter = Alerter(system.readmodels, settings.clock, settings.alert_horizon)
