@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.keys import KeyTable
 from ticketflow.adapters.readers import ThreadStores, reader_factory
 from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.domain.catalog import Catalog
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
 from ticketflow.settings import Settings
@@ -72,6 +75,24 @@ def open_keys(settings: Settings) -> tuple[KeyTable, ReadModelStore]:
     keys = KeyTable(lambda: store)
     keys.create_table()
     return keys, store
+
+
+@contextmanager
+def scratch_system(settings: Settings, catalog: Catalog) -> Iterator[tuple[Engine, ReadModelStore]]:
+    """An engine deciding with ``catalog`` and read models, both in SQLite files of a
+    temporary directory removed afterwards (``whatif``): nothing of the live store is used."""
+    with tempfile.TemporaryDirectory(prefix="ticketflow-whatif-") as directory:
+        scratch = settings.model_copy(
+            update={"store": "sqlite", "mode": "embedded", "data_dir": Path(directory)}
+        )
+        engine = open_engine(scratch)
+        engine.catalog = catalog
+        store = open_readmodels(scratch)
+        try:
+            yield engine, store
+        finally:
+            store.close()
+            engine.close()
 
 
 @dataclass
