@@ -61,6 +61,15 @@ def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadMo
     return store
 
 
+def open_rebuild(settings: Settings, name: str) -> ReadModelStore:
+    """Empty read models beside the live PostgreSQL ones, in their own schema ``name``, for a
+    rebuild to promote (``replay --promote``)."""
+    assert settings.pg_dsn is not None
+    store = ReadModelStore.postgres(settings.pg_dsn, schema=name)
+    store.create_tables(ALL)
+    return store
+
+
 def open_readers(settings: Settings) -> ThreadStores:
     """Read-model connections for concurrent readers, one per thread (the HTTP API)."""
     if settings.store == "postgres":
