@@ -14,14 +14,15 @@ from eventsourcing.persistence import PersistenceError
 
 from projections import ALL
 from projections.base import Projection
-from projections.worker import catch_up
+from projections.worker import catch_up, upstream_name
 from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.keys import KeyTable
 from ticketflow.adapters.readers import ThreadStores, reader_factory
 from ticketflow.adapters.readmodels import ReadModelStore
-from ticketflow.domain.catalog import Catalog
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Edition
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
+from ticketflow.service.whatif import Window, what_if
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
@@ -102,6 +103,41 @@ def scratch_system(settings: Settings, catalog: Catalog) -> Iterator[tuple[Engin
         finally:
             store.close()
             engine.close()
+
+
+def live_position(settings: Settings, engine: Engine, live: ReadModelStore) -> int:
+    """The log position the live read models describe: in embedded mode the least position
+    of the read models (a what-if stops there, so both sides saw the same facts); in Kafka
+    mode, where the workers track topic offsets, the end of the log."""
+    if settings.mode == "kafka":
+        return int(engine.recorder.max_notification_id() or 0)
+    return min(live.position(upstream_name(p, engine.name)) for p in ALL)
+
+
+def whatif(
+    settings: Settings,
+    engine: Engine,
+    live: ReadModelStore,
+    edition: Edition,
+    window: Window,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The live log decided again with ``edition`` in a scratch store, compared with the
+    live read models ``live`` (only read); returns the position reached and the report."""
+    upto = live_position(settings, engine, live)
+    report = what_if(
+        engine.recorder,
+        engine.mapper,
+        live,
+        edition=edition,
+        live_catalog=DEFAULT_CATALOG,
+        window=window,
+        scratch=lambda catalog: scratch_system(settings, catalog),
+        upto=upto,
+        projections=ALL,
+        progress=progress,
+    )
+    return upto, report
 
 
 @dataclass

@@ -51,6 +51,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/history/tickets/{ticket}"): AUDITOR,
     ("GET", "/v1/history/tenants/{tenant}"): AUDITOR,
     ("GET", "/v1/deadletters"): Rule(frozenset({"operator"})),
+    ("GET", "/v1/explain/tickets/{ticket}"): AUDITOR,
+    ("GET", "/v1/explain/billing/{tenant}"): AUDITOR,
+    ("GET", "/v1/explain/expertise/{tenant}"): AUDITOR,
+    ("POST", "/v1/whatif"): Rule(frozenset({"auditor"}), unscoped=True),
 }
 
 bearer = HTTPBearer(

@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from projections import ALL
-from projections.worker import upstream_name
-from ticketflow.bootstrap import System, scratch_system
-from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog
+from ticketflow.bootstrap import System, whatif
+from ticketflow.domain.catalog import DEFAULT_CATALOG
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.cli.options import add_format
@@ -25,7 +23,6 @@ from ticketflow.service.whatif import (
     default_window,
     proposed_catalog,
     read_edition,
-    what_if,
 )
 from ticketflow.settings import Settings
 
@@ -48,46 +45,19 @@ def load_edition(path: str) -> Any:
         ) from None
 
 
-def live_position(system: System) -> int:
-    """The log position the live read models describe: in embedded mode the least position
-    of the read models (the scratch replay stops there, so both sides saw the same facts);
-    in Kafka mode, where workers track topic offsets, the end of the log."""
-    if system.settings.mode == "kafka":
-        return int(system.engine.recorder.max_notification_id() or 0)
-    names = [upstream_name(p, system.engine.name) for p in ALL]
-    return min(system.readmodels.position(name) for name in names)
-
-
 def run(
-    settings: Settings,
-    raw: Any,
-    where: str,
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    show_progress: bool = False,
-    catalog: Catalog = DEFAULT_CATALOG,
+    settings: Settings, raw: Any, where: str, start: datetime | None, end: datetime | None
 ) -> dict[str, Any]:
-    """The what-if report (shared by the command and the API): nothing live is written."""
+    """The what-if report: nothing live is written."""
     edition = read_edition(raw, where)
-    proposed_catalog(catalog, edition, where)  # refused before any store is opened
+    proposed_catalog(DEFAULT_CATALOG, edition, where)  # refused before any store is opened
     window = default_window(start, end, datetime.now(UTC))
     system = System.open(settings)
     try:
-        upto = live_position(system)
-        progress = Progress("whatif", upto)
-        progress.enabled = show_progress and progress.enabled
-        report = what_if(
-            system.engine.recorder,
-            system.engine.mapper,
-            system.readmodels,
-            edition=edition,
-            live_catalog=catalog,
-            window=window,
-            scratch=lambda c: scratch_system(settings, c),
-            upto=upto,
-            projections=ALL,
-            progress=progress.update,
+        total = system.engine.recorder.max_notification_id() or 0
+        progress = Progress("whatif", total)
+        _, report = whatif(
+            settings, system.engine, system.readmodels, edition, window, progress.update
         )
         progress.finish()
     finally:
@@ -101,7 +71,7 @@ def cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
     raw = load_edition(args.catalog)
     read_edition(raw, f"--catalog {args.catalog}")  # a bad file touches no store
     stores.require_event_store(settings, "whatif")
-    report = run(settings, raw, f"--catalog {args.catalog}", start, end, show_progress=True)
+    report = run(settings, raw, f"--catalog {args.catalog}", start, end)
     if args.format == "json":
         print(render.to_json(report))
     elif args.format == "csv":
