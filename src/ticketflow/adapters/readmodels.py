@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -229,7 +229,15 @@ class ReadModelStore:
                     "DELETE FROM tracking WHERE application_name LIKE ?", (f"{projection.name}@%",)
                 )
 
-    def promote(self, rebuilt: ReadModelStore, projections: Sequence[Projection]) -> None:
+    def promote(
+        self,
+        rebuilt: ReadModelStore,
+        projections: Sequence[Projection],
+        *,
+        catch_up: Callable[[dict[str, int]], None] | None = None,
+        inspect: Callable[[], None] | None = None,
+        swap: bool = True,
+    ) -> None:
         """Make ``rebuilt``'s tables of ``projections`` the live ones, with their tracking, in
         one transaction: readers see the old tables until it commits and the new ones after,
         never a missing or half-filled table. Other tables (keys, audit chain, outcomes,
@@ -240,13 +248,20 @@ class ReadModelStore:
         snapshots, and any open connection (a running ``serve``) sees the new tables at its
         next transaction, with no reconnection. PostgreSQL: the rebuild's schema is swapped
         in, table by table, after the tracking rows are locked (so no projection writes in
-        between); the analysts' functions are created again over the new tables."""
+        between); the analysts' functions are created again over the new tables.
+
+        PostgreSQL only: ``catch_up`` is given the live positions, read under that lock, and
+        returns once the rebuild has reached them (a rebuild fed from Kafka: the live workers'
+        committed offsets must not be ahead of the tracking promoted); ``inspect`` runs next,
+        with the live read models held still (a diff); ``swap=False`` stops there."""
         if self.dialect == "sqlite":
             assert rebuilt.path is not None, "a SQLite rebuild is a file"
+            assert catch_up is None, "an embedded rebuild is caught up by its caller"
+            assert swap, "an embedded diff needs no lock"
             self._promote_sqlite(rebuilt.path, projections)
         else:
             assert rebuilt.schema is not None, "a PostgreSQL rebuild is a schema"
-            self._promote_postgres(rebuilt.schema, projections)
+            self._promote_postgres(rebuilt.schema, projections, catch_up, inspect, swap)
 
     def _promote_sqlite(self, path: Path, projections: Sequence[Projection]) -> None:
         self.connection.execute("ATTACH DATABASE ? AS rebuilt", (str(path),))
@@ -268,17 +283,32 @@ class ReadModelStore:
         finally:
             self.connection.execute("DETACH DATABASE rebuilt")
 
-    def _promote_postgres(self, schema: str, projections: Sequence[Projection]) -> None:
+    def _promote_postgres(
+        self,
+        schema: str,
+        projections: Sequence[Projection],
+        catch_up: Callable[[dict[str, int]], None] | None,
+        inspect: Callable[[], None] | None,
+        swap: bool,
+    ) -> None:
         retired = f"{schema}_retired"
         with self.transaction() as c:
             c.execute("SELECT current_schema()")
             live = str(c.fetchone()[0])
+            positions: dict[str, int] = {}
             for projection in projections:  # in the workers' order: no deadlock with them
                 c.execute(
-                    "SELECT application_name FROM tracking WHERE application_name LIKE ? "
-                    "ORDER BY application_name FOR UPDATE",
+                    "SELECT application_name, notification_id FROM tracking "
+                    "WHERE application_name LIKE ? ORDER BY application_name FOR UPDATE",
                     (f"{projection.name}@%",),
                 )
+                positions.update((str(n), int(p)) for n, p in c.fetchall())
+            if catch_up is not None:
+                catch_up(positions)
+            if inspect is not None:
+                inspect()
+            if not swap:
+                return
             c.execute(f"CREATE SCHEMA {retired}")
             for projection in projections:
                 for table in projection.tables:

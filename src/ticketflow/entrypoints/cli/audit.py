@@ -37,6 +37,10 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise QueryError("--diff compares a rebuild with the live read models: drop --in-place")
     if args.promote:
         _promotable(args, settings)
+        if settings.mode == "kafka":  # a new version from the live log, beside the live one
+            from ticketflow.entrypoints.cli.kafka_rebuild import replay_kafka
+
+            return replay_kafka(args, settings)
     if args.in_place:
         if until or recorded_until:
             raise QueryError(
@@ -125,11 +129,6 @@ def _promotable(args: argparse.Namespace, settings: Settings) -> None:
         raise QueryError(
             "--promote makes the rebuild live: it must hold every fact; drop "
             "--until/--recorded-until"
-        )
-    if settings.mode == "kafka":
-        raise QueryError(
-            "--promote is not available in Kafka mode: the projection workers own the live "
-            "read models and track topic offsets, which a rebuild from the event store has not"
         )
     if settings.store == "postgres" and args.into:
         raise QueryError(
