@@ -31,7 +31,9 @@ from ticketflow.service import queries
 from ticketflow.service.explain import explain_billing, explain_expertise, explain_ticket
 from ticketflow.service.whatif import default_window, proposed_catalog, read_edition
 
-WHATIF_MAX_EVENTS = 200_000  # about a minute of deciding again on a small server
+# Measured: 13,480 events decided again and compared in 7 s on a busy 2-core machine; this
+# many take one to two minutes there.
+WHATIF_MAX_EVENTS = 200_000
 MONTH_PATTERN = r"^\d{4}-\d{2}$"
 
 
