@@ -22,7 +22,7 @@ from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Edition
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
-from ticketflow.service.whatif import Window, what_if
+from ticketflow.service.whatif import WhatIfError, Window, what_if
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
@@ -111,7 +111,14 @@ def live_position(settings: Settings, engine: Engine, live: ReadModelStore) -> i
     mode, where the workers track topic offsets, the end of the log."""
     if settings.mode == "kafka":
         return int(engine.recorder.max_notification_id() or 0)
-    return min(live.position(upstream_name(p, engine.name)) for p in ALL)
+    positions = {p.name: live.position(upstream_name(p, engine.name)) for p in ALL}
+    if len(set(positions.values())) > 1:
+        at = ", ".join(f"{name} at {position}" for name, position in sorted(positions.items()))
+        raise WhatIfError(
+            f"the live read models have not all read the log as far ({at}): bring them up to "
+            "date first (any query does, e.g. ticketflow query sla), then try again"
+        )
+    return min(positions.values())
 
 
 def whatif(

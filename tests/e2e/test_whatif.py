@@ -210,3 +210,18 @@ def test_every_ticket_and_subscription_event_is_decided_again() -> None:
     deciding = {t.name for q, t in TYPES.items() if q.startswith(("Ticket.", "Subscription."))}
     assert deciding <= redecided_types()
     assert load_default_catalog().editions
+
+
+def test_live_read_models_at_different_positions_are_refused(data: Path) -> None:
+    """Both sides must describe the same facts: no comparison with read models left behind."""
+    db = sqlite3.connect(data / "readmodels.sqlite3")
+    with db:
+        db.execute(
+            "UPDATE tracking SET notification_id = 3 "
+            "WHERE application_name LIKE 'billing_effective_date@%'"
+        )
+    db.close()
+    result = whatif(data, proposal("2026-04-01T00:00:00+02:00"))
+    assert result.returncode == 2
+    assert "billing_effective_date at 3" in result.stderr
+    assert "ticketflow query sla" in result.stderr
