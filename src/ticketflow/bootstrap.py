@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,15 @@ from eventsourcing.persistence import PersistenceError
 
 from projections import ALL
 from projections.base import Projection
-from projections.worker import catch_up
+from projections.worker import catch_up, upstream_name
 from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.adapters.keys import KeyTable
 from ticketflow.adapters.readers import ThreadStores, reader_factory
 from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Edition
 from ticketflow.service.audit import extend_chain
 from ticketflow.service.engine import Engine
+from ticketflow.service.whatif import WhatIfError, Window, what_if
 from ticketflow.settings import Settings
 
 READMODELS_FILE = "readmodels.sqlite3"
@@ -58,6 +62,15 @@ def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadMo
     return store
 
 
+def open_rebuild(settings: Settings, name: str) -> ReadModelStore:
+    """Empty read models beside the live PostgreSQL ones, in their own schema ``name``, for a
+    rebuild to promote (``replay --promote``)."""
+    assert settings.pg_dsn is not None
+    store = ReadModelStore.postgres(settings.pg_dsn, schema=name)
+    store.create_tables(ALL)
+    return store
+
+
 def open_readers(settings: Settings) -> ThreadStores:
     """Read-model connections for concurrent readers, one per thread (the HTTP API)."""
     if settings.store == "postgres":
@@ -72,6 +85,66 @@ def open_keys(settings: Settings) -> tuple[KeyTable, ReadModelStore]:
     keys = KeyTable(lambda: store)
     keys.create_table()
     return keys, store
+
+
+@contextmanager
+def scratch_system(settings: Settings, catalog: Catalog) -> Iterator[tuple[Engine, ReadModelStore]]:
+    """An engine deciding with ``catalog`` and read models, both in SQLite files of a
+    temporary directory removed afterwards (``whatif``): nothing of the live store is used."""
+    with tempfile.TemporaryDirectory(prefix="ticketflow-whatif-") as directory:
+        scratch = settings.model_copy(
+            update={"store": "sqlite", "mode": "embedded", "data_dir": Path(directory)}
+        )
+        engine = open_engine(scratch)
+        engine.catalog = catalog
+        store = open_readmodels(scratch)
+        try:
+            yield engine, store
+        finally:
+            store.close()
+            engine.close()
+
+
+def live_position(settings: Settings, engine: Engine, live: ReadModelStore) -> int:
+    """The log position the live read models describe: in embedded mode the least position
+    of the read models (a what-if stops there, so both sides saw the same facts); in Kafka
+    mode, where the workers track topic offsets, the end of the log."""
+    if settings.mode == "kafka":
+        return int(engine.recorder.max_notification_id() or 0)
+    positions = {p.name: live.position(upstream_name(p, engine.name)) for p in ALL}
+    if len(set(positions.values())) > 1:
+        at = ", ".join(f"{name} at {position}" for name, position in sorted(positions.items()))
+        raise WhatIfError(
+            f"the live read models have not all read the log as far ({at}): bring them up to "
+            "date first (any query does, e.g. ticketflow query sla), then try again"
+        )
+    return min(positions.values())
+
+
+def whatif(
+    settings: Settings,
+    engine: Engine,
+    live: ReadModelStore,
+    edition: Edition,
+    window: Window,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The live log decided again with ``edition`` in a scratch store, compared with the
+    live read models ``live`` (only read); returns the position reached and the report."""
+    upto = live_position(settings, engine, live)
+    report = what_if(
+        engine.recorder,
+        engine.mapper,
+        live,
+        edition=edition,
+        live_catalog=DEFAULT_CATALOG,
+        window=window,
+        scratch=lambda catalog: scratch_system(settings, catalog),
+        upto=upto,
+        projections=ALL,
+        progress=progress,
+    )
+    return upto, report
 
 
 @dataclass

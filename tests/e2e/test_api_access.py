@@ -47,6 +47,18 @@ REJECTED = [
     },
 ]
 
+# A proposed catalog edition: the shipped one, halving GOLD's GTR from 2026-05.
+WHATIF_EDITION = {
+    "id": "proposal",
+    "effective_from": "2026-05-01T00:00:00+02:00",
+    "tiers": {
+        tier: terms | ({"gtr_hours": 2} if tier == "GOLD" else {})
+        for tier, terms in json.loads(
+            (Path(__file__).parents[2] / "src/ticketflow/domain/catalog.json").read_text()
+        )["editions"][-1]["tiers"].items()
+    },
+}
+
 # A request for each route, about acme (a new route without one fails the matrix test).
 SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/livez"): ("/livez", None),
@@ -65,6 +77,13 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/v1/alerts"): ("/v1/alerts?tenant=acme", None),
     ("GET", "/v1/alerts/stream"): ("/v1/alerts/stream?max_seconds=0", None),
     ("GET", "/v1/alerts/deadletters"): ("/v1/alerts/deadletters", None),
+    ("GET", "/v1/explain/tickets/{ticket}"): ("/v1/explain/tickets/T-1", None),
+    ("GET", "/v1/explain/billing/{tenant}"): ("/v1/explain/billing/acme?month=2026-05", None),
+    ("GET", "/v1/explain/expertise/{tenant}"): (
+        "/v1/explain/expertise/acme?month=2026-05",
+        None,
+    ),
+    ("POST", "/v1/whatif"): ("/v1/whatif", WHATIF_EDITION),
 }
 # What a key of the right role scoped to another tenant (globex) gets for the acme samples:
 # 403 where a tenant is named, 404 for a ticket (not its own: "not found", R-ACC-3), 403 for
@@ -78,6 +97,9 @@ OTHER_SCOPE = {
     ("GET", "/v1/history/tenants/{tenant}"): 403,
     ("GET", "/metrics"): 403,
     ("GET", "/v1/alerts"): 403,
+    ("GET", "/v1/explain/tickets/{ticket}"): 404,
+    ("GET", "/v1/explain/billing/{tenant}"): 403,
+    ("GET", "/v1/explain/expertise/{tenant}"): 403,
 }
 
 

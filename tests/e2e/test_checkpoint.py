@@ -169,3 +169,32 @@ def test_keygen_never_overwrites_a_key(kept: tuple[Path, Path, Path, str]) -> No
     assert "never overwritten" in result.stderr
     assert key.read_bytes() == before
     assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_reordered_log_fails_the_checkpoint_and_names_the_position(
+    kept: tuple[Path, Path, Path, str],
+) -> None:
+    """Two events swapped (each kept whole, at the other's position): the kept root no longer
+    holds, and the audit chain names the first position that moved."""
+    data, _, checkpoint, _ = kept
+    db = sqlite3.connect(data / EVENTS_FILE)
+    with db:
+        columns = [r[1] for r in db.execute("PRAGMA table_info(stored_events)")]
+        rows = {
+            rowid: rest
+            for rowid, *rest in db.execute(
+                f"SELECT rowid, {', '.join(columns)} FROM stored_events WHERE rowid IN (2, 3)"
+            )
+        }
+        db.execute("DELETE FROM stored_events WHERE rowid IN (2, 3)")
+        marks = ", ".join("?" * len(columns))
+        for rowid, rest in ((2, rows[3]), (3, rows[2])):
+            db.execute(
+                f"INSERT INTO stored_events (rowid, {', '.join(columns)}) VALUES (?, {marks})",
+                (rowid, *rest),
+            )
+    db.close()
+    result = run(data, "audit", "verify", "--checkpoint", str(checkpoint))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"ALTERED: checkpoint {checkpoint}: " in result.stdout
+    assert any(line.startswith("ALTERED: position 2 (") for line in result.stdout.splitlines())

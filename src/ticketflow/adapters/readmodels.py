@@ -10,8 +10,9 @@ embedded mode, or ``<topic>:<partition>`` when the events come from Kafka.
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -132,15 +133,26 @@ def sqlite_transaction(connection: Any, begin: str) -> Iterator[Rows]:
     cursor.execute("COMMIT")
 
 
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
 class ReadModelStore:
     """Connection to the read models; ``transaction()`` yields a :class:`Cursor`."""
 
     def __init__(self, connection: Any, dialect: str) -> None:
         self.connection = connection
         self.dialect = dialect
+        self.path: Path | None = None  # SQLite: the file
+        self.schema: str | None = None  # PostgreSQL: a schema of its own (a rebuild), if any
 
     @classmethod
     def sqlite(cls, path: Path | str) -> ReadModelStore:
+        store = cls._sqlite(path)
+        store.path = Path(path)
+        return store
+
+    @classmethod
+    def _sqlite(cls, path: Path | str) -> ReadModelStore:
         connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
@@ -152,12 +164,26 @@ class ReadModelStore:
         return cls(connection, "sqlite")
 
     @classmethod
-    def postgres(cls, dsn: str) -> ReadModelStore:
+    def postgres(cls, dsn: str, schema: str | None = None) -> ReadModelStore:
+        """The read models of ``dsn``; with ``schema``, in that schema of the database
+        (created if need be), as a rebuild to promote is."""
         import psycopg
 
         connection = psycopg.connect(dsn, autocommit=True)
         _pg_session(connection)
-        return cls(connection, "postgres")
+        store = cls(connection, "postgres")
+        if schema is not None:
+            if not SCHEMA_NAME.match(schema):
+                raise ValueError(f"not a schema name of ticketflow's: {schema!r}")
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            connection.execute(f"SET search_path = {schema}")
+            store.schema = schema
+        return store
+
+    def drop_schema(self) -> None:
+        """Drop the schema of a PostgreSQL rebuild (after its promotion, or when abandoned)."""
+        if self.schema is not None:
+            self.connection.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
     def close(self) -> None:
         self.connection.close()
@@ -202,6 +228,108 @@ class ReadModelStore:
                 c.execute(
                     "DELETE FROM tracking WHERE application_name LIKE ?", (f"{projection.name}@%",)
                 )
+
+    def promote(
+        self,
+        rebuilt: ReadModelStore,
+        projections: Sequence[Projection],
+        *,
+        catch_up: Callable[[dict[str, int]], None] | None = None,
+        inspect: Callable[[], None] | None = None,
+        swap: bool = True,
+    ) -> None:
+        """Make ``rebuilt``'s tables of ``projections`` the live ones, with their tracking, in
+        one transaction: readers see the old tables until it commits and the new ones after,
+        never a missing or half-filled table. Other tables (keys, audit chain, outcomes,
+        read models not named) are left as they are.
+
+        SQLite: the rebuilt file is attached and its rows copied into freshly created tables
+        under the write lock (``BEGIN IMMEDIATE``); readers of the WAL database keep their
+        snapshots, and any open connection (a running ``serve``) sees the new tables at its
+        next transaction, with no reconnection. PostgreSQL: the rebuild's schema is swapped
+        in, table by table, after the tracking rows are locked (so no projection writes in
+        between); the analysts' functions are created again over the new tables.
+
+        PostgreSQL only: ``catch_up`` is given the live positions, read under that lock, and
+        returns once the rebuild has reached them (a rebuild fed from Kafka: the live workers'
+        committed offsets must not be ahead of the tracking promoted); ``inspect`` runs next,
+        with the live read models held still (a diff); ``swap=False`` stops there."""
+        if self.dialect == "sqlite":
+            assert rebuilt.path is not None, "a SQLite rebuild is a file"
+            assert catch_up is None, "an embedded rebuild is caught up by its caller"
+            assert swap, "an embedded diff needs no lock"
+            self._promote_sqlite(rebuilt.path, projections)
+        else:
+            assert rebuilt.schema is not None, "a PostgreSQL rebuild is a schema"
+            self._promote_postgres(rebuilt.schema, projections, catch_up, inspect, swap)
+
+    def _promote_sqlite(self, path: Path, projections: Sequence[Projection]) -> None:
+        self.connection.execute("ATTACH DATABASE ? AS rebuilt", (str(path),))
+        try:
+            with self.transaction() as c:
+                for projection in projections:
+                    for table in projection.tables:
+                        c.execute(f"DROP TABLE IF EXISTS main.{table}")
+                    for statement in projection.ddl:
+                        c.execute(ddl_for(statement, "sqlite"))
+                    for table in projection.tables:
+                        c.execute(f"PRAGMA rebuilt.table_info({table})")
+                        columns = ", ".join(str(row[1]) for row in c.fetchall())
+                        c.execute(
+                            f"INSERT INTO main.{table} ({columns}) "
+                            f"SELECT {columns} FROM rebuilt.{table}"
+                        )
+                    self._take_tracking(c, "rebuilt", projection.name)
+        finally:
+            self.connection.execute("DETACH DATABASE rebuilt")
+
+    def _promote_postgres(
+        self,
+        schema: str,
+        projections: Sequence[Projection],
+        catch_up: Callable[[dict[str, int]], None] | None,
+        inspect: Callable[[], None] | None,
+        swap: bool,
+    ) -> None:
+        retired = f"{schema}_retired"
+        with self.transaction() as c:
+            c.execute("SELECT current_schema()")
+            live = str(c.fetchone()[0])
+            positions: dict[str, int] = {}
+            for projection in projections:  # in the workers' order: no deadlock with them
+                c.execute(
+                    "SELECT application_name, notification_id FROM tracking "
+                    "WHERE application_name LIKE ? ORDER BY application_name FOR UPDATE",
+                    (f"{projection.name}@%",),
+                )
+                positions.update((str(n), int(p)) for n, p in c.fetchall())
+            if catch_up is not None:
+                catch_up(positions)
+            if inspect is not None:
+                inspect()
+            if not swap:
+                return
+            c.execute(f"CREATE SCHEMA {retired}")
+            for projection in projections:
+                for table in projection.tables:
+                    c.execute(f"ALTER TABLE IF EXISTS {live}.{table} SET SCHEMA {retired}")
+                    c.execute(f"ALTER TABLE {schema}.{table} SET SCHEMA {live}")
+                for statement in projection.postgres_ddl:
+                    c.execute(statement)
+                self._take_tracking(c, schema, projection.name)
+            c.execute(f"DROP SCHEMA {retired} CASCADE")
+            c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    @staticmethod
+    def _take_tracking(c: Cursor, source: str, projection: str) -> None:
+        pattern = (f"{projection}@%",)
+        c.execute("DELETE FROM tracking WHERE application_name LIKE ?", pattern)
+        c.execute(
+            "INSERT INTO tracking (application_name, notification_id) "
+            f"SELECT application_name, notification_id FROM {source}.tracking "
+            "WHERE application_name LIKE ?",
+            pattern,
+        )
 
     def positions(self, prefix: str = "") -> dict[str, int]:
         with self.transaction() as c:

@@ -120,8 +120,19 @@ def preview(
     guard, the engine), with the engine's decisions abandoned instead of committed. One
     difference remains: when an input raises and the batch is decided one input at a time, a
     later input does not see an earlier one's changes (they are not stored)."""
+    return preview_candidates(engine, _candidates(letters), future_tolerance=future_tolerance)
+
+
+def preview_candidates(
+    engine: Decider,
+    candidates: Sequence[Candidate],
+    *,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+) -> list[Result]:
+    """:func:`preview` of inputs already decoded by their transport (the dead-letter topic's
+    records, decoded as the inbound worker decodes them)."""
     intake = Intake(_Unwritten(), _DryRun(engine), future_tolerance=future_tolerance)
-    return intake.submit(_candidates(letters))
+    return intake.submit(candidates)
 
 
 def redrive(
@@ -133,5 +144,18 @@ def redrive(
 ) -> list[Result]:
     """Submit each letter's original again, through the one submit path; new rejections go
     to ``dead_letters``."""
+    return redrive_candidates(
+        engine, _candidates(letters), dead_letters, future_tolerance=future_tolerance
+    )
+
+
+def redrive_candidates(
+    engine: Decider,
+    candidates: Sequence[Candidate],
+    dead_letters: DeadLetters,
+    *,
+    future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
+) -> list[Result]:
+    """:func:`redrive` of inputs already decoded by their transport."""
     intake = Intake(dead_letters, engine, future_tolerance=future_tolerance)
-    return intake.submit(_candidates(letters))
+    return intake.submit(candidates)

@@ -33,7 +33,7 @@ from ticketflow.contract import (
     TierDowngradedData,
     TierUpgradedData,
 )
-from ticketflow.domain.catalog import Tier
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import (
     AlreadyOpenedError,
     DomainError,
@@ -82,6 +82,9 @@ class Engine(Application[UUID]):
     }
 
     _absent: set[UUID] = set()  # noqa: RUF012 (replaced per batch, never mutated)
+    # The catalog decisions are taken with (R-TIER-1); ``whatif`` gives its scratch engine a
+    # proposed one.
+    catalog: Catalog = DEFAULT_CATALOG
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder, so an inbound position can be written with the events.
@@ -201,6 +204,7 @@ class Engine(Application[UUID]):
             beta_feature=data.beta_feature,
             summary=data.summary,
             tier=self._tier_at(event, batch),
+            catalog=self.catalog,
         )
         batch[ticket.id] = ticket
         return ACCEPTED
@@ -221,7 +225,9 @@ class Engine(Application[UUID]):
             case "ticket.priority_changed":
                 priority = _data(event, PriorityChangedData).priority
                 tier = self._tier_at(event, batch)
-                ticket.change_priority(at=at, inbound=key, priority=priority, tier=tier)
+                ticket.change_priority(
+                    at=at, inbound=key, priority=priority, tier=tier, catalog=self.catalog
+                )
             case "ticket.service_restored":
                 ticket.restore_service(at=at, inbound=key)
             case "ticket.resolved":
@@ -229,7 +235,8 @@ class Engine(Application[UUID]):
             case "ticket.closed":
                 ticket.close(at=at, inbound=key)
             case "ticket.reopened":
-                ticket.reopen(at=at, inbound=key, tier=self._tier_at(event, batch))
+                tier = self._tier_at(event, batch)
+                ticket.reopen(at=at, inbound=key, tier=tier, catalog=self.catalog)
         batch[ticket.id] = ticket
         return ACCEPTED
 
@@ -277,6 +284,7 @@ class Engine(Application[UUID]):
                     ticket=data.ticket,
                     expert=data.expert,
                     activity=data.activity,
+                    catalog=self.catalog,
                 )
         batch[subscription.id] = subscription
         return ACCEPTED

@@ -14,7 +14,7 @@ from typing import Any
 from projections.storage import ReadModelStorage
 from ticketflow.domain.billing import TierChange, billed_tier
 from ticketflow.domain.calendar import Month
-from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
+from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.domain.sla import STATUSES as STATUSES  # re-exported: the statuses of R-SLA-10
@@ -235,8 +235,11 @@ def _tier_change(row: dict[str, Any]) -> TierChange:
     )
 
 
-def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str, Any]:
-    """Expert hours of ``tenant`` in ``month`` (R-EXP-1..6)."""
+def expertise(
+    store: ReadModelStorage, *, tenant: str, month: Month, catalog: Catalog = DEFAULT_CATALOG
+) -> dict[str, Any]:
+    """Expert hours of ``tenant`` in ``month`` (R-EXP-1..6); ``catalog``: the editions the
+    included hours are read from (a proposed one, for ``whatif``)."""
     with store.transaction() as c:
         c.execute(
             "SELECT effective_at, tier FROM expertise_tiers WHERE tenant = ? ORDER BY seq",
@@ -261,7 +264,7 @@ def expertise(store: ReadModelStorage, *, tenant: str, month: Month) -> dict[str
         )
         balance = int(c.fetchone()[0])
     last_instant = month.end() - timedelta(microseconds=1)
-    included = month_allowance(history, month, last_instant)
+    included = month_allowance(history, month, last_instant, catalog)
     consumed, allowance, packs, overage, unfunded = (int(v) for v in row)
     return {
         "tenant": tenant,

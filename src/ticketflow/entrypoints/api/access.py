@@ -54,6 +54,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/alerts"): ANALYST,
     ("GET", "/v1/alerts/stream"): ANALYST,
     ("GET", "/v1/alerts/deadletters"): Rule(frozenset({"operator"})),
+    ("GET", "/v1/explain/tickets/{ticket}"): AUDITOR,
+    ("GET", "/v1/explain/billing/{tenant}"): AUDITOR,
+    ("GET", "/v1/explain/expertise/{tenant}"): AUDITOR,
+    ("POST", "/v1/whatif"): Rule(frozenset({"auditor"}), unscoped=True),
 }
 
 bearer = HTTPBearer(

@@ -29,6 +29,7 @@ from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import log as cli_log
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
+from ticketflow.entrypoints.cli import whatif as cli_whatif
 from ticketflow.entrypoints.cli.options import add_format
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.errors import TicketflowError, UnavailableError
@@ -300,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_kafka.register(sub)
     cli_deadletter.register(sub)
     cli_explain.register(sub)
+    cli_whatif.register(sub)
     cli_log.register(sub)
     cli_keys.register(sub)
     cli_alerts.register(sub)

@@ -13,7 +13,7 @@ from typing import Any
 
 from projections import ALL
 from projections.worker import EventFilter
-from ticketflow.bootstrap import READMODELS_FILE, System, open_readmodels
+from ticketflow.bootstrap import READMODELS_FILE, System, open_readmodels, open_rebuild
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import checkpoints, stores
 from ticketflow.entrypoints.cli.options import add_format
@@ -35,6 +35,12 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     recorded_until = parse_instant(args.recorded_until) if args.recorded_until else None
     if args.in_place and args.diff:
         raise QueryError("--diff compares a rebuild with the live read models: drop --in-place")
+    if args.promote:
+        _promotable(args, settings)
+        if settings.mode == "kafka":  # a new version from the live log, beside the live one
+            from ticketflow.entrypoints.cli.kafka_rebuild import replay_kafka
+
+            return replay_kafka(args, settings)
     if args.in_place:
         if until or recorded_until:
             raise QueryError(
@@ -46,32 +52,46 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise QueryError(f"{args.into} already holds read models; choose a new --into directory")
     stores.require_event_store(settings, "replay")
     started = datetime.now(UTC)
+    in_schema = args.promote and settings.store == "postgres"
     if args.in_place:
         into = settings.data_dir
     elif args.into:
         into = Path(args.into)
+    elif in_schema:
+        into = Path(started.strftime("ticketflow_rebuild_%Y%m%d%H%M%S%f"))
     else:
         into = _new_replay_directory(settings.data_dir / "replays")
+    where = f"schema {into}" if in_schema else str(into / READMODELS_FILE)
     differences: list[Difference] = []
+    promoted: int | None = None
     system = System.open(settings)
     try:
         if args.in_place:
             system.readmodels.drop_tables(ALL)
             target = system.readmodels
+        elif in_schema:  # the rebuild is a schema of the live database, swapped in whole
+            target = open_rebuild(settings, str(into))
         else:
             into.mkdir(parents=True, exist_ok=True)
             target = open_readmodels(settings, into)
-        progress = Progress("replay", system.engine.recorder.max_notification_id() or 0)
-        progress.enabled = True
-        keep = EventFilter(until, recorded_until)
-        decoded = system.project(progress=progress.update, keep=keep, into=target)
-        progress.finish()
-        digests = table_digests(target, TABLES)
-        if args.diff:
-            system.project()  # the live read models, up to date, against the rebuild
-            differences = compare(system.readmodels, target, ALL)
-        if target is not system.readmodels:
-            target.close()
+        try:
+            progress = Progress("replay", system.engine.recorder.max_notification_id() or 0)
+            progress.enabled = True
+            keep = EventFilter(until, recorded_until)
+            decoded = system.project(progress=progress.update, keep=keep, into=target)
+            progress.finish()
+            digests = table_digests(target, TABLES)
+            if args.diff:
+                system.project()  # the live read models, up to date, against the rebuild
+                differences = compare(system.readmodels, target, ALL)
+            if args.promote:
+                promoted = _promote(system, target)
+        finally:
+            if in_schema:
+                target.drop_schema()  # promoted: gone already; else abandoned
+            if target is not system.readmodels:
+                target.close()
+        if target is not system.readmodels and not in_schema:
             stores.write_manifest(
                 into,
                 source=settings.data_dir if settings.store == "sqlite" else None,
@@ -84,18 +104,44 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     rows = [{"table": t, "rows": n, "sha256": d} for t, (n, d) in digests.items()]
     unread = decoded - keep.kept - keep.left_out
     print(
-        f"replayed {decoded} events into {into / READMODELS_FILE}: {keep.kept} applied, "
+        f"replayed {decoded} events into {where}: {keep.kept} applied, "
         f"{keep.left_out} left out by --until/--recorded-until, {unread} read by no read model"
     )
     print(render.rows(rows, ("table", "rows", "sha256"), args.format))
-    if not args.diff:
-        return 0
-    if not differences:
+    if args.diff and not differences:
         print("no difference: the rebuild equals the live read models row for row")
+    elif args.diff:
+        print(f"{len(differences)} rows differ from the live read models:")
+        print(render.rows([d.row() for d in differences], DIFF_FIELDS, args.format))
+    if promoted is not None:
+        print(f"promoted: the live read models are the rebuilt ones, at log position {promoted}")
         return 0
-    print(f"{len(differences)} rows differ from the live read models:")
-    print(render.rows([d.row() for d in differences], DIFF_FIELDS, args.format))
-    return 1
+    return 1 if differences else 0
+
+
+def _promotable(args: argparse.Namespace, settings: Settings) -> None:
+    """A rebuild becomes live only whole, from the store the live read models come from."""
+    if args.in_place:
+        raise QueryError(
+            "--promote switches to a rebuild made beside the live read models: drop --in-place"
+        )
+    if args.until or args.recorded_until:
+        raise QueryError(
+            "--promote makes the rebuild live: it must hold every fact; drop "
+            "--until/--recorded-until"
+        )
+    if settings.store == "postgres" and args.into:
+        raise QueryError(
+            "--promote on PostgreSQL rebuilds into a schema of the database: drop --into"
+        )
+
+
+def _promote(system: System, target: Any) -> int:
+    """Catch the rebuild up with what was recorded meanwhile, then switch (one transaction)."""
+    system.project(into=target)
+    system.readmodels.promote(target, ALL)
+    names = [f"{p.name}@{system.engine.name}" for p in ALL]
+    return min(system.readmodels.position(name) for name in names)
 
 
 def _new_replay_directory(parent: Path) -> Path:
@@ -189,7 +235,14 @@ def register(sub: Any) -> None:
     r.add_argument(
         "--diff",
         action="store_true",
-        help="compare the rebuild with the live read models row by row (exit 1 if they differ)",
+        help="compare the rebuild with the live read models row by row (exit 1 if they "
+        "differ, unless promoted)",
+    )
+    r.add_argument(
+        "--promote",
+        action="store_true",
+        help="switch the live read models to the rebuild at once, in one transaction, while "
+        "queries keep answering",
     )
     add_format(r)
     r.set_defaults(func=cmd_replay)

@@ -1,5 +1,6 @@
-"""``ticketflow deadletter list | redrive``: the embedded mode's dead letters, inspected and
-redriven through the submit path once their cause is fixed."""
+"""``ticketflow deadletter list | redrive``: dead letters inspected and redriven through the
+submit path once their cause is fixed: the embedded mode's files, or in Kafka mode the
+records of the dead-letter topic (:mod:`ticketflow.adapters.kafka_deadletters`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ticketflow.adapters.deadletter import DeadLetterFile, read_directory, record_redriven
-from ticketflow.bootstrap import System
+from ticketflow.adapters.kafka import DeadLetterTopic, producer
+from ticketflow.adapters.kafka_deadletters import RedriveLedger, candidates, read_letters
+from ticketflow.bootstrap import System, open_readmodels
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.cli.options import add_format
-from ticketflow.errors import QueryError
-from ticketflow.service.deadletters import FIELDS, DeadLetter, preview, redrive, select
+from ticketflow.service.deadletters import (
+    FIELDS,
+    DeadLetter,
+    preview,
+    preview_candidates,
+    redrive,
+    redrive_candidates,
+    select,
+)
 from ticketflow.service.submit import Result
 from ticketflow.settings import Settings
 
@@ -22,18 +32,20 @@ OUTCOME_FIELDS = ("file", "entry", "id", "was", "now", "reason", "rule", "detail
 
 
 def _directory(settings: Settings) -> Any:
-    if settings.mode == "kafka":
-        raise QueryError(
-            "in Kafka mode dead letters are records of the dead-letter topic "
-            f"({settings.topic_deadletter}); list them with a Kafka client (kcat -C -t "
-            f"{settings.topic_deadletter} -f '%h %s\\n'); this command reads the embedded "
-            "mode's files"
-        )
     return settings.data_dir / "deadletter"
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    letters = select(read_directory(_directory(settings)), reason=args.reason, pending=False)
+    if settings.mode == "kafka":
+        store = open_readmodels(settings)
+        try:
+            done = RedriveLedger(store).outcomes()
+        finally:
+            store.close()
+        found = [t.letter for t in read_letters(settings, done)]
+    else:
+        found = read_directory(_directory(settings))
+    letters = select(found, reason=args.reason, pending=False)
     print(render.rows([letter.row() for letter in letters], FIELDS, args.format))
     return 0
 
@@ -58,6 +70,8 @@ def _outcomes(letters: list[DeadLetter], results: list[Result]) -> list[dict[str
 
 
 def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.mode == "kafka":
+        return _redrive_topic(args, settings)
     directory = _directory(settings)
     letters = select(read_directory(directory), reason=args.reason, pending=True)
     if not letters:
@@ -82,6 +96,47 @@ def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
         system.close()
     print(render.rows(_outcomes(letters, results), OUTCOME_FIELDS, args.format))
     if args.dry_run:  # a note for people, kept out of the table, CSV or JSON
+        print("dry run: nothing was applied (redrive without --dry-run to apply)", file=sys.stderr)
+    return 0
+
+
+def _redrive_topic(args: argparse.Namespace, settings: Settings) -> int:
+    """Kafka mode: the topic's letters not yet redriven, decoded as the inbound worker decodes
+    records and submitted through the one submit path to the event store (the relay publishes
+    what is accepted); one refused again goes back to the dead-letter topic, naming the letter
+    it came from. Each outcome is kept in the ledger: a letter is redriven once, and an event
+    applied already is a duplicate anyway (R-IN-1)."""
+    system = System.open(settings)
+    ledger = RedriveLedger(system.readmodels)
+    tolerance = settings.future_tolerance
+    try:
+        topic_letters = [
+            t
+            for t in read_letters(settings, ledger.outcomes())
+            if t.letter.redriven is None and (args.reason is None or t.letter.reason == args.reason)
+        ]
+        if not topic_letters:
+            print(
+                "no dead letters to redrive"
+                + (f" with reason {args.reason}" if args.reason else "")
+            )
+            return 0
+        batch = candidates(settings, topic_letters)
+        if args.dry_run:
+            results = preview_candidates(system.engine, batch, future_tolerance=tolerance)
+        else:
+            client = producer(settings)
+            try:
+                sink = DeadLetterTopic(client, settings.topic_deadletter)
+                results = redrive_candidates(system.engine, batch, sink, future_tolerance=tolerance)
+            finally:
+                client.close()
+            ledger.record(zip(topic_letters, (r.status for r in results), strict=True))
+    finally:
+        system.close()
+    letters = [t.letter for t in topic_letters]
+    print(render.rows(_outcomes(letters, results), OUTCOME_FIELDS, args.format))
+    if args.dry_run:
         print("dry run: nothing was applied (redrive without --dry-run to apply)", file=sys.stderr)
     return 0
 
