@@ -44,6 +44,12 @@ _UPSERT = (
     " tenant = excluded.tenant, status = excluded.status, reason = excluded.reason,"
     " detail = excluded.detail, rule = excluded.rule, updated_at = excluded.updated_at"
 )
+# PostgreSQL: a whole group as one array per column, so the statement's text stays the same
+# whatever the batch's size (psycopg parses it once and caches it; the VALUES form is parsed
+# again for every batch).
+_UPSERT_ARRAYS = _UPSERT.replace(
+    "VALUES {values}", "SELECT * FROM unnest(" + ", ".join(["?::text[]"] * 8) + ")"
+)
 _REPLACES = {
     # status written → which stored outcome it replaces (the others: any but an acceptance)
     "accepted": "",
@@ -116,9 +122,15 @@ class OutcomeTable:
             return
         now = rfc3339(datetime.now(UTC))
         rows = list(merged.values())
-        with self._store().transaction() as c:
+        store = self._store()
+        with store.transaction() as c:
             for status in {o.status for o in rows}:
                 group = [o for o in rows if o.status == status]
+                if getattr(store, "dialect", None) == "postgres":
+                    table = [_row(o, now) for o in group]
+                    columns = [list(column) for column in zip(*table, strict=True)]
+                    c.execute(_UPSERT_ARRAYS + _REPLACES.get(status, _NOT_ACCEPTED), columns)
+                    continue
                 for start in range(0, len(group), CHUNK):
                     chunk = group[start : start + CHUNK]
                     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))

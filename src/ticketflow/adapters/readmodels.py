@@ -230,6 +230,46 @@ class ReadModelStore:
         )
         return int(c.fetchone()[0])
 
+    def lock_positions(self, c: Cursor, names: Sequence[str]) -> dict[str, int]:
+        """:meth:`lock_position` of several positions in two statements, locked in name order
+        (workers locking overlapping sets never wait on each other in a cycle)."""
+        if not names:
+            return {}
+        ordered = sorted(set(names))
+        c.execute(
+            "INSERT INTO tracking (application_name, notification_id) VALUES "
+            + ", ".join(["(?, 0)"] * len(ordered))
+            + " ON CONFLICT (application_name) DO NOTHING",
+            ordered,
+        )
+        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+        c.execute(
+            "SELECT application_name, notification_id FROM tracking WHERE application_name IN ("
+            + ", ".join(["?"] * len(ordered))
+            + f") ORDER BY application_name{lock}",
+            ordered,
+        )
+        return {str(name): int(position) for name, position in c.fetchall()}
+
+    def advance_many(self, c: Cursor, positions: dict[str, int]) -> None:
+        """:meth:`advance` of several positions read with :meth:`lock_positions`, in one
+        statement."""
+        if not positions:
+            return
+        if len(positions) == 1:
+            [(name, position)] = positions.items()
+            self.advance(c, name, position)
+            return
+        cast = "::bigint" if self.dialect == "postgres" else ""
+        values = ", ".join([f"(?, ?{cast})"] * len(positions))
+        # VALUES columns are column1, column2 in SQLite; PostgreSQL names them the same way.
+        c.execute(
+            "UPDATE tracking SET notification_id = v.column2 FROM (VALUES "
+            + values
+            + ") AS v WHERE tracking.application_name = v.column1",
+            [x for item in positions.items() for x in item],
+        )
+
     @staticmethod
     def advance(c: Cursor, application_name: str, position: int) -> None:
         """Move a position read with :meth:`lock_position` forward, in the same transaction."""

@@ -275,14 +275,17 @@ class ProjectionWorker:
         positions = [int(h["ce_position"]) for h in headers]
         types = [h["ce_type"].decode() for h in headers]
         events: list[Any] = [None] * len(records)
+        names = [upstream_name(p, upstream) for p in self.projections]
         with self.store.transaction() as c:
-            for projection in self.projections:
-                name = upstream_name(projection, upstream)
-                seen = self.store.lock_position(c, name)
+            # Every position of this partition locked in one statement, moved in one.
+            held = self.store.lock_positions(c, [*names, *(n + "#position" for n in names)])
+            moved: dict[str, int] = {}
+            for projection, name in zip(self.projections, names, strict=True):
+                seen = held[name]
                 if end <= seen:
                     continue
                 relayed = name + "#position"
-                top = start = self.store.lock_position(c, relayed)
+                top = start = held[relayed]
                 handlers = projection.handlers
                 for i, record in enumerate(records):
                     if record.offset < seen:
@@ -300,9 +303,10 @@ class ProjectionWorker:
                         self.decoded += 1
                     handler(c, event)
                     self.applied += 1
-                self.store.advance(c, name, end)
+                moved[name] = end
                 if top > start:
-                    self.store.advance(c, relayed, top)
+                    moved[relayed] = top
+            self.store.advance_many(c, moved)
 
 
 class OutageError(UnavailableError):
