@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ticketflow.contract import InboundEvent
 from ticketflow.domain.instants import rfc3339
 from ticketflow.service.submit import Candidate, Result
@@ -44,11 +46,14 @@ _UPSERT = (
     " tenant = excluded.tenant, status = excluded.status, reason = excluded.reason,"
     " detail = excluded.detail, rule = excluded.rule, updated_at = excluded.updated_at"
 )
-# PostgreSQL: a whole group as one array per column, so the statement's text stays the same
-# whatever the batch's size (psycopg parses it once and caches it; the VALUES form is parsed
-# again for every batch).
-_UPSERT_ARRAYS = _UPSERT.replace(
-    "VALUES {values}", "SELECT * FROM unnest(" + ", ".join(["?::text[]"] * 8) + ")"
+# PostgreSQL: a whole group as one JSON parameter (written by orjson, read by
+# ``json_populate_recordset``), so the statement's text stays the same whatever the batch's size
+# (psycopg parses it once; the VALUES form was parsed again for every batch) and no value is
+# adapted one by one in Python.
+_COLUMNS = ("source", "id", "tenant", "status", "reason", "detail", "rule", "updated_at")
+_UPSERT_JSON = _UPSERT.replace(
+    "VALUES {values}",
+    f"SELECT {', '.join(_COLUMNS)} FROM json_populate_recordset(NULL::event_outcomes, ?)",
 )
 _REPLACES = {
     # status written → which stored outcome it replaces (the others: any but an acceptance)
@@ -127,9 +132,10 @@ class OutcomeTable:
             for status in {o.status for o in rows}:
                 group = [o for o in rows if o.status == status]
                 if getattr(store, "dialect", None) == "postgres":
-                    table = [_row(o, now) for o in group]
-                    columns = [list(column) for column in zip(*table, strict=True)]
-                    c.execute(_UPSERT_ARRAYS + _REPLACES.get(status, _NOT_ACCEPTED), columns)
+                    document = orjson.dumps(
+                        [dict(zip(_COLUMNS, _row(o, now), strict=True)) for o in group]
+                    ).decode()
+                    c.execute(_UPSERT_JSON + _REPLACES.get(status, _NOT_ACCEPTED), (document,))
                     continue
                 for start in range(0, len(group), CHUNK):
                     chunk = group[start : start + CHUNK]
