@@ -105,7 +105,10 @@ class InboundWorker:
         """Each decided event's outcome, for lookups by ``(source, id)`` (R-IN-7): written with
         the dead letters, before the events are committed."""
         assert self.outcomes is not None
-        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
+        # A database error here is an outage (retried, the batch read again), never a reason
+        # to reject the events being decided (``internal_error``).
+        with translated():
+            self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
 
     def close(self) -> None:
         self.consumer.close()
