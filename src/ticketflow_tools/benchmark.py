@@ -316,8 +316,9 @@ PHASES = {
 
 
 def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
-    """Run one phase in a child process; returns its figures and peak RSS."""
-    out = subprocess.run(
+    """Run one phase in a child process; returns its figures and peak RSS, or ``{"error": …}``
+    when the child failed (its output above says why): the other phases still run and report."""
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -329,11 +330,14 @@ def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
             "--work",
             str(work),
         ],
-        check=True,
+        check=False,
         stdout=subprocess.PIPE,
         text=True,
-    ).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": f"exit status {done.returncode}"}
+    return dict(json.loads(lines[-1]))
 
 
 def sizes(text: str) -> list[int]:
@@ -440,34 +444,55 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     embedded_sizes = [] if args.kafka_only else args.events
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    total = len(embedded_sizes) * len(PHASES) + len(kafka_sizes) * len(KAFKA_PHASES)
-    with tempfile.TemporaryDirectory(prefix="ticketflow-bench-") as tmp, _steps(total) as step:
-        root = Path(args.work or tmp)
-        for n in embedded_sizes:
-            work = root / f"embedded-{n}"
-            work.mkdir(parents=True, exist_ok=True)
-            for name in PHASES:
-                step(f"{name}, {n:,} events")
-                results.setdefault(str(n), {})[name] = run_phase(name, n, work)
-        for n in kafka_sizes:
-            work = root / f"kafka-{n}"
-            work.mkdir(parents=True, exist_ok=True)
-            for name in KAFKA_PHASES:
-                step(f"{name}, {n:,} events")
-                results.setdefault(str(n), {})[name] = run_phase(name, n, work)
-    lines = build_lines(results)
-    text = render(lines, embedded_sizes, kafka_sizes, results, servers or bool(kafka_sizes))
-    print(text)
-    if args.json:
-        document = {
+
+    def document() -> dict[str, Any]:
+        return {
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
             "sizes": embedded_sizes,
             "kafka_sizes": kafka_sizes,
-            "lines": lines,
+            "lines": build_lines(_measured(results)),
             "phases": results,
         }
-        Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return 0
+
+    total = len(embedded_sizes) * len(PHASES) + len(kafka_sizes) * len(KAFKA_PHASES)
+    with tempfile.TemporaryDirectory(prefix="ticketflow-bench-") as tmp, _steps(total) as step:
+        root = Path(args.work or tmp)
+        plan = [("embedded", n, PHASES) for n in embedded_sizes]
+        plan += [("kafka", n, KAFKA_PHASES) for n in kafka_sizes]
+        for kind, n, phases in plan:
+            work = root / f"{kind}-{n}"
+            work.mkdir(parents=True, exist_ok=True)
+            for name in phases:
+                step(f"{name}, {n:,} events")
+                results.setdefault(str(n), {})[name] = run_phase(name, n, work)
+                if args.json:  # kept up to date: a long run that stops keeps what it measured
+                    _write_json(Path(args.json), document())
+    lines = build_lines(_measured(results))
+    measured = _measured(results)
+    text = render(lines, embedded_sizes, kafka_sizes, measured, servers or bool(kafka_sizes))
+    failed = [
+        f"{name} at {int(n):,}"
+        for n, got in results.items()
+        for name, r in got.items()
+        if "error" in r
+    ]
+    if failed:
+        text += f"failed (no figures; see the output above): {', '.join(failed)}\n"
+    print(text, end="")
+    if args.json:
+        _write_json(Path(args.json), document())
+    return 1 if failed else 0
+
+
+def _measured(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The phases that gave figures."""
+    return {
+        n: {name: r for name, r in got.items() if "error" not in r} for n, got in results.items()
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

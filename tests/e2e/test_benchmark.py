@@ -163,3 +163,27 @@ def test_kafka_phases_asked_for_without_servers_say_which_to_set(
     monkeypatch.delenv("TICKETFLOW_PG_DSN", raising=False)
     assert benchmark.main(["--kafka-only", "--events", "10", "--work", str(tmp_path)]) == 2
     assert "KAFKA_BOOTSTRAP_SERVERS and TICKETFLOW_PG_DSN" in capsys.readouterr().err
+
+
+def test_a_phase_that_fails_leaves_the_others_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figures_of = figures(1.0, 0.8, 1.0, 0.5, 100.0)
+
+    def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
+        if name == "rebuild":
+            return {"error": "exit status 1"}
+        if name == "api":
+            return {"requests_per_s": 50.0, "baseline_per_s": 100.0, "p50_ms": 1.0, "p99_ms": 2.0}
+        return dict(figures_of[name])
+
+    monkeypatch.setattr(benchmark, "run_phase", run_phase)
+    out_file = tmp_path / "bench.json"
+    argv = ["--events", "1000", "--no-kafka", "--work", str(tmp_path), "--json", str(out_file)]
+    assert benchmark.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "embedded ingest" in out
+    assert "rebuild of all read models" not in out
+    assert "failed (no figures; see the output above): rebuild at 1,000" in out
+    document = json.loads(out_file.read_text())
+    assert document["phases"]["1000"]["rebuild"] == {"error": "exit status 1"}
