@@ -277,9 +277,10 @@ def render(
                 )
             if "growth" in line:
                 g = line["growth"]
+                judged = "peak RSS" if "RSS" in line["target"] else "peak RSS (not judged)"
                 out.append(
                     f"  growth, smallest → largest: cost per event ×{g['cost']:.2f} (baseline "
-                    f"×{g['baseline_cost']:.2f}), peak RSS ×{g['peak_rss']:.2f}: "
+                    f"×{g['baseline_cost']:.2f}), {judged} ×{g['peak_rss']:.2f}: "
                     f"{'flat' if g['flat'] else 'NOT flat'} (flat: ≤ ×{FLAT:.2f})"
                 )
         elif line["kind"] == "latency":
@@ -336,7 +337,7 @@ def _cpu_lines(results: Results, kafka_sizes: list[int]) -> list[str]:
         if not sized:
             continue
         names = list(results[str(sized[0])][phase]["cpu_seconds"])
-        header = "".join(f"{f'{n:,} ev: CPU-s':>18}{'µs/ev':>8}{'RSS MB':>8}" for n in sized)
+        header = "".join(f"{f'{n:,} ev: CPU-s':>20}{'µs/ev':>8}{'RSS MB':>8}" for n in sized)
         out.append(f"CPU of each process, {title} (timed part only)")
         out.append(f"  {'process':<28}{header}")
         totals = dict.fromkeys(sized, 0.0)
@@ -347,9 +348,9 @@ def _cpu_lines(results: Results, kafka_sizes: list[int]) -> list[str]:
                 cpu = float(figures["cpu_seconds"].get(name, float("nan")))
                 rss = figures.get("worker_peak_rss_mb", {}).get(name, float("nan"))
                 totals[n] += cpu
-                cells += f"{cpu:>18.2f}{cpu / n * 1e6:>8.1f}{rss:>8.0f}"
+                cells += f"{cpu:>20.2f}{cpu / n * 1e6:>8.1f}{rss:>8.0f}"
             out.append(f"  {name:<28}{cells}")
-        cells = "".join(f"{totals[n]:>18.2f}{totals[n] / n * 1e6:>8.1f}{'':>8}" for n in sized)
+        cells = "".join(f"{totals[n]:>20.2f}{totals[n] / n * 1e6:>8.1f}{'':>8}" for n in sized)
         out.append(f"  {'total':<28}{cells}")
         out.append("")
     return out
