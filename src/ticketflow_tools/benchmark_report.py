@@ -284,10 +284,16 @@ def render(
                     f"{'flat' if g['flat'] else 'NOT flat'} (flat: ≤ ×{FLAT:.2f})"
                 )
         elif line["kind"] == "latency":
-            out.append(f"  {'events':>11}{'p50 ms':>10}{'p99 ms':>10}  ok")
+            out.append(
+                f"  {'events':>11}{'p50 ms':>10}{'p99 ms':>10}  ok{'p50 CPU ms':>12}{'p99 CPU':>9}"
+            )
             for n, r in sorted(rows.items(), key=lambda item: int(item[0])):
+                cpu = (
+                    f"{r['p50_cpu_ms']:>12.2f}{r['p99_cpu_ms']:>9.2f}" if "p99_cpu_ms" in r else ""
+                )
                 out.append(
-                    f"  {int(n):>11,}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}  {_verdict(r['ok'])}"
+                    f"  {int(n):>11,}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}  "
+                    f"{_verdict(r['ok']):<3}{cpu}"
                 )
             if "growth" in line:
                 out.append(f"  growth, smallest → largest: p99 ×{line['growth']['p99']:.2f}")
