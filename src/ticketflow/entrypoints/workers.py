@@ -217,7 +217,6 @@ class ProjectionWorker:
             projections = [projections]
         self.projections = tuple(projections)
         self.store, self.consumer = store, consumer
-        self.reads = {t for p in self.projections for t in p.handlers}
         self.applied = 0
         self.consumed = 0
         self.decoded = 0
