@@ -146,3 +146,53 @@ class TestPostgresReadsAfterWrites:
         with pg.transaction() as c:
             c.execute("SELECT k FROM t ORDER BY v DESC LIMIT 2")
             assert c.fetchall() == [("k199",), ("k198",)]
+
+
+def test_several_positions_locked_and_moved_at_once(store: ReadModelStore) -> None:
+    store.create_tables([])
+    with store.transaction() as c:
+        store.advance(c, "b@t:0", 0)  # no row yet: nothing to move
+        assert store.lock_positions(c, ["b@t:0", "a@t:0"]) == {"a@t:0": 0, "b@t:0": 0}
+        store.advance_many(c, {"a@t:0": 7, "b@t:0": 3})
+    with store.transaction() as c:
+        held = store.lock_positions(c, ["a@t:0", "b@t:0", "c@t:0"])
+        assert held == {"a@t:0": 7, "b@t:0": 3, "c@t:0": 0}
+        store.advance_many(c, {"c@t:0": 9})
+        store.advance_many(c, {})
+    assert store.positions() == {"a@t:0": 7, "b@t:0": 3, "c@t:0": 9}
+
+
+def test_outcomes_written_in_one_statement_keep_their_rules(store: ReadModelStore) -> None:
+    """A batch of outcomes (arrays on PostgreSQL, VALUES on SQLite): an acceptance stays,
+    ``pending`` replaces only a rejection, the last word wins within a batch."""
+    from ticketflow.adapters.outcomes import EventOutcome, OutcomeTable
+
+    table = OutcomeTable(lambda: store)
+    table.create_table()
+    table.record(
+        [
+            EventOutcome("s", "1", "acme", "accepted"),
+            EventOutcome("s", "2", None, "rejected", "not_json", "bad", "R-IN-3"),
+            EventOutcome("s", "3", "acme", "rejected", "wrong_key", "key", "R-IN-5"),
+        ]
+    )
+    table.record(
+        [
+            EventOutcome("s", "1", "acme", "duplicate"),
+            EventOutcome("s", "2", "acme", "pending"),
+            EventOutcome("s", "3", "acme", "accepted"),
+            EventOutcome("s", "4", "beta", "pending"),
+            EventOutcome("s", "4", "beta", "accepted"),
+        ]
+    )
+    found = {i: table.find("s", i) for i in "12345"}
+    assert {i: o.status if o else None for i, o in found.items()} == {
+        "1": "accepted",
+        "2": "pending",
+        "3": "accepted",
+        "4": "accepted",
+        "5": None,
+    }
+    second = found["2"]
+    assert second is not None
+    assert (second.tenant, second.reason) == ("acme", None)

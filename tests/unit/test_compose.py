@@ -31,9 +31,7 @@ TICKETFLOW_SERVICES = {
     "topics",
     "engine",
     "relay",
-    "projection-sla",
-    "projection-billing",
-    "projection-expertise",
+    "projections",
     "api",
     "keys",
 }
@@ -136,12 +134,15 @@ def test_commands_name_real_subcommands(services: dict[str, dict[str, Any]], nam
 
 
 def test_every_projection_has_its_worker(services: dict[str, dict[str, Any]]) -> None:
+    """One ``worker projections`` service feeds every read model, unless one is named by a
+    ``worker projection NAME`` service of its own; the projections service scales."""
     commands = [services[n]["command"] for n in TICKETFLOW_SERVICES]
-    workers = {c[2] for c in commands if c[:2] == ["worker", "projection"]}
-    assert workers == {p.name for p in ALL}
-    for name in ("projection-sla", "projection-billing", "projection-expertise"):
-        assert services[name]["deploy"]["replicas"] >= 1
-        assert "container_name" not in services[name]  # would forbid scaling
+    fanout = [c for c in commands if c[:2] == ["worker", "projections"]]
+    alone = {c[2] for c in commands if c[:2] == ["worker", "projection"]}
+    fed = set().union(*(c[2:] or [p.name for p in ALL] for c in fanout)) | alone
+    assert fed == {p.name for p in ALL}
+    assert services["projections"]["deploy"]["replicas"] >= 1
+    assert "container_name" not in services["projections"]  # would forbid scaling
 
 
 def test_roles(services: dict[str, dict[str, Any]]) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ticketflow.contract import InboundEvent
 from ticketflow.domain.instants import rfc3339
 from ticketflow.service.submit import Candidate, Result
@@ -43,6 +45,15 @@ _UPSERT = (
     " VALUES {values} ON CONFLICT (source, id) DO UPDATE SET"
     " tenant = excluded.tenant, status = excluded.status, reason = excluded.reason,"
     " detail = excluded.detail, rule = excluded.rule, updated_at = excluded.updated_at"
+)
+# PostgreSQL: a whole group as one JSON parameter (written by orjson, read by
+# ``json_populate_recordset``), so the statement's text stays the same whatever the batch's size
+# (psycopg parses it once; the VALUES form was parsed again for every batch) and no value is
+# adapted one by one in Python.
+_COLUMNS = ("source", "id", "tenant", "status", "reason", "detail", "rule", "updated_at")
+_UPSERT_JSON = _UPSERT.replace(
+    "VALUES {values}",
+    f"SELECT {', '.join(_COLUMNS)} FROM json_populate_recordset(NULL::event_outcomes, ?)",
 )
 _REPLACES = {
     # status written → which stored outcome it replaces (the others: any but an acceptance)
@@ -116,9 +127,16 @@ class OutcomeTable:
             return
         now = rfc3339(datetime.now(UTC))
         rows = list(merged.values())
-        with self._store().transaction() as c:
+        store = self._store()
+        with store.transaction() as c:
             for status in {o.status for o in rows}:
                 group = [o for o in rows if o.status == status]
+                if getattr(store, "dialect", None) == "postgres":
+                    document = orjson.dumps(
+                        [dict(zip(_COLUMNS, _row(o, now), strict=True)) for o in group]
+                    ).decode()
+                    c.execute(_UPSERT_JSON + _REPLACES.get(status, _NOT_ACCEPTED), (document,))
+                    continue
                 for start in range(0, len(group), CHUNK):
                     chunk = group[start : start + CHUNK]
                     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))

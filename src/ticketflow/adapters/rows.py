@@ -22,9 +22,10 @@ each change is written at once, in order.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 INSERT, UPDATE, INCREMENT, UPSERT_ADD = "insert", "update", "increment", "upsert_add"
 
@@ -140,7 +141,7 @@ class Rows:
     ) -> None:
         # Only PostgreSQL holds changes back (SQLite writes each one in ``_put``).
         self.statements += 1
-        self._cursor.execute(_pg_sql(table, kind, keys, columns), (json.dumps(rows),))
+        self._cursor.execute(_pg_sql(table, kind, keys, columns), (orjson.dumps(rows).decode(),))
 
 
 def _sqlite_params(kind: str, key: dict[str, Any], values: dict[str, Any]) -> list[Any]:

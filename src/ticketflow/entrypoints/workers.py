@@ -21,7 +21,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from projections.base import Projection
-from projections.worker import apply_in
+from projections.worker import upstream_name
 from ticketflow.adapters.errors import translated
 from ticketflow.adapters.kafka import (
     DeadLetterTopic,
@@ -105,7 +105,10 @@ class InboundWorker:
         """Each decided event's outcome, for lookups by ``(source, id)`` (R-IN-7): written with
         the dead letters, before the events are committed."""
         assert self.outcomes is not None
-        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
+        # A database error here is an outage (retried, the batch read again), never a reason
+        # to reject the events being decided (``internal_error``).
+        with translated():
+            self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
 
     def close(self) -> None:
         self.consumer.close()
@@ -191,21 +194,48 @@ class Relay:
 
 
 class ProjectionWorker:
-    """``ticketflow.events`` → one read model, in the consumer group of that projection.
+    """``ticketflow.events`` → one or more read models, from one consumer.
 
-    A record is decoded once (:func:`ticketflow.contract_events.from_binary`), and only when it
-    is new and of a type the projection reads (its position and type headers say so)."""
+    Each record is decoded once (:func:`ticketflow.contract_events.from_binary`), and only when
+    one of the read models has not seen it yet and reads its type (the position and type
+    headers say so); it is then given to each of those read models. Every read model keeps its
+    own tracking, written in the same transaction as its rows: ``<name>@<topic>:<partition>``
+    (the next offset to read) and ``…#position`` (the last event-store position applied, which
+    skips a tail the relay sent again). So a read model can be rebuilt alone, moved to a worker
+    or a consumer group of its own, or added to a group later: on assignment each partition is
+    read from the lowest offset its read models have recorded (not from the group's committed
+    offset), and a read model skips what its own tracking says it has."""
 
     def __init__(
-        self, projection: Projection, engine: Engine, store: ReadModelStore, consumer: Any
+        self,
+        projections: Projection | Sequence[Projection],
+        engine: Engine | None,
+        store: ReadModelStore,
+        consumer: Any,
     ) -> None:
-        self.projection, self.store, self.consumer = projection, store, consumer
-        self.types = frozenset(projection.handlers)
+        if isinstance(projections, Projection):
+            projections = [projections]
+        self.projections = tuple(projections)
+        self.store, self.consumer = store, consumer
         self.applied = 0
         self.consumed = 0
+        self.decoded = 0
+        self.assigned: set[Any] = set()
+
+    @property
+    def projection(self) -> Projection:
+        """The read model of a worker that serves one."""
+        return self.projections[0]
 
     def run_once(self, timeout_ms: int = POLL_MS) -> int:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=2000)
+        assigned = set(self.consumer.assignment())
+        fresh, self.assigned = assigned - self.assigned, assigned
+        if fresh:
+            # Newly assigned: read from the tracking, not from the group's committed offset;
+            # what this poll brought for them is read again from there.
+            self.seek_to_tracking(list(fresh))
+            polled = {tp: records for tp, records in polled.items() if tp not in fresh}
         for tp, records in polled.items():
             self._partition(tp, records)
         commit_polled(self.consumer, polled)
@@ -217,27 +247,68 @@ class ProjectionWorker:
         self.consumer.close()
         self.store.close()
 
+    def next_offsets(self, partitions: Sequence[Any]) -> dict[Any, int]:
+        """For each partition, the lowest next offset recorded by this worker's read models (0
+        for a read model that has recorded nothing)."""
+        found = self.store.positions()
+        return {
+            tp: min(
+                found.get(upstream_name(p, f"{tp.topic}:{tp.partition}"), 0)
+                for p in self.projections
+            )
+            for tp in partitions
+        }
+
+    def seek_to_tracking(self, partitions: Sequence[Any]) -> None:
+        """Read ``partitions`` from where the read models' tracking says (on assignment, and
+        after a failed round)."""
+        for tp, offset in self.next_offsets(partitions).items():
+            self.consumer.seek(tp, offset)
+
+    def rewind(self) -> None:
+        with translated():
+            self.seek_to_tracking(list(self.consumer.assignment()))
+
     def _partition(self, tp: Any, records: Sequence[Any]) -> None:
         upstream = f"{tp.topic}:{tp.partition}"
-        relayed = f"{self.projection.name}@{upstream}#position"
+        end = records[-1].offset + 1
+        # Headers once per record; the value decoded at most once, on first use.
+        headers = [dict(record.headers) for record in records]
+        positions = [int(h["ce_position"]) for h in headers]
+        types = [h["ce_type"].decode() for h in headers]
+        events: list[Any] = [None] * len(records)
+        names = [upstream_name(p, upstream) for p in self.projections]
         with self.store.transaction() as c:
-            seen = self.store.lock_position(c, relayed)
-            items: list[tuple[int, Any]] = []
-            top = seen
-            for record in records:
-                headers = dict(record.headers)  # bytes values: decode only what is used
-                position = int(headers["ce_position"])
-                if position <= top:  # a tail the relay sent again after a crash
-                    items.append((record.offset + 1, None))
+            # Every position of this partition locked in one statement, moved in one.
+            held = self.store.lock_positions(c, [*names, *(n + "#position" for n in names)])
+            moved: dict[str, int] = {}
+            for projection, name in zip(self.projections, names, strict=True):
+                seen = held[name]
+                if end <= seen:
                     continue
-                top = position
-                if headers["ce_type"].decode() not in self.types:
-                    items.append((record.offset + 1, None))  # not read by this projection
-                    continue
-                items.append((record.offset + 1, from_binary(headers, record.value)))
-            self.applied += apply_in(c, self.store, [self.projection], upstream, items)
-            if top > seen:
-                self.store.advance(c, relayed, top)
+                relayed = name + "#position"
+                top = start = held[relayed]
+                handlers = projection.handlers
+                for i, record in enumerate(records):
+                    if record.offset < seen:
+                        continue
+                    position = positions[i]
+                    if position <= top:  # a tail the relay sent again after a crash
+                        continue
+                    top = position
+                    handler = handlers.get(types[i])
+                    if handler is None:
+                        continue  # not read by this read model
+                    event = events[i]
+                    if event is None:
+                        event = events[i] = from_binary(headers[i], records[i].value)
+                        self.decoded += 1
+                    handler(c, event)
+                    self.applied += 1
+                moved[name] = end
+                if top > start:
+                    moved[relayed] = top
+            self.store.advance_many(c, moved)
 
 
 class OutageError(UnavailableError):
@@ -294,7 +365,12 @@ def _to_stderr(message: str) -> None:
 
 
 def _rewind(worker: Any) -> None:
-    """After a failed round, a consuming worker reads again from its committed offsets."""
+    """After a failed round, a consuming worker reads again from its committed offsets (or
+    from where its own tracking says, for a worker that has its own ``rewind``)."""
+    own = getattr(worker, "rewind", None)
+    if own is not None:
+        own()
+        return
     consumer = getattr(worker, "consumer", None)
     if consumer is not None:
         rewind(consumer)

@@ -20,7 +20,7 @@ from eventsourcing.application import (
     LRUCache,
     ProcessingEvent,
 )
-from eventsourcing.persistence import ProcessRecorder, RecordConflictError, Tracking
+from eventsourcing.persistence import ProcessRecorder, RecordConflictError, Tracking, Transcoder
 
 from ticketflow.contract import (
     HoursConsumedData,
@@ -45,6 +45,7 @@ from ticketflow.domain.ids import subscription_id, ticket_id
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
 from ticketflow.errors import RejectedError
+from ticketflow.service.transcoding import FastJSONTranscoder
 
 Aggregate = Ticket | Subscription
 
@@ -85,6 +86,12 @@ class Engine(Application[UUID]):
     # The catalog decisions are taken with (R-TIER-1); ``whatif`` gives its scratch engine a
     # proposed one.
     catalog: Catalog = DEFAULT_CATALOG
+
+    def construct_transcoder(self) -> Transcoder:
+        # eventsourcing's JSON with orjson where it gives the same bytes (service/transcoding).
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder, so an inbound position can be written with the events.
