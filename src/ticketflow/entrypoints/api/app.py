@@ -24,6 +24,7 @@ from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.api import events as posted
 from ticketflow.entrypoints.api import models
+from ticketflow.entrypoints.api import report as report_page
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
 from ticketflow.entrypoints.api.backend import Backend
 from ticketflow.entrypoints.api.errors import ApiError, error_response, install
@@ -361,6 +362,8 @@ def create_app(backend: Backend) -> FastAPI:
         rows = [_dead_letter(r) for r in backend.dead_letters()]
         visible = [r for r in rows if not key.scoped or (r["tenant"] and key.sees(r["tenant"]))]
         return json_response(visible[-limit:])
+
+    app.include_router(report_page.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
