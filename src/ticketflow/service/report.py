@@ -30,6 +30,7 @@ TIERS = tuple(t.value for t in Tier)
 CLOCKED = tuple(s for s in STATUSES if s != "not_applicable")  # statuses of a clock that ran
 OPEN_CLOCK = ("at_risk", "running")
 RECENT_ALERTS = 200
+MIX_MONTHS = 12  # the billed-tier mix covers the year up to the report's month
 
 
 @dataclass(frozen=True)
@@ -260,12 +261,16 @@ def billing_figures(
     store: ReadModelStorage, tenants: Sequence[str], as_of: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The tier changes in effect for service by ``as_of`` (each date with its rule, R-BILL-5),
-    latest first; and per month up to ``as_of``'s, how many tenants are billed at each tier
-    (R-BILL-3)."""
+    latest first; and for each of the :data:`MIX_MONTHS` months up to ``as_of``'s, how many
+    subscribed tenants are billed at each tier (R-BILL-3, the tier ``query billing --month``
+    gives)."""
     with store.transaction() as c:
         c.execute("SELECT tenant FROM billing_subscriptions")
         subscribed = {str(row[0]) for row in c.fetchall()}
-    last = str(Month.of(as_of))
+    last = Month.of(as_of)
+    window = [last]
+    while len(window) < MIX_MONTHS:
+        window.insert(0, window[0].previous())
     changes: list[dict[str, Any]] = []
     mix: dict[str, Counter[str]] = defaultdict(Counter)
     for tenant in (t for t in tenants if t in subscribed):
@@ -276,9 +281,12 @@ def billing_figures(
             )
             if explicit and parse_rfc3339(change["service_effective_at"]) <= as_of:
                 changes.append({"tenant": tenant, **change})
-        for month in answer["months"]:
-            if month["month"] <= last:
-                mix[month["month"]][month["billed_tier"]] += 1
+        since = min(
+            (Month.of(parse_rfc3339(c["service_effective_at"])) for c in answer["changes"]),
+            default=last,
+        )
+        for month in (m for m in window if m >= since):
+            mix[str(month)][queries.billed_tier_of(answer["changes"], month)] += 1
     changes.sort(key=lambda ch: (ch["service_effective_at"], ch["tenant"]), reverse=True)
     tier_mix = [{"month": m, **{t: mix[m][t] for t in TIERS}} for m in sorted(mix)]
     return changes, tier_mix

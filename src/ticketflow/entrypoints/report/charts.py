@@ -8,6 +8,7 @@ drawn data. Labels are months, tiers and series names only: no tenant id is ever
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ COLORS = {
     "from packs": "#4a78b5",
     "overage": "#c8553d",
 }
+
+METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def _svg(
         out = io.StringIO()
         figure.savefig(out, format="svg", metadata={"Date": None})
     text = out.getvalue()
-    return text[text.index("<svg") :]
+    # The element alone, without the XML prologue and the RDF block naming its creator.
+    return METADATA.sub("", text[text.index("<svg") :])
 
 
 def compliance_chart(report: Report) -> Chart | None:
