@@ -62,6 +62,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/v1/history/tickets/{ticket}"): ("/v1/history/tickets/T-1", None),
     ("GET", "/v1/history/tenants/{tenant}"): ("/v1/history/tenants/acme", None),
     ("GET", "/v1/deadletters"): ("/v1/deadletters", None),
+    ("GET", "/v1/report"): ("/v1/report", None),
 }
 # What a key of the right role scoped to another tenant (globex) gets for the acme samples:
 # 403 where a tenant is named, 404 for a ticket (not its own: "not found", R-ACC-3), 403 for

@@ -363,7 +363,7 @@ def create_app(backend: Backend) -> FastAPI:
         visible = [r for r in rows if not key.scoped or (r["tenant"] and key.sees(r["tenant"]))]
         return json_response(visible[-limit:])
 
-    app.include_router(report_page.router)
+    report_page.register(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import FastAPI, Query, Request
 from starlette.responses import Response
 
 from ticketflow.entrypoints.api.access import Caller, require_tenant
@@ -20,14 +20,18 @@ from ticketflow.service.queries import parse_instant
 HTML_TYPE = "text/html; charset=utf-8"
 PARAMETERS = ("as_of", "tenant")
 
-router = APIRouter()
+
+def register(app: FastAPI) -> None:
+    """Add the route to ``app`` (its access rule: ``ACCESS[("GET", "/v1/report")]``)."""
+    app.add_api_route(
+        "/v1/report",
+        report,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+    )
 
 
-@router.get(
-    "/v1/report",
-    response_class=Response,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
-)
 def report(
     request: Request,
     key: Caller,

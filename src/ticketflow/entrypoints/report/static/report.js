@@ -58,9 +58,10 @@
       page = Math.min(page, pages - 1);
       rows.forEach(function (row) { row.hidden = true; });
       shown.slice(page * PAGE, (page + 1) * PAGE).forEach(function (row) { row.hidden = false; });
+      var noun = rows.length === 1 ? " row" : " rows";
       count.textContent = shown.length === rows.length
-        ? rows.length + " rows"
-        : shown.length + " of " + rows.length + " rows";
+        ? rows.length + noun
+        : shown.length + " of " + rows.length + noun;
       pager.hidden = pages < 2;
       label.textContent = "page " + (page + 1) + " of " + pages;
       prev.disabled = page === 0;
