@@ -85,24 +85,23 @@ def build(
     last = Month.of(as_of)
     hours = expert_hours(store, visible, last)
     changes, mix = billing_figures(store, visible, as_of)
+    per_tier = compliance(sla_rows)
     months = sorted(
-        {r["month"] for r in compliance(sla_rows)}
-        | {r["month"] for r in hours}
-        | {r["month"] for r in mix}
+        {r["month"] for r in per_tier} | {r["month"] for r in hours} | {r["month"] for r in mix}
     )
     return Report(
         as_of=rfc3339(as_of),
         tenant=tenant,
         tenants=tuple(visible),
         months=tuple(months),
-        compliance=compliance(sla_rows),
+        compliance=per_tier,
         statuses=statuses(sla_rows),
         breached=breached(store, sla_rows),
         open_clocks=open_clocks(store, sla_rows, as_of),
         worst_tenants=worst_tenants(sla_rows),
         hours=hours,
         changes=changes,
-        tier_mix=[r for r in mix if r["month"] in months],
+        tier_mix=mix,
         weather=_scoped_weather(weather, set(visible)) if weather is not None else None,
         alerts=_scoped_alerts(alerts, set(visible), as_of) if alerts is not None else None,
         notes=tuple(notes),

@@ -70,6 +70,10 @@
 
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
       th.title = "sort by " + th.textContent;
+      th.tabIndex = 0;
+      th.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); th.click(); }
+      });
       th.addEventListener("click", function () {
         var up = th.getAttribute("aria-sort") !== "ascending";
         Array.prototype.forEach.call(table.tHead.rows[0].cells, function (other) {
