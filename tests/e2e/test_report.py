@@ -49,6 +49,7 @@ class TestServed:
         assert [r[0] for r in _rows(page, "breached-table")] == ["G-1", "T-1"]
         assert '<a href="/v1/history/tickets/G-1">history</a>' in page
         assert "ticketflow explain ticket G-1" in page
+        assert '<a href="/v1/report?tenant=globex&amp;as_of=2026-05-07T12%3A00%3A00Z"' in page
         assert SCRIPT not in page
         assert "&lt;script&gt;" in page
 
