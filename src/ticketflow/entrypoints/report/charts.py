@@ -75,6 +75,8 @@ def _svg(
                 bar.set_gid(f"bar-{name}-{label.replace(' ', '_')}-{month}")
             if stacked:
                 base = [b + v for b, v in zip(base, values, strict=True)]
+            else:  # each value written on its bar: a 0 % bar is seen, not missed
+                axes.bar_label(bars, fmt="%g", fontsize=7, padding=2)
         axes.set_xticks(positions, list(months))
         axes.set_ylabel(y_label)
         if y_max is not None:
