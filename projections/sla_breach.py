@@ -36,7 +36,8 @@ DDL = (
         state TEXT NOT NULL,
         level TEXT NOT NULL,
         cycles INTEGER NOT NULL,
-        updated_at {instant} NOT NULL
+        updated_at {instant} NOT NULL,
+        summary TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS sla_tickets_tenant ON sla_tickets (tenant)",
     """CREATE TABLE IF NOT EXISTS sla_cycles (
@@ -133,6 +134,7 @@ def opened(c: Cursor, e: Published) -> None:
             "level": "L1",
             "cycles": 1,
             "updated_at": e.time,
+            "summary": d.get("summary"),
         },
     )
     _new_cycle(c, 1, e)
@@ -286,6 +288,7 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "level": "support level: L1, L2 or L3",
             "cycles": "number of clock cycles (opening, reopenings, P1 again; R-SLA-7)",
             "updated_at": "business time of the ticket's latest fact",
+            "summary": "the customer's summary from ticket.opened, as sent (NULL if none)",
         },
     ),
     "sla_cycles": (

@@ -631,11 +631,13 @@ def run_demo(
         ingested = _ingest(system, lines, str(dataset), out_dir / DEAD_LETTER_FILE)
         _project(system)
         figures = report.collect(system.readmodels, Month.parse(names[-1]).end(), names)
+        note = f"Demo operation: seed {seed}, {tenants} tenants, dataset {dataset}."
+        page = report.page_of(system.readmodels, Month.parse(names[-1]).end(), notes=[note])
     finally:
         system.close()
     figures |= _ingest_figures(ingested)
     summary = Summary(seed, tenants, names, dataset=dataset, lines=len(lines), **figures)
-    summary.report = report.write_report(out_dir / REPORT_FILE, summary)
+    summary.report = report.write_page(out_dir / REPORT_FILE, page)
     return summary
 
 

@@ -84,6 +84,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
         None,
     ),
     ("POST", "/v1/whatif"): ("/v1/whatif", WHATIF_EDITION),
+    ("GET", "/v1/report"): ("/v1/report", None),
 }
 # What a key of the right role scoped to another tenant (globex) gets for the acme samples:
 # 403 where a tenant is named, 404 for a ticket (not its own: "not found", R-ACC-3), 403 for

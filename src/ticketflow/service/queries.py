@@ -221,8 +221,14 @@ def billing(store: ReadModelStorage, *, tenant: str, month: Month | None = None)
         months = [{"month": m, "billed_tier": t} for m, t in c.fetchall()]
     if month is None:
         return {"tenant": tenant, "current_tier": head[0], "changes": changes, "months": months}
-    billed = billed_tier([_tier_change(change) for change in changes], month)
-    return {"tenant": tenant, "month": str(month), "billed_tier": billed.value, "rule": "R-BILL-3"}
+    billed = billed_tier_of(changes, month)
+    return {"tenant": tenant, "month": str(month), "billed_tier": billed, "rule": "R-BILL-3"}
+
+
+def billed_tier_of(changes: list[dict[str, Any]], month: Month) -> str:
+    """The tier billed for ``month`` from the ``changes`` rows :func:`billing` answers with
+    (R-BILL-3)."""
+    return billed_tier([_tier_change(change) for change in changes], month).value
 
 
 def _tier_change(row: dict[str, Any]) -> TierChange:

@@ -58,6 +58,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/explain/billing/{tenant}"): AUDITOR,
     ("GET", "/v1/explain/expertise/{tenant}"): AUDITOR,
     ("POST", "/v1/whatif"): Rule(frozenset({"auditor"}), unscoped=True),
+    ("GET", "/v1/report"): ANALYST,
 }
 
 bearer = HTTPBearer(

@@ -27,6 +27,7 @@ from ticketflow.entrypoints.cli import explain as cli_explain
 from ticketflow.entrypoints.cli import kafka as cli_kafka
 from ticketflow.entrypoints.cli import keys as cli_keys
 from ticketflow.entrypoints.cli import log as cli_log
+from ticketflow.entrypoints.cli import report as cli_report
 from ticketflow.entrypoints.cli import serve as cli_serve
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.cli import whatif as cli_whatif
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_log.register(sub)
     cli_keys.register(sub)
     cli_alerts.register(sub)
+    cli_report.register(sub)
     _add_demo_parser(sub)
     return parser
 

@@ -1,0 +1,69 @@
+"""``GET /v1/report``: the analyst's report as one self-contained HTML page (analyst role).
+
+The page holds the figures of the key's tenants only (R-ACC-3): ``tenant`` outside them is 403,
+like on every route that names a tenant. Its links to ticket histories are this API's paths.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from starlette.responses import Response
+
+from ticketflow.entrypoints.api.access import Caller, require_tenant
+from ticketflow.entrypoints.api.errors import ApiError
+from ticketflow.entrypoints.report import page_of
+from ticketflow.service.queries import parse_instant
+
+HTML_TYPE = "text/html; charset=utf-8"
+PARAMETERS = ("as_of", "tenant")
+
+
+def register(app: FastAPI) -> None:
+    """Add the route to ``app`` (its access rule: ``ACCESS[("GET", "/v1/report")]``)."""
+    app.add_api_route(
+        "/v1/report",
+        report,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+    )
+
+
+def report(
+    request: Request,
+    key: Caller,
+    as_of: Annotated[str | None, Query(description="RFC 3339 with an offset; default now")] = None,
+    tenant: Annotated[str | None, Query(description="one tenant's figures only")] = None,
+) -> Response:
+    """The analyst's report as of an instant: SLA compliance per tier and month, breached
+    tickets, running and at-risk clocks, worst tenants, expert hours, billing; the figures of
+    ``query sla|billing|expertise`` (R-SLA-11), of the key's tenants (R-ACC-3)."""
+    _params(request)
+    if tenant is not None:
+        require_tenant(key, tenant, request)
+    instant = parse_instant(as_of) if as_of else datetime.now(UTC)
+    scope = key.tenants if key.scoped else None
+    backend: Any = request.app.state.backend
+
+    def page(store: Any) -> str:
+        return page_of(store, instant, tenant=tenant, scope=scope, live=True)
+
+    return Response(backend.read(page), 200, media_type=HTML_TYPE)
+
+
+def _params(request: Request) -> None:
+    """400 for a query parameter the route does not take, or one given twice."""
+    names = list(request.query_params.keys())
+    unknown = sorted(set(names) - set(PARAMETERS))
+    if unknown:
+        raise ApiError(
+            400,
+            "unknown_parameter",
+            f"unknown query parameter {unknown[0]!r}; expected: {', '.join(PARAMETERS)}",
+        )
+    repeated = sorted({n for n in names if len(request.query_params.getlist(n)) > 1})
+    if repeated:
+        raise ApiError(400, "invalid_query", f"query parameter {repeated[0]!r} is repeated")
