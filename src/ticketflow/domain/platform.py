@@ -13,7 +13,7 @@ Two aggregates, one per upstream maintenance id and one per incident id; they ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -116,37 +116,51 @@ def incident_as_of(facts: Sequence[IncidentFact], as_of: datetime) -> IncidentFa
     return None if latest.severity is None else latest
 
 
+@dataclass(frozen=True)
+class ServiceWeather:
+    """One service's state as of an instant, and what put it there (R-PLAT-2)."""
+
+    state: str
+    causes: tuple[str, ...]  # incident and maintenance ids; ``planned`` for R-SLA-9
+
+
+PLANNED = "planned (R-SLA-9)"
+
+
 def service_states(
-    as_of: datetime, windows: Iterable[Window], incidents: Iterable[Sequence[IncidentFact]]
-) -> dict[str, str]:
+    as_of: datetime,
+    windows: Iterable[Window],
+    incidents: Mapping[str, Sequence[IncidentFact]],
+) -> dict[str, ServiceWeather]:
     """The platform weather (R-PLAT-2): each service's state as of ``as_of``, as the customer
-    space would have shown it then (facts dated after ``as_of`` are not known yet).
+    space would have shown it then (facts dated after ``as_of`` are not known yet), with the
+    incidents and maintenances that put it there.
 
     An incident open at ``as_of`` puts its services in ``degraded`` or ``outage``; a
     maintenance announced by then, and running then as it really ran (``Window.end``), puts
-    its scope's services in ``maintenance``, late or not (the GTR question is R-PLAT-1's, not
-    the weather's); a planned window (R-SLA-9) puts the control plane in ``maintenance``. A
-    service in several states shows the worst: outage > degraded > maintenance."""
-    states = dict.fromkeys(SERVICES, "operational")
-
-    def worsen(service: str, state: str) -> None:
-        if STATES.index(state) > STATES.index(states[service]):
-            states[service] = state
-
+    its scope's services in ``maintenance``, late or not (whether it exempts a GTR is
+    R-PLAT-1's question, not the weather's); a planned window (R-SLA-9) puts the control plane
+    in ``maintenance``. A service in several states shows the worst (outage > degraded >
+    maintenance) and names what caused that state."""
+    found: dict[str, dict[str, list[str]]] = {s: {} for s in SERVICES}
     if in_planned_window(as_of):
-        worsen("control_plane", "maintenance")
-    for w in windows:
+        found["control_plane"].setdefault("maintenance", []).append(PLANNED)
+    for w in sorted(windows, key=lambda w: (w.starts_at, w.maintenance)):
         cancelled = w.cancelled_at if w.cancelled_at and w.cancelled_at <= as_of else None
         running = w.starts_at <= as_of < window_end(w.ends_at, cancelled)
         if w.announced_at <= as_of and running:
             for service in SCOPE_SERVICES[w.scope]:
-                worsen(service, "maintenance")
-    for facts in incidents:
-        current = incident_as_of(facts, as_of)
+                found[service].setdefault("maintenance", []).append(w.maintenance)
+    for incident in sorted(incidents):
+        current = incident_as_of(incidents[incident], as_of)
         if current is not None and current.severity is not None:
             for service in current.services:
-                worsen(service, current.severity)
-    return states
+                found[service].setdefault(current.severity, []).append(incident)
+    weather = {}
+    for service, states in found.items():
+        worst = max(states, key=STATES.index, default="operational")
+        weather[service] = ServiceWeather(worst, tuple(states.get(worst, ())))
+    return weather
 
 
 # -- aggregates ---------------------------------------------------------------------------
@@ -269,6 +283,7 @@ class Incident(Aggregate):
     ) -> None:
         self.incident = incident
         self.declared_at = at
+        self.stated_at = at
         self.resolved_at: datetime | None = None
         self.inbound_keys: dict[str, None] = {inbound: None}
 
@@ -331,10 +346,12 @@ class Incident(Aggregate):
                 f"({self.resolved_at.isoformat()})",
                 rule="R-PLAT-2",
             )
-        if at < self.declared_at:
+        if at < self.stated_at:
+            # The weather as of an instant reads the latest fact by then: the facts of an
+            # incident follow each other in time.
             raise PlatformTransitionError(
-                f"incident {self.incident}: a fact dated {at.isoformat()} is before its "
-                f"declaration ({self.declared_at.isoformat()})",
+                f"incident {self.incident}: a fact dated {at.isoformat()} is before its latest "
+                f"one ({self.stated_at.isoformat()})",
                 rule="R-PLAT-2",
             )
 
@@ -349,9 +366,10 @@ class Incident(Aggregate):
         status: str | None,
         summary: str | None,
     ) -> None:
+        self.stated_at = at
         self.inbound_keys[inbound] = None
 
     @event("Resolved")
     def _resolved(self, *, at: datetime, inbound: str) -> None:
-        self.resolved_at = at
+        self.resolved_at = self.stated_at = at
         self.inbound_keys[inbound] = None
