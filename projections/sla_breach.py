@@ -21,11 +21,9 @@ instant is derived by ``ticketflow.domain.sla.cycle_status`` at query time.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from projections.base import Cursor, Projection, instant
 from ticketflow.contract_events import Published

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -196,7 +195,8 @@ class TestExceptionalMaintenance:
         decided = system.engine.apply_batch(
             [parse_event(platform("maintenance_cancelled", "M9", "2026-05-11T09:00:00Z"))]
         )
-        assert decided[0].error is not None and decided[0].error.rule == "R-PLAT-1"
+        assert decided[0].error is not None
+        assert decided[0].error.rule == "R-PLAT-1"
 
 
 class TestIncidentsAndLinks:
