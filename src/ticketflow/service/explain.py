@@ -20,8 +20,8 @@ from projections import sla_breach
 from projections.storage import ReadModelStorage
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.ids import maintenance_id, subscription_id, ticket_id
-from ticketflow.domain.platform import Window
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.platform import Window
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.audit import CHAIN_DDL

@@ -51,6 +51,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/history/tickets/{ticket}"): AUDITOR,
     ("GET", "/v1/history/tenants/{tenant}"): AUDITOR,
     ("GET", "/v1/deadletters"): Rule(frozenset({"operator"})),
+    ("GET", "/v1/weather"): ANALYST,
+    ("GET", "/v1/weather/incidents/{incident}"): ANALYST,
 }
 
 bearer = HTTPBearer(

@@ -24,6 +24,7 @@ from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.entrypoints import render
 from ticketflow.entrypoints.api import events as posted
 from ticketflow.entrypoints.api import models
+from ticketflow.entrypoints.api import weather as weather_routes
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
 from ticketflow.entrypoints.api.backend import Backend
 from ticketflow.entrypoints.api.errors import ApiError, error_response, install
@@ -112,6 +113,7 @@ def create_app(backend: Backend) -> FastAPI:
     install(app)
 
     app.add_middleware(Measured, metrics=metrics)
+    weather_routes.register(app)
 
     # -- operations -------------------------------------------------------------------------
 
