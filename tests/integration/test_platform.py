@@ -447,3 +447,37 @@ class TestPartitionOrder:
         assert results[0]["sla_cycles"]  # not vacuous
         exempted = [row for row in results[0]["sla_cycles"] if "M1" in row or "M2" in row]
         assert len(exempted) == 2  # T1 (M1) and T2's first cycle (M2)
+
+
+class TestSurfaces:
+    """R-SLA-11: explain and history say what the query says about an exempted ticket."""
+
+    def test_receipt_names_the_window_checked(self, system: System) -> None:
+        from ticketflow.service.explain import explain_ticket
+        from ticketflow.service.history import history
+
+        apply(
+            system,
+            [
+                GOLD,
+                announced("M1", "2026-05-11T09:00:00Z"),
+                announced("M2", "2026-05-12T10:05:00Z"),  # late: covers T1 too
+                cp_ticket("T1", "2026-05-12T10:30:00Z"),
+                cp_ticket("T2", "2026-05-12T12:30:00Z"),
+            ],
+        )
+        receipt = explain_ticket(system.engine, system.readmodels, "T1")
+        (checked,) = [r for r in receipt["rules"] if r["rule"] == "R-PLAT-1" and r["cycle"]]
+        assert "announced maintenance M1" in checked["decision"]
+        assert "M2" in checked["values"]
+        assert "announced after it started" in checked["values"]
+        assert ("Maintenance", "Announced") in {
+            (f["aggregate"], f["event"]) for f in receipt["facts"]
+        }
+        assert receipt["figures"]["reason"] == "R-PLAT-1"
+        other = explain_ticket(system.engine, system.readmodels, "T2")
+        (none,) = [r for r in other["rules"] if r["rule"] == "R-PLAT-1" and r["cycle"]]
+        assert none["decision"] == "no announced maintenance covers the opening"
+        assert [
+            e["sla_status"] for e in history(system.engine, ticket="T1", store=system.readmodels)
+        ] == ["not_applicable"]
