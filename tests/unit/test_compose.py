@@ -34,6 +34,7 @@ TICKETFLOW_SERVICES = {
     "projection-sla",
     "projection-billing",
     "projection-expertise",
+    "projection-weather",
     "api",
     "keys",
 }
