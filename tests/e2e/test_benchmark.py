@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from projections import ALL
 from ticketflow_tools import benchmark
 from ticketflow_tools.benchmark_kafka import kafka_report
 
@@ -27,7 +28,7 @@ def test_report_ratios_and_verdicts() -> None:
     results["rebuild"]["peak_rss_mb"] = 120.0
     text = benchmark.report(1000, results)
     assert re.search(r"embedded ingest\s+500\s+1,000\s+0\.50\s+0\.50\s+yes", text)
-    assert re.search(r"rebuild 3 read models\s+200\s+1,000\s+0\.20\s+0\.25\s+NO", text)
+    assert re.search(rf"rebuild {len(ALL)} read models\s+200\s+1,000\s+0\.20\s+0\.25\s+NO", text)
     assert re.search(r"rebuild peak RSS\s+120 MB.*yes", text)
     assert re.search(r"p99 25\.00 ms\s+target p99 < 20 ms\s+NO", text)
 
@@ -50,7 +51,7 @@ def test_kafka_report_sets_the_pipeline_against_both_references() -> None:
 def test_embedded_phases_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert benchmark.main(["--events", "400", "--work", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for line in ("embedded ingest", "rebuild 3 read models"):
+    for line in ("embedded ingest", f"rebuild {len(ALL)} read models"):
         assert re.search(rf"{line}\s+{NUMBER}\s+{NUMBER}\s+\d+\.\d\d\s+0\.\d\d\s+(yes|NO)", out)
     assert "rebuild peak RSS" in out
     assert "SLA query per tenant" in out
@@ -82,5 +83,6 @@ def test_kafka_phases_run(
     # Both timed topologies report the CPU time of each of their processes.
     results = json.loads(out[out.index("{") :])
     assert set(results) == {"baseline-kafka", "topology-kafka", "kafka"}
-    assert len(results["kafka"]["cpu_seconds"]) == 5
-    assert len(results["topology-kafka"]["cpu_seconds"]) == 4
+    # inbound, relay and one per read model; forward and one consumer per read model
+    assert len(results["kafka"]["cpu_seconds"]) == len(ALL) + 2
+    assert len(results["topology-kafka"]["cpu_seconds"]) == len(ALL) + 1
