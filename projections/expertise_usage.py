@@ -100,11 +100,11 @@ def pack_purchased(c: Cursor, e: Published) -> None:
         {"purchased_at": e.time, "minutes": d["minutes"], "used_minutes": 0},
     )
     month = str(Month.of(parse_rfc3339(e.time)))
-    _add_to_month(c, e.tenant, month, 0, 0, 0, 0, 0, d["minutes"])
+    _add_to_month(c, e.subject, month, 0, 0, 0, 0, 0, d["minutes"])
 
 
 def hours_consumed(c: Cursor, e: Published) -> None:
-    d, tenant = e.data, e.tenant
+    d, tenant = e.data, e.subject  # the tenant (subject of expertise facts)
     from_packs = sum(minutes for _, minutes in d["from_packs"])
     _add_to_month(
         c,

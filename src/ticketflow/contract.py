@@ -7,6 +7,8 @@ pydantic meets the outside world.
 Decisions: ``data`` must be an object and unknown ``data`` fields are rejected (a typo in an
 optional field would otherwise be silently lost); unknown top-level attributes are accepted as
 CloudEvents extensions; for subscription and expertise events ``subject`` must equal ``tenant``.
+Platform facts (``platform.*``, R-PLAT-*) concern every tenant: they carry no ``tenant``, and one
+that does is rejected (R-PLAT-4) rather than silently filed under a tenant.
 """
 
 from __future__ import annotations
@@ -118,13 +120,59 @@ class HoursConsumedData(Data):
     activity: Literal["training", "architecture", "advice", "support"] | None = None
 
 
+Summary = Annotated[str, Field(max_length=2000)]
+Service = Literal["compute", "network", "storage", "backup", "control_plane"]
+
+
 class TicketOpenedData(Data):
     priority: Priority
     channel: Literal["portal", "phone", "email"]
     language: Literal["fr", "en"] = Field(description="R-TIER-3: French or English only")
     category: Literal["control_plane", "compute", "network", "storage", "backup", "other"]
     beta_feature: bool = False
-    summary: Annotated[str, Field(max_length=2000)] | None = None
+    summary: Summary | None = None
+    platform_incident: NonEmpty | None = Field(
+        default=None, description="the platform incident the ticket is about (R-PLAT-3)"
+    )
+
+
+class LinkedToIncidentData(Data):
+    platform_incident: NonEmpty = Field(description="the platform incident (R-PLAT-3)")
+
+
+class MaintenanceAnnouncedData(Data):
+    # Not strict: an instant arrives as RFC 3339 text, checked by ``Instant`` itself.
+    starts_at: Instant = Field(strict=False, description="start of the window (R-IN-6)")
+    ends_at: Instant = Field(
+        strict=False, description="end of the window, after its start (R-PLAT-1)"
+    )
+    scope: Literal["control_plane", "services"] = Field(
+        description="control_plane: portal and APIs; services: the customers' services (R-PLAT-1)"
+    )
+    summary: Summary | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> MaintenanceAnnouncedData:
+        if self.ends_at <= self.starts_at:
+            raise PydanticCustomError("empty_window", "ends_at must be after starts_at (R-PLAT-1)")
+        return self
+
+
+class IncidentData(Data):
+    services: list[Service] = Field(
+        min_length=1, max_length=5, description="the services affected (R-PLAT-2)"
+    )
+    severity: Literal["degraded", "outage"]
+    status: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="the operators' word for where the incident stands"
+    )
+    summary: Summary | None = None
+
+    @model_validator(mode="after")
+    def _distinct_services(self) -> IncidentData:
+        if len(set(self.services)) != len(self.services):
+            raise PydanticCustomError("duplicate_service", "services are listed once each")
+        return self
 
 
 class TicketEscalatedData(Data):
@@ -149,9 +197,21 @@ DATA_MODELS: dict[str, type[Data]] = {
     "ticket.resolved": NoData,
     "ticket.closed": NoData,
     "ticket.reopened": NoData,
+    "ticket.linked_to_incident": LinkedToIncidentData,
+    "platform.maintenance_announced": MaintenanceAnnouncedData,
+    "platform.maintenance_cancelled": NoData,
+    "platform.incident_declared": IncidentData,
+    "platform.incident_updated": IncidentData,
+    "platform.incident_resolved": NoData,
 }
 EVENT_TYPES = tuple(DATA_MODELS)
 TENANT_SUBJECT_PREFIXES = ("subscription.", "expertise.")
+PLATFORM_PREFIX = "platform."
+
+
+def is_platform(type_name: str) -> bool:
+    """Whether a type is a platform fact: no tenant, keyed ``platform`` (R-PLAT-4, R-IN-5)."""
+    return type_name.startswith(PLATFORM_PREFIX)
 
 
 class Envelope(BaseModel):
@@ -180,9 +240,40 @@ class Envelope(BaseModel):
         return self
 
 
+class PlatformEnvelope(BaseModel):
+    """The envelope of a platform fact: no ``tenant`` extension (DESIGN §3, R-PLAT-4)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: NonEmpty
+    source: NonEmpty
+    type: str
+    subject: NonEmpty = Field(description="the maintenance or incident id")
+    time: Instant = Field(
+        description="RFC 3339 with an offset (R-IN-2), representable in UTC (R-IN-6)"
+    )
+    datacontenttype: Annotated[str, Field(pattern=JSON_CONTENT_TYPE, max_length=256)] | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_tenant(self) -> PlatformEnvelope:
+        if "tenant" in (self.model_extra or {}):
+            raise PydanticCustomError(
+                "tenant_on_platform_fact",
+                "platform facts concern every tenant and carry no tenant (R-PLAT-4)",
+            )
+        return self
+
+    @property
+    def tenant(self) -> str:
+        return ""
+
+
 @dataclass(frozen=True)
 class InboundEvent:
-    """A validated inbound fact: envelope attributes plus its typed data."""
+    """A validated inbound fact: envelope attributes plus its typed data. ``tenant`` is empty
+    for platform facts, which carry none (R-PLAT-4)."""
 
     id: str
     source: str
@@ -209,7 +300,8 @@ def _typed_envelope(type_name: str, data_model: type[Data]) -> type[BaseModel]:
         # CloudEvents allows an event without data: for a type without required fields, a
         # missing ``data`` is the empty object (DESIGN §3).
         namespace["data"] = Field(default_factory=data_model)
-    return type(class_name + "Event", (Envelope,), namespace)
+    base = PlatformEnvelope if is_platform(type_name) else Envelope
+    return type(class_name + "Event", (base,), namespace)
 
 
 TYPED_ENVELOPES: dict[str, type[BaseModel]] = {
@@ -231,6 +323,13 @@ def _describe(error: ValidationError, event_id: str | None) -> ContractError:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "event"
     for each in error.errors():
+        if each["type"] == "tenant_on_platform_fact":
+            return ContractError(
+                "tenant_on_platform_fact", str(each["msg"]), event_id, rule="R-PLAT-4"
+            )
+        if each["type"] == "empty_window":
+            detail = "data: ends_at must be after starts_at (R-PLAT-1)"
+            return ContractError("empty_window", detail, event_id, rule="R-PLAT-1")
         if each["type"] == "time_out_of_range":
             place = ".".join(str(p) for p in each["loc"]) or "event"
             detail = f"{place}: instant not representable in UTC (R-IN-6)"
@@ -309,7 +408,7 @@ def kafka_key(event: InboundEvent) -> str:
     """The key an event must carry on Kafka (R-IN-5): ``platform`` for platform facts, the
     tenant for the others. A tenant's facts then share a partition, so each subject keeps its
     order (R-IN-4) and the tier in force is known when a clock starts (R-SLA-4)."""
-    return PLATFORM_KEY if event.type.startswith("platform.") else event.tenant
+    return PLATFORM_KEY if is_platform(event.type) else event.tenant
 
 
 def instants(event: InboundEvent) -> Iterator[tuple[str, datetime]]:
@@ -322,11 +421,13 @@ def instants(event: InboundEvent) -> Iterator[tuple[str, datetime]]:
 
 
 def check_not_future(event: InboundEvent, received: datetime, tolerance: timedelta) -> None:
-    """Raise ``time_in_future`` (R-IN-6) when one of the event's instants is more than
-    ``tolerance`` after ``received``, the instant the event was received."""
+    """Raise ``time_in_future`` (R-IN-6) when the fact is dated (its ``time``) more than
+    ``tolerance`` after ``received``, the instant the event was received. Instants in ``data``
+    are not the fact's date: a maintenance is announced ahead of its window by nature
+    (R-PLAT-1), so its ``starts_at`` and ``ends_at`` may lie any time ahead."""
     latest = received + tolerance
     for where, instant in instants(event):
-        if instant > latest:
+        if where == "time" and instant > latest:
             raise ContractError(
                 "time_in_future",
                 f"{where}: {instant.isoformat()} is more than {tolerance} after it was received "
@@ -338,7 +439,10 @@ def check_not_future(event: InboundEvent, received: datetime, tolerance: timedel
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schemas (2020-12): the envelope plus one per event type, keyed by file stem."""
-    schemas = {"envelope": Envelope.model_json_schema()}
+    schemas = {
+        "envelope": Envelope.model_json_schema(),
+        "platform_envelope": PlatformEnvelope.model_json_schema(),
+    }
     for name, model in TYPED_ENVELOPES.items():
         schemas[name] = model.model_json_schema()
     for stem, schema in schemas.items():

@@ -192,15 +192,66 @@ class ExpertiseHoursConsumedV1(_Data):
     unfunded: Minutes
 
 
+class TicketLinkedToIncidentV1(_Data):
+    """The ticket was linked to a platform incident (R-PLAT-3); its GTR is unchanged."""
+
+    platform_incident: str
+
+
+class PlatformMaintenanceAnnouncedV1(_Data):
+    """An exceptional maintenance was announced (R-PLAT-1)."""
+
+    starts_at: Instant
+    ends_at: Instant
+    scope: Literal["control_plane", "services"]
+    summary: str | None
+    in_time: bool = Field(
+        description="announced before it starts (`time` < `starts_at`): only then may a "
+        "control_plane maintenance exempt control-plane tickets (R-PLAT-1)"
+    )
+
+
+class PlatformMaintenanceCancelledV1(_Data):
+    """The maintenance was withdrawn: before its start it never happens, while under way it
+    stops at `time` (R-PLAT-1)."""
+
+
+Service = Literal["compute", "network", "storage", "backup", "control_plane"]
+
+
+class PlatformIncidentV1(_Data):
+    """A platform incident was declared, or restated (R-PLAT-2)."""
+
+    services: list[Service]
+    severity: Literal["degraded", "outage"]
+    status: str | None
+    summary: str | None
+
+
+class PlatformIncidentDeclaredV1(PlatformIncidentV1):
+    """A platform incident was declared (R-PLAT-2)."""
+
+
+class PlatformIncidentUpdatedV1(PlatformIncidentV1):
+    """The incident's services, severity or status changed (R-PLAT-2)."""
+
+
+class PlatformIncidentResolvedV1(_Data):
+    """The incident is over (R-PLAT-2)."""
+
+
+Subject = Literal["ticket", "tenant", "maintenance", "incident"]
+
+
 class EventType(NamedTuple):
     """A published type: its name, the model of its ``data``, and the subject's kind."""
 
     name: str
     model: type[_Data]
-    subject: Literal["ticket", "tenant"]
+    subject: Subject
 
 
-def _t(name: str, model: type[_Data], subject: Literal["ticket", "tenant"]) -> EventType:
+def _t(name: str, model: type[_Data], subject: Subject) -> EventType:
     return EventType(f"ticketflow.{name}.v1", model, subject)
 
 
@@ -228,6 +279,16 @@ TYPES: dict[str, EventType] = {
     "Subscription.HoursConsumed": _t(
         "expertise.hours_consumed", ExpertiseHoursConsumedV1, "tenant"
     ),
+    "Ticket.LinkedToIncident": _t("ticket.linked_to_incident", TicketLinkedToIncidentV1, "ticket"),
+    "Maintenance.Announced": _t(
+        "platform.maintenance_announced", PlatformMaintenanceAnnouncedV1, "maintenance"
+    ),
+    "Maintenance.Cancelled": _t(
+        "platform.maintenance_cancelled", PlatformMaintenanceCancelledV1, "maintenance"
+    ),
+    "Incident.Declared": _t("platform.incident_declared", PlatformIncidentDeclaredV1, "incident"),
+    "Incident.Updated": _t("platform.incident_updated", PlatformIncidentUpdatedV1, "incident"),
+    "Incident.Resolved": _t("platform.incident_resolved", PlatformIncidentResolvedV1, "incident"),
 }
 TYPE_NAMES = frozenset(t.name for t in TYPES.values())
 
@@ -237,17 +298,28 @@ def type_of(stored_topic: str) -> EventType | None:
     return TYPES.get(stored_topic.rsplit(":", 1)[-1])
 
 
+PLATFORM_KEY = "platform"
+
+
 class Published(NamedTuple):
-    """One record of ``ticketflow.events``, as consumers (and the projections) see it."""
+    """One record of ``ticketflow.events``, as consumers (and the projections) see it.
+
+    ``tenant`` is ``None`` for platform facts (R-PLAT-4): they carry no ``tenant`` attribute
+    and are keyed ``platform``."""
 
     id: str  # ``<aggregate id>:<version>``: stable, unique per event
     source: str
     type: str
     subject: str
     time: str
-    tenant: str
+    tenant: str | None
     position: int
     data: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The Kafka key on ``ticketflow.events``: the tenant, or ``platform`` (R-IN-5)."""
+        return PLATFORM_KEY if self.tenant is None else self.tenant
 
     @property
     def version(self) -> int:
@@ -255,8 +327,8 @@ class Published(NamedTuple):
         return int(self.id.rsplit(":", 1)[1])
 
     def structured(self) -> dict[str, Any]:
-        """The CloudEvent in structured mode (JSON format)."""
-        return {
+        """The CloudEvent in structured mode (JSON format); no ``tenant`` for platform facts."""
+        event = {
             "specversion": SPECVERSION,
             "id": self.id,
             "source": self.source,
@@ -269,9 +341,14 @@ class Published(NamedTuple):
             "position": self.position,
             "data": self.data,
         }
+        if self.tenant is None:
+            del event["tenant"]
+        return event
 
     def headers(self) -> list[tuple[str, bytes]]:
-        """Binary mode: the attributes as ``ce_*`` headers (the value is ``data``)."""
+        """Binary mode: the attributes as ``ce_*`` headers (the value is ``data``); no
+        ``ce_tenant`` for platform facts."""
+        tenant = [] if self.tenant is None else [("ce_tenant", self.tenant.encode())]
         return [
             ("ce_specversion", b"1.0"),
             ("ce_id", self.id.encode()),
@@ -279,7 +356,7 @@ class Published(NamedTuple):
             ("ce_type", self.type.encode()),
             ("ce_subject", self.subject.encode()),
             ("ce_time", self.time.encode()),
-            ("ce_tenant", self.tenant.encode()),
+            *tenant,
             ("ce_position", str(self.position).encode()),
             ("content-type", b"application/json"),
         ]
@@ -297,7 +374,7 @@ def from_binary(headers: dict[str, bytes], value: bytes) -> Published:
         headers["ce_type"].decode(),
         headers["ce_subject"].decode(),
         headers["ce_time"].decode(),
-        headers["ce_tenant"].decode(),
+        headers["ce_tenant"].decode() if "ce_tenant" in headers else None,
         int(headers["ce_position"]),
         orjson.loads(value),
     )
@@ -451,7 +528,7 @@ class Outbound:
 
     def __init__(self, recorder: Any, mapper: Any, source: str) -> None:
         self.recorder, self.mapper, self.source = recorder, mapper, source
-        self._owners: dict[Any, tuple[str, str]] = {}
+        self._owners: dict[Any, tuple[str, str | None]] = {}
 
     def decode(self, notification: Any) -> Any:
         """The domain event of a stored event (upcast to its class's current version)."""
@@ -465,20 +542,22 @@ class Outbound:
         event_type = TYPES.get(qualname)
         if event_type is None:
             raise UnpublishedEventError(f"no published type for {notification.topic}")
-        ticket, tenant = self._owner(event)
+        name, tenant = self._owner(event)
         return Published(
             f"{event.originator_id}:{event.originator_version}",
             self.source,
             event_type.name,
-            ticket if event_type.subject == "ticket" else tenant,
+            name,
             rfc3339(event.at),
             tenant,
             notification.id,
             ENCODERS[qualname](event),
         )
 
-    def _owner(self, event: Any) -> tuple[str, str]:
-        """``(subject name, tenant)`` of the event's aggregate."""
+    def _owner(self, event: Any) -> tuple[str, str | None]:
+        """``(subject name, tenant)`` of the event's aggregate: the ticket, maintenance or
+        incident id (the tenant for a subscription), and ``None`` for a platform aggregate's
+        tenant (R-PLAT-4)."""
         key = event.originator_id
         found = self._owners.get(key)
         if found is None:
@@ -486,7 +565,10 @@ class Outbound:
             if event.originator_version != 1:
                 stored = self.recorder.select_events(key, lte=1)[0]
                 first = self.mapper.to_domain_event(stored)
-            found = (getattr(first, "ticket", first.tenant), first.tenant)
+            tenant: str | None = getattr(first, "tenant", None)
+            names = [getattr(first, a, None) for a in ("ticket", "maintenance", "incident")]
+            name = next((n for n in names if n is not None), tenant)
+            found = (str(name), tenant)
             if len(self._owners) >= self.LIMIT:
                 self._owners.clear()
             self._owners[key] = found

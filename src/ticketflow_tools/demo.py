@@ -35,6 +35,7 @@ from ticketflow.entrypoints.progress import Progress
 from ticketflow.entrypoints.report import Summary
 from ticketflow.errors import TicketflowError
 from ticketflow.service.ingest import IngestReport, ingest_lines
+from ticketflow.service.weather import weather
 from ticketflow.settings import Settings
 
 DEFAULT_SEED = 7
@@ -91,6 +92,7 @@ DOWNGRADE_ASKED = {
 CHANNEL_SOURCES = {"portal": "/customer-space", "email": "/mail-gateway", "phone": "/phone-desk"}
 SUPPORT_TOOL = "/support-tooling"
 TIMESHEETS = "/expert-timesheets"
+PLATFORM_OPS = "/platform-ops"
 PARIS_TIME_SOURCES = ("/phone-desk", SUPPORT_TOOL, TIMESHEETS)  # the others write UTC (Z)
 BAD_KINDS = ("not_json", "unknown_type", "language_de", "missing_offset", "unknown_ticket")
 MINUTE = timedelta(minutes=1)
@@ -158,6 +160,7 @@ class TicketPlan:
     skip_restore: bool = False
     reopen: bool = False
     close: bool = True
+    platform_incident: str | None = None  # linked at opening (R-PLAT-3)
 
 
 def period(start: Month, months: int) -> list[Month]:
@@ -330,6 +333,8 @@ class Operation:
         }
         if plan.beta:
             data["beta_feature"] = True
+        if plan.platform_incident is not None:
+            data["platform_incident"] = plan.platform_incident
         self.emit(at, "ticket.opened", ticket, customer.id, data, CHANNEL_SOURCES[plan.channel])
         last = self._triage(ticket, customer, at, plan)
         last, incident = self._reclassify(ticket, customer, at, last, plan)
@@ -455,6 +460,69 @@ class Operation:
         window = maintenance_windows(first)[0][0] + 40 * MINUTE
         self.ticket(silver, window, TicketPlan("P1", "control_plane"))
 
+    # -- the platform (R-PLAT-*) ------------------------------------------------------------
+
+    def platform(self) -> None:
+        """The platform's side of the last month: an incident with tickets linked at opening
+        and later; an exceptional control-plane maintenance announced days ahead (its
+        control-plane tickets carry no SLA, R-PLAT-1) and one announced once under way (their
+        GTR stands); and an outage declared shortly before the end of the period, still open
+        then, whose linked P1 tickets have their clocks running (R-PLAT-3)."""
+        last = self.months[-1]
+        self._incident(f"INC-{last}-01", self._local(last, 14, 10), resolve=True)
+        self._maintenance(f"MNT-{last}-01", self._local(last, 9, 21), ahead=5 * DAY)
+        self._maintenance(f"MNT-{last}-02", self._local(last, 20, 21), ahead=-25 * MINUTE)
+        self._incident(f"INC-{last}-02", self.end - 200 * MINUTE, resolve=False)
+
+    def platform_fact(self, at: datetime, what: str, subject: str, data: dict[str, Any]) -> None:
+        """A platform fact: no tenant (R-PLAT-4)."""
+        self.emit(at, f"platform.{what}", subject, "", data, PLATFORM_OPS)
+
+    def _with_gtr(self, at: datetime) -> list[Customer]:
+        """Customers whose tier in force at ``at`` has a GTR, highest tier first."""
+        found = [c for c in self.customers if tier_at(c.history, at) is not Tier.STANDARD]
+        found = [c for c in found if self._may_act(c, at)]
+        return sorted(found, key=lambda c: -list(Tier).index(tier_at(c.history, at)))
+
+    def _incident(self, incident: str, declared: datetime, resolve: bool) -> None:
+        rng = self.rng
+        services = ["compute", "network"] if resolve else ["storage"]
+        summary = "Hypervisor rack down" if resolve else "Storage cluster unavailable"
+        data = {"services": services, "severity": "outage", "status": "investigating"}
+        self.platform_fact(declared, "incident_declared", incident, data | {"summary": summary})
+        affected = self._with_gtr(declared)[:5]
+        for n, customer in enumerate(affected):
+            at = declared + (10 + 12 * n) * MINUTE
+            plan = TicketPlan("P1" if n < 3 else "P2", services[n % len(services)])
+            plan.platform_incident = incident
+            plan.late = not resolve  # still unrestored at the end of the period
+            self.ticket(customer, at, plan)
+        # Tickets opened before the incident was declared, linked to it later.
+        for customer in affected[:2]:
+            opened = declared - _minutes(rng, 20, 60)
+            ticket = self.ticket(customer, opened, TicketPlan("P2", services[0]))
+            link = {"platform_incident": incident}
+            self.support(declared + 45 * MINUTE, "linked_to_incident", ticket, customer, link)
+        if resolve:
+            update = {"services": ["compute"], "severity": "degraded", "status": "mitigated"}
+            self.platform_fact(declared + 100 * MINUTE, "incident_updated", incident, update)
+            self.platform_fact(declared + 5 * 60 * MINUTE, "incident_resolved", incident, {})
+
+    def _maintenance(self, maintenance: str, starts: datetime, ahead: timedelta) -> None:
+        """A control-plane window of 2 h 30 (21:00-23:30 Paris, never in a planned window),
+        announced ``ahead`` of its start (negative: after it started), with control-plane P1
+        tickets opened inside."""
+        data = {
+            "starts_at": _time_text(starts, PLATFORM_OPS),
+            "ends_at": _time_text(starts + 150 * MINUTE, PLATFORM_OPS),
+            "scope": "control_plane",
+            "summary": "API gateway upgrade: portal and APIs may be unavailable",
+        }
+        self.platform_fact(starts - ahead, "maintenance_announced", maintenance, data)
+        for n, customer in enumerate(self._with_gtr(starts)[:3]):
+            at = starts + (35 + 20 * n) * MINUTE
+            self.ticket(customer, at, TicketPlan("P1", "control_plane"))
+
     # -- expertise ------------------------------------------------------------------------
 
     def expertise(self, customer: Customer) -> None:
@@ -537,7 +605,8 @@ class Operation:
     def _bad_line(self, kind: str, near: Fact) -> str:
         """A line the engine must reject (R-IN-2, R-IN-3, R-TIER-3), at ``near``'s time."""
         ghost = f"TCK-X{next(self.numbers):06d}"
-        at, tenant, uid = near.at, near.tenant, self.uid()
+        # Near a platform fact (no tenant), the bad line is the first customer's.
+        at, tenant, uid = near.at, near.tenant or self.customers[0].id, self.uid()
         if kind == "unknown_type":
             fact = Fact(
                 at, 0, "ticket.merged", ghost, tenant, SUPPORT_TOOL, uid, {"into": near.subject}
@@ -583,6 +652,8 @@ def _line(fact: Fact, naive: bool = False) -> str:
         "datacontenttype": "application/json",
         "data": fact.data,
     }
+    if fact.type.startswith("platform."):
+        del event["tenant"]  # platform facts carry no tenant (R-PLAT-4)
     return json.dumps(event, ensure_ascii=False)
 
 
@@ -600,6 +671,7 @@ def generate(
         operation.tickets(customer)
         operation.expertise(customer)
     operation.maintenance()
+    operation.platform()
     return operation.lines()
 
 
@@ -630,9 +702,11 @@ def run_demo(
     try:
         ingested = _ingest(system, lines, str(dataset), out_dir / DEAD_LETTER_FILE)
         _project(system)
-        figures = report.collect(system.readmodels, Month.parse(names[-1]).end(), names)
+        now = Month.parse(names[-1]).end()
+        figures = report.collect(system.readmodels, now, names)
+        figures["weather"] = weather(system.readmodels, as_of=now)
         note = f"Demo operation: seed {seed}, {tenants} tenants, dataset {dataset}."
-        page = report.page_of(system.readmodels, Month.parse(names[-1]).end(), notes=[note])
+        page = report.page_of(system.readmodels, now, notes=[note])
     finally:
         system.close()
     figures |= _ingest_figures(ingested)
@@ -744,7 +818,56 @@ def format_summary(summary: Summary, limit: int = 15) -> str:
             "Customers over their hours (R-EXP-1, R-EXP-4, R-EXP-5)", _over_text(summary, limit)
         ),
     ]
+    if summary.weather:
+        parts.append(
+            _section(
+                f"Platform weather as of {summary.weather['as_of']} (R-PLAT-1..3)",
+                _weather_text(summary.weather),
+            )
+        )
     return "\n\n".join(parts)
+
+
+def _weather_text(data: dict[str, Any]) -> str:
+    """Services, incidents and exceptional windows, and the P1 clocks still running on
+    tickets linked to an incident: whom the mail campaign must reach (R-PLAT-3)."""
+
+    def joined(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: ", ".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+
+    running = [link for link in data["linked_tickets"] if link["clock_running"]]
+    return "\n\n".join(
+        (
+            render.table(joined(data["services"]), ("service", "state", "causes")),
+            render.table(
+                joined(data["incidents"]),
+                (
+                    "incident",
+                    "state",
+                    "declared_at",
+                    "services",
+                    "severity",
+                    "tickets",
+                    "running_p1_clocks",
+                    "tenants",
+                ),
+            ),
+            render.table(
+                data["maintenances"],
+                (
+                    "maintenance",
+                    "scope",
+                    "starts_at",
+                    "ends_at",
+                    "announced_at",
+                    "in_time",
+                    "exempts",
+                ),
+            ),
+            "P1 clocks still running on linked tickets:\n"
+            + render.table(running, ("incident", "ticket", "tenant", "sla_status", "deadline")),
+        )
+    )
 
 
 def _section(title: str, body: str) -> str:

@@ -58,6 +58,35 @@ WHATIF_EDITION = {
         )["editions"][-1]["tiers"].items()
     },
 }
+# A platform incident (no tenant, R-PLAT-4) with a ticket of each tenant linked to it.
+INCIDENT = {
+    **event(
+        "platform.incident_declared",
+        "INC-1",
+        "2026-05-06T09:30:00Z",
+        {"services": ["compute"], "severity": "outage"},
+        id="p-1",
+    )
+}
+del INCIDENT["tenant"]
+LINKS = [
+    {
+        **ticket_fact(
+            "linked_to_incident", "T-1", "2026-05-06T10:05:00Z", platform_incident="INC-1"
+        ),
+        "id": "l-a",
+    },
+    {
+        **ticket_fact(
+            "linked_to_incident",
+            "G-1",
+            "2026-05-06T11:05:00Z",
+            tenant="globex",
+            platform_incident="INC-1",
+        ),
+        "id": "l-g",
+    },
+]
 
 # A request for each route, about acme (a new route without one fails the matrix test).
 SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
@@ -85,6 +114,8 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ),
     ("POST", "/v1/whatif"): ("/v1/whatif", WHATIF_EDITION),
     ("GET", "/v1/report"): ("/v1/report", None),
+    ("GET", "/v1/weather"): ("/v1/weather", None),
+    ("GET", "/v1/weather/incidents/{incident}"): ("/v1/weather/incidents/INC-1", None),
 }
 # What a key of the right role scoped to another tenant (globex) gets for the acme samples:
 # 403 where a tenant is named, 404 for a ticket (not its own: "not found", R-ACC-3), 403 for
@@ -107,7 +138,7 @@ OTHER_SCOPE = {
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with Api.start(tmp_path_factory.mktemp("access") / "data") as client:
-        reply = client.post_events([*ACME, *GLOBEX, *REJECTED])
+        reply = client.post_events([*ACME, *GLOBEX, INCIDENT, *LINKS, *REJECTED])
         assert reply.status_code == 207, reply.text
         yield client
 
@@ -205,6 +236,30 @@ def test_lists_and_exports_show_only_the_keys_tenants(loaded: Api) -> None:
     assert [d["id"] for d in dead] == ["x-a"]
     unscoped = loaded.get("/v1/sla").json()
     assert {r["ticket"] for r in unscoped} == {"T-1", "G-1"}
+
+
+def test_the_weather_shows_a_scoped_key_only_its_tenants_tickets(loaded: Api) -> None:
+    """Services and incidents concern every tenant; linked tickets and affected tenants are
+    the key's own only (R-ACC-3, R-PLAT-3)."""
+    acme = _scoped(loaded, "acme")
+    at = "?as_of=2026-05-06T12:00:00Z"
+    full = loaded.get("/v1/weather" + at).json()
+    scoped = loaded.get("/v1/weather" + at, headers=acme).json()
+    assert scoped["services"] == full["services"]
+    assert {s["service"]: s["state"] for s in scoped["services"]}["compute"] == "outage"
+    assert [t["ticket"] for t in full["linked_tickets"]] == ["T-1", "G-1"]
+    assert [t["ticket"] for t in scoped["linked_tickets"]] == ["T-1"]
+    assert full["incidents"][0]["tenants"] == ["acme", "globex"]
+    assert scoped["incidents"][0]["tenants"] == ["acme"]
+    one = loaded.get("/v1/weather/incidents/INC-1" + at, headers=acme)
+    assert one.status_code == 200, one.text
+    assert [t["ticket"] for t in one.json()["linked_tickets"]] == ["T-1"]
+    assert "globex" not in one.text
+    assert "globex" not in loaded.get("/v1/weather?format=csv", headers=acme).text
+    assert "G-1" not in json.dumps(scoped)
+    missing = loaded.get("/v1/weather/incidents/INC-404", headers=acme)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize(

@@ -25,22 +25,13 @@ from typing import Any
 
 import pytest
 
+from projections import ALL
 from tests.cli import Run, ce, run
 
 EVENTS_FILE = "events.sqlite3"
 READMODELS_FILE = "readmodels.sqlite3"
 GENESIS = "0" * 64
-TABLES = (
-    "sla_tickets",
-    "sla_cycles",
-    "billing_subscriptions",
-    "billing_changes",
-    "billing_months",
-    "expertise_tiers",
-    "expertise_months",
-    "expertise_packs",
-    "expertise_consumptions",
-)
+TABLES = tuple(table for projection in ALL for table in projection.tables)
 
 
 def p1(ticket: str, id_: str, time: str) -> str:

@@ -269,3 +269,48 @@ class TestOverHours:
         out = demo_run.done.stdout
         table = out[out.index("most over first") :].splitlines()[1]
         assert table.split()[:3] == ["tenant", "tiers", "included_hours"]
+
+
+class TestPlatform:
+    """The demo's platform side (R-PLAT-1..3): an incident with linked tickets, an exceptional
+    maintenance announced in time and one announced late, clocks still running at the end."""
+
+    def test_platform_facts_carry_no_tenant(self, demo_run: DemoRun) -> None:
+        platform = [e for e in dataset_events(demo_run) if e["type"].startswith("platform.")]
+        kinds = {e["type"] for e in platform}
+        assert {
+            "platform.incident_declared",
+            "platform.incident_updated",
+            "platform.incident_resolved",
+            "platform.maintenance_announced",
+        } <= kinds
+        assert all("tenant" not in e for e in platform)
+        opened_linked = [
+            e
+            for e in dataset_events(demo_run)
+            if e["type"] == "ticket.opened" and "platform_incident" in e["data"]
+        ]
+        linked_later = [
+            e for e in dataset_events(demo_run) if e["type"] == "ticket.linked_to_incident"
+        ]
+        assert opened_linked
+        assert linked_later
+
+    def test_maintenance_in_time_exempts_and_late_does_not(self, demo_run: DemoRun) -> None:
+        rows = demo_run.query("sla", "--as-of", PERIOD_END)
+        exempt = {r["ticket"] for r in rows if r["reason"] == "R-PLAT-1"}
+        assert exempt
+        weather = demo_run.query("weather", "--as-of", PERIOD_END)
+        windows = {m["in_time"]: m for m in weather["maintenances"]}
+        assert windows[True]["exempts"]
+        assert not windows[False]["exempts"]
+
+    def test_the_summary_shows_the_weather_with_running_clocks(self, demo_run: DemoRun) -> None:
+        out = demo_run.done.stdout
+        assert "Platform weather as of 2026-02-28T23:00:00Z" in out
+        weather = demo_run.query("weather", "--as-of", PERIOD_END)
+        states = {s["service"]: s["state"] for s in weather["services"]}
+        assert "outage" in states.values()
+        running = [t for t in weather["linked_tickets"] if t["clock_running"]]
+        assert {t["sla_status"] for t in running} >= {"at_risk", "running"}
+        assert all(t["deadline"] > "2026-02-28T23:00:00Z" for t in running)

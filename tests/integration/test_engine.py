@@ -265,9 +265,103 @@ RESOLVE = fact("resolved", "T-1", "2026-05-04T12:00:00Z")
 CLOSE = fact("closed", "T-1", "2026-05-04T13:00:00Z")
 START_SILVER = started("SILVER", "2026-03-02T09:00:00Z")
 
+
+def platform(
+    kind: str, subject: str, time: str, data: dict[str, Any] | None = None
+) -> InboundEvent:
+    """A platform fact: no tenant (R-PLAT-4)."""
+    return parse_event(
+        {
+            "specversion": "1.0",
+            "id": f"e-{next(_ids)}",
+            "source": "ops",
+            "type": f"platform.{kind}",
+            "subject": subject,
+            "time": time,
+            "data": data or {},
+        }
+    )
+
+
+WINDOW = {"starts_at": "2026-05-05T10:00:00Z", "ends_at": "2026-05-05T12:00:00Z"}
+ANNOUNCE = platform(
+    "maintenance_announced", "M-1", "2026-05-04T10:00:00Z", {**WINDOW, "scope": "services"}
+)
+OUTAGE = {"services": ["compute"], "severity": "outage"}
+DECLARE = platform("incident_declared", "I-1", "2026-05-04T10:00:00Z", OUTAGE)
+RESOLVE_INCIDENT = platform("incident_resolved", "I-1", "2026-05-04T11:00:00Z")
+
 # One way to provoke each kind of rejection the engine gives: (reason, rule, facts before, the
 # rejected fact). Every reason the engine can give appears at least once.
 REJECTIONS: list[tuple[str, str, list[InboundEvent], InboundEvent]] = [
+    (
+        "unknown_platform_subject",
+        "R-PLAT-1",
+        [],
+        platform("maintenance_cancelled", "M-404", "2026-05-04T10:00:00Z"),
+    ),
+    (
+        "unknown_platform_subject",
+        "R-PLAT-2",
+        [],
+        platform("incident_updated", "I-404", "2026-05-04T10:00:00Z", OUTAGE),
+    ),
+    (
+        "transition_error",
+        "R-PLAT-1",
+        [ANNOUNCE],
+        platform(
+            "maintenance_announced", "M-1", "2026-05-04T11:00:00Z", {**WINDOW, "scope": "services"}
+        ),
+    ),
+    (
+        "transition_error",
+        "R-PLAT-1",
+        [ANNOUNCE],
+        platform("maintenance_cancelled", "M-1", "2026-05-05T12:00:00Z"),  # at its end
+    ),
+    (
+        "transition_error",
+        "R-PLAT-2",
+        [DECLARE],
+        platform("incident_declared", "I-1", "2026-05-04T10:30:00Z", OUTAGE),
+    ),
+    (
+        "transition_error",
+        "R-PLAT-2",
+        [DECLARE, RESOLVE_INCIDENT],
+        platform("incident_updated", "I-1", "2026-05-04T12:00:00Z", OUTAGE),
+    ),
+    (
+        "transition_error",
+        "R-PLAT-2",
+        [DECLARE],
+        platform("incident_resolved", "I-1", "2026-05-04T09:00:00Z"),  # before its declaration
+    ),
+    (
+        "transition_error",
+        "R-PLAT-3",
+        [
+            OPEN,
+            fact(
+                "linked_to_incident",
+                "T-1",
+                "2026-05-04T10:10:00Z",
+                data={"platform_incident": "I-9"},
+            ),
+        ],
+        fact(
+            "linked_to_incident", "T-1", "2026-05-04T10:20:00Z", data={"platform_incident": "I-9"}
+        ),
+    ),
+    (
+        "transition_error",
+        "R-SLA-2",
+        [OPEN],
+        fact(
+            "linked_to_incident", "T-1", "2026-05-04T09:00:00Z", data={"platform_incident": "I-9"}
+        ),
+    ),
     ("unknown_ticket", "R-SLA-2", [], fact("service_restored", "T-404", "2026-05-04T10:00:00Z")),
     ("already_opened", "R-SLA-7", [OPEN], opened("T-1", "2026-05-04T10:30:00Z")),
     (

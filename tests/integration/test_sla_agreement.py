@@ -5,7 +5,9 @@ to and from P1, restorations, resolutions, closings and reopenings, at random ti
 through the engine and projected into a SQLite read model. At several as-of instants, the status,
 breach minutes and deadline of every ticket are worked out from the SQL columns alone (the
 settled ``outcome`` and ``breach_minutes`` of ``sla_cycles``, its ``deadline`` and ``warn_75_at``)
-and compared with what ``ticketflow.service.queries.sla`` answers.
+and compared with what ``ticketflow.service.queries.sla`` answers. Exceptional maintenance
+(announced in time or late, either scope, sometimes cancelled) comes on its own, as the
+platform's partition would: an exempted cycle names it in ``exempted_by`` (R-PLAT-1).
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ def histories(draw: st.DrawFn) -> History:
             timed.append((when, _step(ticket, step, at(when), draw)))
     timed.sort(key=lambda pair: pair[0])  # stable: a subject's facts keep their order
     facts = [fact for _, fact in timed]
+    openings = [t for t, f in timed if f["type"] in ("ticket.opened", "ticket.reopened")]
+    drawn = draw(maintenances(openings))
+    platform = [fact for _, fact in sorted(drawn, key=lambda pair: pair[0])]
+    # The platform's partition consumed before, after or amid the tenant's (R-PLAT-4).
+    cut = draw(st.integers(0, len(facts)))
+    facts = facts[:cut] + platform + facts[cut:]
     last = timed[-1][0]
     # Some instants anywhere, some shortly after a fact (inside the clocks' 50-100 % spans).
     anywhere = st.integers(-3600, last + 2 * 86400)
@@ -82,6 +90,29 @@ def histories(draw: st.DrawFn) -> History:
     instants = draw(st.lists(st.one_of(anywhere, after_a_fact.map(sum)), min_size=2, max_size=6))
     as_of = [BASE + timedelta(seconds=s) for s in [*instants, last + 30 * 86400]]
     return History(facts, draw(st.integers(0, len(facts))), as_of)
+
+
+@st.composite
+def maintenances(draw: st.DrawFn, openings: list[int]) -> list[tuple[int, dict[str, Any]]]:
+    """Exceptional maintenance facts (R-PLAT-1), with their times: anywhere over the tickets'
+    span, or starting shortly before an opening or a reopening."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for number in range(draw(st.integers(0, 2))):
+        near = st.tuples(st.sampled_from(openings), st.integers(-3600, 0)).map(sum)
+        starts = draw(st.one_of(st.integers(0, 3 * 86400), near))
+        ends = starts + draw(st.integers(600, 30 * 3600))
+        told = starts + draw(st.integers(-86400, 1800))  # mostly before: in time
+        scope = draw(st.sampled_from(("control_plane", "control_plane", "services")))
+        data = {"starts_at": at(starts), "ends_at": at(ends), "scope": scope}
+        fact = event("platform.maintenance_announced", f"M-{number}", at(told), data)
+        del fact["tenant"]
+        found.append((told, fact))
+        if told < ends and draw(st.booleans()):  # withdrawn before it is over (R-PLAT-1)
+            cancel = draw(st.integers(told, ends - 1))
+            withdrawn = event("platform.maintenance_cancelled", f"M-{number}", at(cancel))
+            del withdrawn["tenant"]
+            found.append((cancel, withdrawn))
+    return found
 
 
 def _step(ticket: str, step: str, time: str, draw: st.DrawFn) -> dict[str, Any]:
@@ -109,6 +140,7 @@ def sql_cycles(system: System) -> dict[str, list[dict[str, Any]]]:
         "stopped_at",
         "outcome",
         "breach_minutes",
+        "exempted_by",
     )
     with system.readmodels.transaction() as c:
         c.execute(f"SELECT {', '.join(columns)} FROM sla_cycles ORDER BY ticket, cycle")
@@ -123,6 +155,10 @@ def cycle_from_sql(row: dict[str, Any], as_of: datetime) -> tuple[str, int]:
     """A cycle's (status, breach minutes) as of ``as_of``, read from its SQL columns."""
     started = parse_rfc3339(row["clock_started_at"])
     ended = parse_rfc3339(row["cancelled_at"] or row["stopped_at"])
+    if row["exempted_by"] is not None:  # R-PLAT-1: no SLA, settled so from the start
+        expected = ("not_applicable", 0) if started is not None else (None, None)
+        assert (row["outcome"], row["breach_minutes"]) == expected, row
+        return "not_applicable", 0
     if ended is not None and started is not None:
         assert row["outcome"] is not None, f"settled cycle without outcome: {row}"
     else:
@@ -150,6 +186,8 @@ def ticket_from_sql(cycles: list[dict[str, Any]], as_of: datetime) -> dict[str, 
         row for row, s in zip(reversed(cycles), reversed(statuses), strict=True) if s[0] == worst
     )
     started = parse_rfc3339(shown["clock_started_at"])
+    if shown["exempted_by"] is not None:
+        started = None  # an exempted cycle shows no clock (R-PLAT-1)
     return {
         "status": worst,
         "breach_minutes": sum(minutes for _, minutes in statuses),

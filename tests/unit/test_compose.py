@@ -32,6 +32,7 @@ TICKETFLOW_SERVICES = {
     "engine",
     "relay",
     "projections",
+    "alerts",
     "api",
     "keys",
 }

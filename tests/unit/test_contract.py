@@ -13,6 +13,9 @@ import pytest
 from ticketflow.contract import (
     EVENT_TYPES,
     HoursConsumedData,
+    IncidentData,
+    LinkedToIncidentData,
+    MaintenanceAnnouncedData,
     NoData,
     PackPurchasedData,
     PriorityChangedData,
@@ -60,6 +63,12 @@ def utc(text: str) -> datetime:
 
 # The UTC instant of each valid sample's `time`, worked out by hand from its offset.
 EXPECTED_UTC = {
+    "ticket.linked_to_incident": utc("2026-05-04T10:30:00+00:00"),
+    "platform.maintenance_announced": utc("2026-05-04T10:00:00+00:00"),
+    "platform.maintenance_cancelled": utc("2026-05-05T07:00:00+00:00"),
+    "platform.incident_declared": utc("2026-05-04T10:00:00+00:00"),
+    "platform.incident_updated": utc("2026-05-04T10:40:00+00:00"),
+    "platform.incident_resolved": utc("2026-05-04T12:00:00+00:00"),
     "subscription.started": utc("2026-03-02T08:00:00+00:00"),  # 09:00+01:00 - 1 h
     "subscription.tier_upgraded": utc("2026-04-30T22:30:00+00:00"),  # 05-01T00:30+02:00 - 2 h
     "subscription.tier_downgraded": utc("2026-12-31T23:30:00+00:00"),  # already Z
@@ -98,13 +107,31 @@ EXPECTED_DATA = {
     "ticket.resolved": NoData(),
     "ticket.closed": NoData(),
     "ticket.reopened": NoData(),
+    "ticket.linked_to_incident": LinkedToIncidentData(platform_incident="INC-42"),
+    "platform.maintenance_announced": MaintenanceAnnouncedData(
+        starts_at="2026-05-06T20:00:00Z",  # type: ignore[arg-type]
+        ends_at="2026-05-06T23:00:00Z",  # type: ignore[arg-type]
+        scope="control_plane",
+        summary="API gateway upgrade",
+    ),
+    "platform.maintenance_cancelled": NoData(),
+    "platform.incident_declared": IncidentData(
+        services=["compute", "network"],
+        severity="outage",
+        status="investigating",
+        summary="hypervisor rack down",
+    ),
+    "platform.incident_updated": IncidentData(
+        services=["compute"], severity="degraded", status="mitigated"
+    ),
+    "platform.incident_resolved": NoData(),
 }
 
 
 class TestSampleFiles:
     def test_one_valid_sample_per_event_type(self) -> None:
         assert sorted(p.stem for p in VALID_DIR.glob("*.json")) == sorted(EVENT_TYPES)
-        assert len(EVENT_TYPES) == 13
+        assert len(EVENT_TYPES) == 19
 
     def test_every_invalid_sample_has_an_expectation(self) -> None:
         assert sorted(EXPECTED_INVALID) == INVALID_FILES
@@ -125,7 +152,7 @@ class TestValidSamples:
             sample["id"],
             sample["source"],
             sample["subject"],
-            sample["tenant"],
+            sample.get("tenant", ""),  # platform facts carry none (R-PLAT-4)
         )
         assert event.data == EXPECTED_DATA[type_name]
         assert type(event.data) is type(EXPECTED_DATA[type_name])

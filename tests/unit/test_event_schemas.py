@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from tests.factories import system_factory
 from ticketflow.contract_events import TYPES, event_json_schemas
+from ticketflow.domain.platform import Incident, Maintenance
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
 from ticketflow.entrypoints.cli import main
@@ -29,7 +30,7 @@ FIX = "run `ticketflow schemas export --dir schemas` and commit the result"
 
 def domain_events() -> set[str]:
     found = set()
-    for aggregate in (Ticket, Subscription):
+    for aggregate in (Ticket, Subscription, Maintenance, Incident):
         for name, value in vars(aggregate).items():
             if isinstance(value, type) and issubclass(value, Aggregate.Event) and name not in BASES:
                 found.add(value.__qualname__)
@@ -54,7 +55,7 @@ class TestTypes:
     def test_names_are_versioned_and_independent_of_code_layout(self) -> None:
         for t in TYPES.values():
             assert re.fullmatch(
-                r"ticketflow\.(ticket|subscription|expertise)\.[a-z_]+\.v\d+", t.name
+                r"ticketflow\.(ticket|subscription|expertise|platform)\.[a-z_]+\.v\d+", t.name
             )
 
 

@@ -9,8 +9,10 @@ DomainError                       reason            rule
     │   ├── UnknownTicketError    unknown_ticket    R-SLA-2: a fact about a ticket never opened
     │   ├── AlreadyOpenedError    already_opened    R-SLA-7: a ticket opens once, then reopens
     │   └── TenantMismatchError   tenant_mismatch   R-ACC-3: the ticket is not the tenant's
-    └── SubscriptionTransitionError transition_error (given where raised)
-        └── AlreadyStartedError   already_started   R-BILL-3: a subscription starts once
+    ├── SubscriptionTransitionError transition_error (given where raised)
+    │   └── AlreadyStartedError   already_started   R-BILL-3: a subscription starts once
+    └── PlatformTransitionError   transition_error  (given where raised: R-PLAT-1, R-PLAT-2)
+        └── UnknownPlatformFactError unknown_platform_subject (given where raised)
 """
 
 from __future__ import annotations
@@ -85,6 +87,16 @@ class AlreadyStartedError(SubscriptionTransitionError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, rule="R-BILL-3")
+
+
+class PlatformTransitionError(TransitionError):
+    """A maintenance or incident fact that its current state does not allow (R-PLAT-1, 2)."""
+
+
+class UnknownPlatformFactError(PlatformTransitionError):
+    """A fact about a maintenance or an incident never announced or declared."""
+
+    reason: ClassVar[str] = "unknown_platform_subject"
 
 
 def rejection_reasons() -> dict[str, type[DomainError]]:

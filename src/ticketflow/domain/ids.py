@@ -1,4 +1,5 @@
-"""Deterministic aggregate ids: one Ticket per upstream ticket id, one Subscription per tenant."""
+"""Deterministic aggregate ids: one Ticket per upstream ticket id, one Subscription per tenant,
+one Maintenance or Incident per upstream maintenance or incident id."""
 
 from __future__ import annotations
 
@@ -16,3 +17,13 @@ def ticket_id(ticket: str) -> UUID:
 @lru_cache(maxsize=65536)
 def subscription_id(tenant: str) -> UUID:
     return uuid5(NAMESPACE, f"subscription:{tenant}")
+
+
+@lru_cache(maxsize=4096)
+def maintenance_id(maintenance: str) -> UUID:
+    return uuid5(NAMESPACE, f"maintenance:{maintenance}")
+
+
+@lru_cache(maxsize=4096)
+def incident_id(incident: str) -> UUID:
+    return uuid5(NAMESPACE, f"incident:{incident}")

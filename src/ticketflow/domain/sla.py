@@ -107,6 +107,8 @@ class Cycle:
     no_clock_rule: str | None  # why the cycle has no clock (when clock is None)
     cancelled_at: datetime | None = None  # R-SLA-3: lowered from P1 before restoration
     stopped_at: datetime | None = None  # R-SLA-6: restored, or resolved/closed unrestored
+    # R-PLAT-1: the announced maintenance that exempts the cycle (``platform.exempting_window``)
+    exempted_by: str | None = None
 
     @property
     def ended_at(self) -> datetime | None:
@@ -159,7 +161,10 @@ def settle(deadline: datetime, ended_at: datetime, *, cancelled: bool) -> Settle
 
 
 def cycle_status(cycle: Cycle, as_of: datetime) -> CycleStatus:
-    """Status of a cycle as of ``as_of`` (R-SLA-10)."""
+    """Status of a cycle as of ``as_of`` (R-SLA-10). A cycle exempted by an announced
+    control-plane maintenance carries no SLA, whatever its clock (R-PLAT-1)."""
+    if cycle.exempted_by is not None:
+        return CycleStatus("not_applicable", "R-PLAT-1", 0, False, False)
     clock = cycle.clock
     if clock is None or as_of < clock.started_at:
         return CycleStatus("not_applicable", cycle.no_clock_rule or "R-SLA-1", 0, False, False)
@@ -180,6 +185,17 @@ def cycle_status(cycle: Cycle, as_of: datetime) -> CycleStatus:
     if clock.at_risk_at <= as_of:
         return CycleStatus("at_risk", None, 0, True, True)
     return CycleStatus("running", None, 0, clock.warning_at <= as_of, False)
+
+
+def clock_running(cycle: Cycle, as_of: datetime) -> bool:
+    """Whether the cycle's GTR clock runs at ``as_of`` (R-SLA-10): started by then, neither
+    stopped nor cancelled by then, and not exempted (R-PLAT-1). A clock past its deadline
+    still runs (``breached``, and the minutes grow)."""
+    clock = cycle.clock
+    if clock is None or cycle.exempted_by is not None or as_of < clock.started_at:
+        return False
+    ended = cycle.ended_at
+    return ended is None or ended > as_of
 
 
 def ticket_status(statuses: list[CycleStatus]) -> CycleStatus:

@@ -129,10 +129,12 @@ class Ticket(Aggregate):
         self.acknowledged = False
         self.cycle = 1
         self.cycle_opened_at = at
+        self.opened_at = at
         self.clock_running = clock_started_at is not None
         self.deadline = _deadline(clock_started_at, gtr_minutes)
         self.clock_cancelled = False
         self.stopped_at: datetime | None = None
+        self.incidents: dict[str, None] = {}
         self.inbound_keys: dict[str, None] = {inbound: None}
 
     # -- commands -------------------------------------------------------------------------
@@ -307,6 +309,25 @@ class Ticket(Aggregate):
             at=at, inbound=inbound, cycle=self.cycle + 1, tier=tier.value, **clock_fields(decision)
         )
 
+    def link_incident(self, *, at: datetime, inbound: str, platform_incident: str) -> None:
+        """Link the ticket to a platform incident (R-PLAT-3): whom the incident concerns. It
+        never changes a GTR, and it is recorded even when the incident is not known yet: the
+        platform's facts travel on their own partition (R-PLAT-4). A ticket may be linked to
+        several incidents, each once; a link may come in any state of the ticket, not before
+        it was opened (R-SLA-2)."""
+        if platform_incident in self.incidents:
+            raise TicketTransitionError(
+                f"ticket {self.ticket} is already linked to incident {platform_incident}",
+                rule="R-PLAT-3",
+            )
+        if at < self.opened_at:
+            raise TicketTransitionError(
+                f"ticket {self.ticket}: linked_to_incident dated {at.isoformat()} is before "
+                f"its opening ({self.opened_at.isoformat()})",
+                rule="R-SLA-2",
+            )
+        self._linked_to_incident(at=at, inbound=inbound, platform_incident=platform_incident)
+
     def _stop_fields(self) -> dict[str, Any]:
         """What a restoration, resolution or closing records about the clock it stops."""
         stops = self.clock_running and self.state == "open"
@@ -384,6 +405,11 @@ class Ticket(Aggregate):
             if new_cycle:
                 self.clock_cancelled = False
         self.cycle = cycle
+        self.inbound_keys[inbound] = None
+
+    @event("LinkedToIncident")
+    def _linked_to_incident(self, *, at: datetime, inbound: str, platform_incident: str) -> None:
+        self.incidents[platform_incident] = None
         self.inbound_keys[inbound] = None
 
     @event(ServiceRestored)

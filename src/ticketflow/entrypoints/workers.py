@@ -122,7 +122,8 @@ RELAY_PREFIX = "relay:"
 
 
 class Relay:
-    """The event store's notification log → ``ticketflow.events`` (key = tenant), each stored
+    """The event store's notification log → ``ticketflow.events`` (key = tenant, ``platform``
+    for platform facts, R-IN-5), each stored
     event as its published record (:mod:`ticketflow.contract_events`, DESIGN §3b): CloudEvents
     in binary mode, ``ce_*`` headers and ``data`` as plain JSON.
 
@@ -157,7 +158,7 @@ class Relay:
         sent = []
         for n in notifications:
             record = self.outbound.record(n)
-            key = record.tenant.encode()
+            key = record.key.encode()
             sent.append(
                 self.producer.send(
                     topic,

@@ -25,6 +25,9 @@ from eventsourcing.persistence import ProcessRecorder, RecordConflictError, Trac
 from ticketflow.contract import (
     HoursConsumedData,
     InboundEvent,
+    IncidentData,
+    LinkedToIncidentData,
+    MaintenanceAnnouncedData,
     PackPurchasedData,
     PriorityChangedData,
     SubscriptionStartedData,
@@ -37,17 +40,20 @@ from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import (
     AlreadyOpenedError,
     DomainError,
+    PlatformTransitionError,
+    UnknownPlatformFactError,
     UnknownTicketError,
     rejection_reasons,
 )
 from ticketflow.domain.expertise import hours_to_minutes, tier_at
-from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.ids import incident_id, maintenance_id, subscription_id, ticket_id
+from ticketflow.domain.platform import Incident, Maintenance
 from ticketflow.domain.subscription import Subscription
 from ticketflow.domain.ticket import Ticket
 from ticketflow.errors import RejectedError
 from ticketflow.service.transcoding import FastJSONTranscoder
 
-Aggregate = Ticket | Subscription
+Aggregate = Ticket | Subscription | Maintenance | Incident
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Decision:
     """Outcomes of a batch and the aggregates it changed, not yet stored."""
 
     outcomes: list[Outcome]
-    batch: dict[UUID, Ticket | Subscription]
+    batch: dict[UUID, Aggregate]
 
 
 # Every reason a rejection by the engine can carry; each comes with a rule id (R-IN-3).
@@ -73,7 +79,8 @@ DUPLICATE = Outcome("duplicate")
 
 
 class Engine(Application[UUID]):
-    """Applies inbound facts to ``Ticket`` and ``Subscription`` aggregates."""
+    """Applies inbound facts to ``Ticket``, ``Subscription``, ``Maintenance`` and ``Incident``
+    aggregates."""
 
     name = "ticketflow"
     env: ClassVar[dict[str, str]] = {
@@ -148,7 +155,11 @@ class Engine(Application[UUID]):
         if cache is None:
             return set()
         wanted = {ticket_id(e.subject) for e in events if e.type == "ticket.opened"}
-        wanted |= {subscription_id(e.tenant) for e in events}
+        wanted |= {subscription_id(e.tenant) for e in events if e.tenant}
+        wanted |= {
+            maintenance_id(e.subject) for e in events if e.type == "platform.maintenance_announced"
+        }
+        wanted |= {incident_id(e.subject) for e in events if e.type == "platform.incident_declared"}
         unknown = [i for i in wanted if not _cached(cache, i)]
         if not unknown:
             return set()
@@ -213,6 +224,10 @@ class Engine(Application[UUID]):
             tier=self._tier_at(event, batch),
             catalog=self.catalog,
         )
+        if data.platform_incident is not None:  # linked at opening (R-PLAT-3)
+            ticket.link_incident(
+                at=event.time, inbound=event.key, platform_incident=data.platform_incident
+            )
         batch[ticket.id] = ticket
         return ACCEPTED
 
@@ -244,7 +259,84 @@ class Engine(Application[UUID]):
             case "ticket.reopened":
                 tier = self._tier_at(event, batch)
                 ticket.reopen(at=at, inbound=key, tier=tier, catalog=self.catalog)
+            case "ticket.linked_to_incident":
+                incident = _data(event, LinkedToIncidentData).platform_incident
+                ticket.link_incident(at=at, inbound=key, platform_incident=incident)
         batch[ticket.id] = ticket
+        return ACCEPTED
+
+    # -- platform facts (R-PLAT-*; no tenant, R-PLAT-4) -----------------------------------
+
+    def _maintenance(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        found = self._find(maintenance_id(event.subject), batch)
+        if isinstance(found, Maintenance) and found.has_applied(event.key):
+            return DUPLICATE
+        if event.type == "platform.maintenance_announced":
+            if found is not None:
+                raise PlatformTransitionError(
+                    f"maintenance {event.subject} was already announced; announce a change "
+                    "under a new id and cancel this one",
+                    rule="R-PLAT-1",
+                )
+            data = _data(event, MaintenanceAnnouncedData)
+            found = Maintenance.announce(
+                maintenance=event.subject,
+                at=event.time,
+                inbound=event.key,
+                starts_at=data.starts_at,
+                ends_at=data.ends_at,
+                scope=data.scope,
+                summary=data.summary,
+            )
+        elif not isinstance(found, Maintenance):
+            raise UnknownPlatformFactError(
+                f"{event.type} for maintenance {event.subject}, which was never announced",
+                rule="R-PLAT-1",
+            )
+        else:
+            found.cancel(at=event.time, inbound=event.key)
+        batch[found.id] = found
+        return ACCEPTED
+
+    def _incident(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
+        found = self._find(incident_id(event.subject), batch)
+        if isinstance(found, Incident) and found.has_applied(event.key):
+            return DUPLICATE
+        if event.type == "platform.incident_declared":
+            if found is not None:
+                raise PlatformTransitionError(
+                    f"incident {event.subject} was already declared; send "
+                    "platform.incident_updated",
+                    rule="R-PLAT-2",
+                )
+            data = _data(event, IncidentData)
+            found = Incident.declare(
+                incident=event.subject,
+                at=event.time,
+                inbound=event.key,
+                services=data.services,
+                severity=data.severity,
+                status=data.status,
+                summary=data.summary,
+            )
+        elif not isinstance(found, Incident):
+            raise UnknownPlatformFactError(
+                f"{event.type} for incident {event.subject}, which was never declared",
+                rule="R-PLAT-2",
+            )
+        elif event.type == "platform.incident_updated":
+            data = _data(event, IncidentData)
+            found.update(
+                at=event.time,
+                inbound=event.key,
+                services=data.services,
+                severity=data.severity,
+                status=data.status,
+                summary=data.summary,
+            )
+        else:
+            found.resolve(at=event.time, inbound=event.key)
+        batch[found.id] = found
         return ACCEPTED
 
     # -- subscription facts ---------------------------------------------------------------
@@ -305,11 +397,17 @@ class Engine(Application[UUID]):
         "ticket.resolved": _ticket_fact,
         "ticket.closed": _ticket_fact,
         "ticket.reopened": _ticket_fact,
+        "ticket.linked_to_incident": _ticket_fact,
         "subscription.started": _started,
         "subscription.tier_upgraded": _subscription_fact,
         "subscription.tier_downgraded": _subscription_fact,
         "expertise.pack_purchased": _subscription_fact,
         "expertise.hours_consumed": _subscription_fact,
+        "platform.maintenance_announced": _maintenance,
+        "platform.maintenance_cancelled": _maintenance,
+        "platform.incident_declared": _incident,
+        "platform.incident_updated": _incident,
+        "platform.incident_resolved": _incident,
     }
 
     # -- helpers --------------------------------------------------------------------------

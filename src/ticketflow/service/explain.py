@@ -4,7 +4,9 @@ The figures are ``query sla``'s own row (the same function, so every surface sho
 figure). The chain: every fact recorded for the ticket, and the subscription facts that set the
 tier in force when its clocks started, each with its upstream ``(source, id)``, business time,
 store position and audit-chain digest; then, cycle by cycle, each rule applied with the values
-it used (tier, GTR, catalog edition, the maintenance window check, the time-zone data).
+it used (tier, GTR, catalog edition, the planned and the announced maintenance windows
+checked, the time-zone data). A cycle exempted by an announced maintenance (R-PLAT-1) names it,
+and the maintenance's own facts join the chain.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from projections import sla_breach
 from projections.storage import ReadModelStorage
 from ticketflow.domain.calendar import Month
-from ticketflow.domain.ids import subscription_id, ticket_id
+from ticketflow.domain.ids import maintenance_id, subscription_id, ticket_id
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
+from ticketflow.domain.platform import Window
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.audit import CHAIN_DDL
@@ -85,7 +89,7 @@ def _cycles(store: ReadModelStorage, ticket: str) -> list[dict[str, Any]]:
             """SELECT y.cycle, y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes,
             y.edition, y.deadline, y.no_clock_rule, y.no_clock_detail, y.cancelled_at,
             y.stopped_at, y.stopped_by, y.outcome, y.breach_minutes, t.category,
-            t.in_planned_window, t.beta_feature
+            t.in_planned_window, t.beta_feature, y.window_checked_at, y.exempted_by
             FROM sla_cycles y JOIN sla_tickets t ON t.ticket = y.ticket
             WHERE y.ticket = ? ORDER BY y.cycle""",
             (ticket,),
@@ -108,8 +112,53 @@ def _cycles(store: ReadModelStorage, ticket: str) -> list[dict[str, Any]]:
             "category",
             "in_planned_window",
             "beta_feature",
+            "window_checked_at",
+            "exempted_by",
         ]
-        return [dict(zip(names, row, strict=True)) for row in c.fetchall()]
+        found = [dict(zip(names, row, strict=True)) for row in c.fetchall()]
+        windows = sla_breach.windows(c)
+    for cycle in found:
+        cycle["windows"] = windows
+    return found
+
+
+def _announced_rule(cycle: dict[str, Any]) -> dict[str, Any]:
+    """R-PLAT-1 as checked for one cycle: the announced maintenance windows that cover the
+    instant checked, and why each exempts the cycle or not."""
+    checked = cycle["window_checked_at"]
+    at = parse_rfc3339(checked)
+    covering: list[Window] = [w for w in cycle["windows"] if w.starts_at <= at < w.ends_at]
+    exempted = cycle["exempted_by"]
+    if exempted is not None:
+        w = next(w for w in covering if w.maintenance == exempted)
+        decision = f"control-plane ticket opened in announced maintenance {exempted}: no SLA"
+    elif cycle["category"] != "control_plane":
+        decision = "not a control-plane ticket: no maintenance exempts it"
+    elif not covering:
+        decision = "no announced maintenance covers the opening"
+    else:
+        decision = "no announced maintenance exempts it"
+    values = []
+    for w in covering:
+        why = (
+            "announced after it started"
+            if not w.in_time
+            else "scope services"
+            if w.scope != "control_plane"
+            else f"cancelled at {rfc3339(w.cancelled_at)}"
+            if not w.covers(at)
+            else "announced before it started"
+        )
+        values.append(
+            f"{w.maintenance} [{rfc3339(w.starts_at)}, {rfc3339(w.end)}) announced "
+            f"{rfc3339(w.announced_at)}, {why}"
+        )
+    return {
+        "cycle": cycle["cycle"],
+        "rule": "R-PLAT-1",
+        "decision": decision,
+        "values": f"checked at {checked}" + ("; " + "; ".join(values) if values else ""),
+    }
 
 
 def _by(text: str | None, as_of: datetime | None) -> bool:
@@ -131,8 +180,11 @@ def _rules(cycle: dict[str, Any], as_of: datetime | None) -> list[dict[str, Any]
             else "not exempt by a planned maintenance window",
             "values": f"category {cycle['category']}, in window: "
             f"{bool(cycle['in_planned_window'])}",
-        }
+        },
+        _announced_rule(cycle),
     ]
+    if cycle["exempted_by"] is not None:
+        return rules
     if not _by(cycle["clock_started_at"], as_of):
         rules.append(
             {
@@ -210,6 +262,9 @@ def explain_ticket(
     if starts:  # the subscription facts that set the tier in force at the clock starts
         last_start = max(parse_rfc3339(start) for start in starts)
         facts = _facts(engine, store, subscription_id(tenant), last_start) + facts
+    exempting = sorted({c["exempted_by"] for c in cycles if c["exempted_by"] is not None})
+    for maintenance in exempting:  # the announcements behind an exemption (R-PLAT-1)
+        facts += _facts(engine, store, maintenance_id(maintenance), as_of)
     rules = [rule for cycle in cycles for rule in _rules(cycle, as_of)]
     rules.append(
         {

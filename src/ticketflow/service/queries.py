@@ -18,7 +18,7 @@ from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.expertise import minutes_to_hours, month_allowance
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.domain.sla import STATUSES as STATUSES  # re-exported: the statuses of R-SLA-10
-from ticketflow.domain.sla import Clock, Cycle, cycle_status, ticket_status
+from ticketflow.domain.sla import Clock, Cycle, clock_running, cycle_status, ticket_status
 from ticketflow.errors import QueryError
 
 SLA_FIELDS = (
@@ -90,12 +90,17 @@ def known_tenant(store: ReadModelStorage, tenant: str) -> None:
 
 
 def _cycle(row: tuple[Any, ...]) -> Cycle:
-    (opened, start, tier, gtr, edition, rule, cancelled, stopped) = row
+    (opened, start, tier, gtr, edition, rule, cancelled, stopped, exempted_by) = row
     clock = None
     if start is not None:
         clock = Clock(parse_rfc3339(start), Tier(tier), int(gtr), edition)
     return Cycle(
-        parse_rfc3339(opened), clock, rule, parse_rfc3339(cancelled), parse_rfc3339(stopped)
+        parse_rfc3339(opened),
+        clock,
+        rule,
+        parse_rfc3339(cancelled),
+        parse_rfc3339(stopped),
+        exempted_by,
     )
 
 
@@ -107,9 +112,11 @@ def sla(
     status: str | None = None,
     tenants: Collection[str] | None = None,
     ticket: str | None = None,
+    tickets: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per ticket with its SLA status as of ``as_of`` (default: now); ``tenants``
-    limits the rows to those tenants (an API key's scope, R-ACC-3), ``ticket`` to one ticket."""
+    limits the rows to those tenants (an API key's scope, R-ACC-3), ``ticket`` to one ticket,
+    ``tickets`` to those tickets."""
     if status is not None and status not in STATUSES:
         raise QueryError(f"unknown status {status!r}; expected one of: {', '.join(STATUSES)}")
     if tenant is not None:
@@ -128,29 +135,58 @@ def sla(
             return []
         where += f" AND t.tenant IN ({', '.join('?' * len(tenants))})"
         params.extend(sorted(tenants))
+    if tickets is not None:
+        if not tickets:
+            return []
+        where += f" AND t.ticket IN ({', '.join('?' * len(tickets))})"
+        params.extend(sorted(tickets))
     with store.transaction() as c:
         c.execute(
             f"""SELECT t.ticket, t.tenant, t.priority, t.opening_tier, t.category, t.opened_at,
             y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes, y.edition,
-            y.no_clock_rule, y.cancelled_at, y.stopped_at
+            y.no_clock_rule, y.cancelled_at, y.stopped_at, y.exempted_by
             FROM sla_tickets t JOIN sla_cycles y ON y.ticket = t.ticket
             WHERE {where} ORDER BY t.ticket, y.cycle""",
             params,
         )
         rows = c.fetchall()
-    tickets: dict[str, tuple[tuple[Any, ...], list[Cycle]]] = {}
+    found: dict[str, tuple[tuple[Any, ...], list[Cycle]]] = {}
     for row in rows:
         head, cycle = row[:6], _cycle(row[6:])
         if cycle.opened_at <= as_of:  # cycles (and tickets) that existed at as_of
-            tickets.setdefault(row[0], (head, []))[1].append(cycle)
+            found.setdefault(row[0], (head, []))[1].append(cycle)
     out = []
     # In order of opening, as instants: SQLite's text would put …08:00:00.5Z before …08:00:00Z.
-    ordered = sorted(tickets.values(), key=lambda t: (t[1][0].opened_at, t[0][0]))
+    ordered = sorted(found.values(), key=lambda t: (t[1][0].opened_at, t[0][0]))
     for head, cycles in ordered:
         row = _sla_row(head, cycles, as_of)
         if status is None or row["status"] == status:
             out.append(row)
     return out
+
+
+def running_clocks(
+    store: ReadModelStorage, *, as_of: datetime, tickets: Collection[str]
+) -> dict[str, str]:
+    """The deadline of each of these tickets' GTR clock still running at ``as_of``
+    (``domain.sla.clock_running``, R-SLA-10), by ticket; tickets without one are left out."""
+    if not tickets:
+        return {}
+    with store.transaction() as c:
+        c.execute(
+            f"""SELECT y.ticket, y.opened_at, y.clock_started_at, y.clock_tier, y.gtr_minutes,
+            y.edition, y.no_clock_rule, y.cancelled_at, y.stopped_at, y.exempted_by
+            FROM sla_cycles y WHERE y.ticket IN ({", ".join("?" * len(tickets))})
+            ORDER BY y.ticket, y.cycle""",
+            sorted(tickets),
+        )
+        rows = c.fetchall()
+    running: dict[str, str] = {}
+    for row in rows:
+        cycle = _cycle(row[1:])
+        if cycle.clock is not None and clock_running(cycle, as_of):
+            running[str(row[0])] = rfc3339(cycle.clock.deadline) or ""
+    return running
 
 
 def _sla_row(head: tuple[Any, ...], cycles: list[Cycle], as_of: datetime) -> dict[str, Any]:
@@ -163,7 +199,9 @@ def _sla_row(head: tuple[Any, ...], cycles: list[Cycle], as_of: datetime) -> dic
         for c, s in zip(reversed(cycles), reversed(statuses), strict=True)
         if s.status == overall.status
     )
-    clock = shown.clock if shown.clock and shown.clock.started_at <= as_of else None
+    # An exempted cycle carries no SLA (R-PLAT-1): it shows no clock.
+    runs = shown.clock and shown.clock.started_at <= as_of and shown.exempted_by is None
+    clock = shown.clock if runs else None
     stopped = shown.stopped_at if shown.stopped_at and shown.stopped_at <= as_of else None
     return {
         "ticket": ticket,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,7 @@ from eventsourcing.persistence import StoredEvent
 from projections.base import Projection
 from projections.storage import ReadModelStorage
 from projections.worker import catch_up
-from ticketflow.contract import DATA_MODELS, InboundEvent
+from ticketflow.contract import DATA_MODELS, InboundEvent, LinkedToIncidentData
 from ticketflow.contract_events import TYPES, Outbound, Published
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import Catalog, Edition, Tier, parse_edition
@@ -52,6 +52,10 @@ _REDECIDED: dict[str, tuple[str, tuple[str, ...]]] = {
     "ticketflow.ticket.resolved.v1": ("ticket.resolved", ()),
     "ticketflow.ticket.closed.v1": ("ticket.closed", ()),
     "ticketflow.ticket.reopened.v1": ("ticket.reopened", ()),
+    "ticketflow.ticket.linked_to_incident.v1": (
+        "ticket.linked_to_incident",
+        ("platform_incident",),
+    ),
     "ticketflow.subscription.started.v1": ("subscription.started", ("tier",)),
     "ticketflow.subscription.subscribed.v1": ("subscription.started", ("tier",)),
     "ticketflow.subscription.tier_upgraded.v1": ("subscription.tier_upgraded", ("tier",)),
@@ -113,7 +117,18 @@ def inbound_of(record: Published) -> InboundEvent | None:
     data = DATA_MODELS[kind].model_construct(**values)
     time = parse_rfc3339(record.time)
     assert time is not None
+    if record.tenant is None:
+        raise WhatIfError(f"{record.type} of {record.subject} carries no tenant")
     return InboundEvent(event_id, source, kind, record.subject, record.tenant, time, data)
+
+
+def _linked_at_opening(opened: InboundEvent, link: InboundEvent) -> InboundEvent:
+    """One ``ticket.opened`` fact naming its incident records two events, the opening and the
+    link (R-PLAT-3): decided again, they are that one fact again (its ``(source, id)`` once)."""
+    assert isinstance(link.data, LinkedToIncidentData)
+    incident = link.data.platform_incident
+    data = opened.data.model_copy(update={"platform_incident": incident})
+    return replace(opened, data=data)
 
 
 @dataclass
@@ -160,10 +175,19 @@ def replay(
         qualname = notification.topic.rsplit(":", 1)[-1]
         if qualname.startswith(DECIDING) or qualname not in TYPES:
             event = inbound_of(outbound.record(notification))
-            if event is not None:
-                pending.append(event)
-                if len(pending) >= BATCH:
+            if event is None:
+                pass
+            elif (
+                event.type == "ticket.linked_to_incident"
+                and pending
+                and pending[-1].key == event.key
+                and pending[-1].type == "ticket.opened"
+            ):
+                pending[-1] = _linked_at_opening(pending[-1], event)
+            else:
+                if len(pending) >= BATCH:  # the last fact stays pending: its link may follow
                     flush()
+                pending.append(event)
         else:
             flush()  # in log order: what was decided before it is stored first
             scratch.recorder.insert_events([_copy(notification)])

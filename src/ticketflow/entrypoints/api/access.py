@@ -59,6 +59,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/explain/expertise/{tenant}"): AUDITOR,
     ("POST", "/v1/whatif"): Rule(frozenset({"auditor"}), unscoped=True),
     ("GET", "/v1/report"): ANALYST,
+    ("GET", "/v1/weather"): ANALYST,
+    ("GET", "/v1/weather/incidents/{incident}"): ANALYST,
 }
 
 bearer = HTTPBearer(

@@ -26,6 +26,7 @@ from ticketflow.entrypoints.api import alerts as alert_routes
 from ticketflow.entrypoints.api import auditors, models
 from ticketflow.entrypoints.api import events as posted
 from ticketflow.entrypoints.api import report as report_page
+from ticketflow.entrypoints.api import weather as weather_routes
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
 from ticketflow.entrypoints.api.backend import Backend
 from ticketflow.entrypoints.api.errors import ApiError, error_response, install
@@ -115,6 +116,7 @@ def create_app(backend: Backend) -> FastAPI:
     alert_routes.register(app, backend)
 
     app.add_middleware(Measured, metrics=metrics)
+    weather_routes.register(app)
 
     # -- operations -------------------------------------------------------------------------
 

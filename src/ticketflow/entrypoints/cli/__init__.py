@@ -173,8 +173,45 @@ def _answer(
             columns = ["tenant", *(list(result["changes"][0]) if changes else [])]
             return render.to_csv(changes, columns)
         return render.record(result, args.format)
+    if args.what == "weather":
+        from ticketflow.service.weather import weather
+
+        return weather_text(weather(store, as_of=as_of), args.format)
     assert month is not None  # --month is required for expertise
     return render.record(queries.expertise(store, tenant=args.tenant, month=month), args.format)
+
+
+def weather_text(data: dict[str, Any], fmt: str) -> str:
+    """The platform weather: JSON as is; CSV one row per service; a table per section."""
+    from ticketflow.service.weather import (
+        INCIDENT_FIELDS,
+        LINK_FIELDS,
+        MAINTENANCE_FIELDS,
+        SERVICE_FIELDS,
+    )
+
+    def flat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {k: ", ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows
+        ]
+
+    if fmt == "json":
+        return render.to_json(data)
+    if fmt == "csv":
+        return render.to_csv(flat(data["services"]), SERVICE_FIELDS)
+    sections = (
+        ("services", SERVICE_FIELDS),
+        ("incidents", INCIDENT_FIELDS),
+        ("maintenances", MAINTENANCE_FIELDS),
+        ("linked_tickets", LINK_FIELDS),
+    )
+    parts = [f"platform weather as of {data['as_of']}"]
+    for name, fields in sections:
+        rows = flat(data[name])
+        parts.append(
+            f"\n{name.replace('_', ' ')}:\n" + (render.table(rows, fields) if rows else "(none)")
+        )
+    return "\n".join(parts)
 
 
 def cmd_schemas(args: argparse.Namespace, settings: Settings) -> int:
@@ -261,7 +298,17 @@ def _add_query_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     e.add_argument("--tenant", required=True, help="the tenant (required)")
     e.add_argument("--month", required=True, help="YYYY-MM, a Europe/Paris month (required)")
     add_format(e)
-    for qp in (s, b, e):
+    w = q.add_parser(
+        "weather",
+        help="the platform weather: services, incidents, maintenance, linked tickets (R-PLAT-*)",
+    )
+    w.add_argument(
+        "--as-of",
+        metavar="INSTANT",
+        help="RFC 3339 instant with offset (default: now): the weather as known then",
+    )
+    add_format(w)
+    for qp in (s, b, e, w):
         qp.set_defaults(func=cmd_query)
 
 

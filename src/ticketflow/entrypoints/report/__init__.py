@@ -43,6 +43,7 @@ class Summary:
     overage: list[dict[str, Any]]
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    weather: dict[str, Any] = field(default_factory=dict)  # ``service.weather.weather``
 
 
 # -- figures from the read models ------------------------------------------------------------
