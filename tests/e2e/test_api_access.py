@@ -245,6 +245,19 @@ def test_a_revoked_key_fails_at_once(api_factory: Callable[[], Api]) -> None:
     assert client.get("/v1/sla", headers=headers).status_code == 401
 
 
+def test_a_key_revoked_by_another_process_fails_at_once(tmp_path: Path) -> None:
+    """A key the API has verified (and keeps while its database does not change) fails on the
+    request after ``ticketflow keys revoke`` in another process (R-ACC-1)."""
+    with Api.start(tmp_path) as client:
+        secret = client.key(["analyst"])
+        headers = client.as_key(secret)
+        for _ in range(3):
+            assert client.get("/v1/sla", headers=headers).status_code == 200
+        assert _cli(tmp_path, "revoke", secret.split("_")[1]).returncode == 0
+        assert client.get("/v1/sla", headers=headers).status_code == 401
+        assert client.get("/v1/sla").status_code == 200
+
+
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), "keys", *args],

@@ -3,9 +3,10 @@ dead-letter sink, and the checks behind ``/readyz``.
 
 Writes (submitting events, and in embedded mode projecting them) take one lock: the engine and
 the writing read-model connection are used by one request at a time. Reads run concurrently,
-each thread on its own read-model connection. In embedded mode a read first brings the read
-models up to date if the event store moved (another process, e.g. ``ticketflow ingest``, may
-have written to it). A store or broker that fails makes the request answer 503; the failed
+each thread on its own read-model connection. In embedded mode a post projects its own events
+before it answers; events another process stored without projecting them (an ingest stopped
+between the two) are projected by the first read at least :data:`CATCH_UP_EVERY` seconds after
+the last look at the event store's head, so reads do not pay for that look each time. A store or broker that fails makes the request answer 503; the failed
 connection is dropped and the next request opens a new one, so the API recovers by itself once
 the database or broker is back.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -39,6 +41,8 @@ from ticketflow.settings import Settings
 
 DEAD_LETTER_FILE = Path("deadletter") / "api.jsonl"
 DEAD_LETTER_ORIGIN = "POST /v1/events"
+# How often (seconds) a read looks whether another process moved the event store (embedded).
+CATCH_UP_EVERY = 0.1
 
 T = TypeVar("T")
 
@@ -55,6 +59,7 @@ class Backend:
         self.keys = KeyTable(self.readers.current)
         self.outcomes = OutcomeTable(self.readers.current)
         self._projected = -1
+        self._looked = -CATCH_UP_EVERY
         self._closed = False
         self._verified: dict[str, ApiKey] = {}
         with self.guarded():
@@ -103,6 +108,10 @@ class Backend:
     def _refresh(self) -> None:
         if not self.embedded:
             return
+        now = time.monotonic()
+        if now - self._looked < CATCH_UP_EVERY and self._projected >= 0:
+            return
+        self._looked = now
         system = self.system()
         head = system.engine.recorder.max_notification_id() or 0
         if head == self._projected:
