@@ -6,9 +6,9 @@ the writing read-model connection are used by one request at a time. Reads run c
 each thread on its own read-model connection. In embedded mode a post projects its own events
 before it answers; events another process stored without projecting them (an ingest stopped
 between the two) are projected by the first read at least :data:`CATCH_UP_EVERY` seconds after
-the last look at the event store's head, so reads do not pay for that look each time. A store or broker that fails makes the request answer 503; the failed
-connection is dropped and the next request opens a new one, so the API recovers by itself once
-the database or broker is back.
+the last look at the event store's head, so reads do not pay for that look each time. A store
+or broker that fails makes the request answer 503; the failed connection is dropped and the next
+request opens a new one, so the API recovers by itself once the database or broker is back.
 """
 
 from __future__ import annotations
