@@ -22,6 +22,7 @@ from typing import Any
 
 from ticketflow.contract import InboundEvent
 from ticketflow.domain.instants import rfc3339
+from ticketflow.service.engine import as_sender_sees
 from ticketflow.service.submit import Candidate, Result
 
 DDL = """CREATE TABLE IF NOT EXISTS event_outcomes (
@@ -148,15 +149,11 @@ def outcome_of(candidate: Candidate, result: Result) -> EventOutcome | None:
     rejection = result.rejection
     if rejection is None:
         return EventOutcome(source, event_id, tenant, result.status)
-    return EventOutcome(
-        source,
-        event_id,
-        tenant,
-        "rejected",
-        rejection.reason,
-        rejection.detail[:1000],
-        rejection.rule,
-    )
+    reason, detail, rule = rejection.reason, rejection.detail, rejection.rule
+    event = candidate.event
+    if event is not None:  # what any key that sees the tenant may read (R-ACC-3)
+        reason, detail, rule = as_sender_sees(event.type, event.subject, reason, detail, rule)
+    return EventOutcome(source, event_id, tenant, "rejected", reason, detail[:1000], rule)
 
 
 def identity(event: InboundEvent | None, original: Any) -> tuple[str, str, str | None] | None:

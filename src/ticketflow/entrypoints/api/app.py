@@ -31,6 +31,7 @@ from ticketflow.entrypoints.api.metrics import Measured, Metrics
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.access import ApiKey
+from ticketflow.service.engine import as_sender_sees
 from ticketflow.service.history import history
 
 JSON_TYPE = "application/json"
@@ -360,6 +361,8 @@ def create_app(backend: Backend) -> FastAPI:
         _params(request, ("limit",))
         rows = [_dead_letter(r) for r in backend.dead_letters()]
         visible = [r for r in rows if not key.scoped or (r["tenant"] and key.sees(r["tenant"]))]
+        if key.scoped:
+            visible = [_as_sender_sees(r) for r in visible]
         return json_response(visible[-limit:])
 
     def openapi() -> dict[str, Any]:
@@ -410,6 +413,22 @@ def _dead_letter(record: dict[str, Any]) -> dict[str, Any]:
         "tenant": tenant,
         "original": original if isinstance(original, str) else None,
     }
+
+
+def _as_sender_sees(row: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as a key scoped to its tenant may read it: a fact refused because the
+    ticket is another tenant's reads as one about a ticket never opened (R-ACC-3)."""
+    try:
+        event = json.loads(row["original"]) if row["original"] else None
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return row
+    type_, subject = event.get("type"), event.get("subject")
+    if not isinstance(type_, str) or not isinstance(subject, str):
+        return row
+    reason, detail, rule = as_sender_sees(type_, subject, row["reason"], row["detail"], row["rule"])
+    return {**row, "reason": reason, "detail": detail, "rule": rule}
 
 
 def _quote(value: str) -> str:
