@@ -23,7 +23,7 @@ from typing import Any
 from ticketflow.contract import InboundEvent
 from ticketflow.domain.instants import rfc3339
 from ticketflow.service.engine import as_sender_sees
-from ticketflow.service.submit import Candidate, Result
+from ticketflow.service.submit import Candidate, Publish, Result
 
 DDL = """CREATE TABLE IF NOT EXISTS event_outcomes (
     source TEXT NOT NULL,
@@ -137,6 +137,30 @@ class OutcomeTable:
             )
             row = c.fetchone()
         return None if row is None else EventOutcome(*row)
+
+
+class Outcomes:
+    """How a publisher (the API, ``ticketflow ingest``) in Kafka mode keeps the outcomes of
+    what it publishes (R-IN-7): each event ``pending`` before it is on the inbound topic (so
+    the worker's outcome, written after, is never hidden by it), and each event it refused
+    itself ``rejected``."""
+
+    def __init__(self, table: OutcomeTable) -> None:
+        self.table = table
+
+    def publishing(self, publish: Publish) -> Publish:
+        """``publish``, each event recorded ``pending`` first."""
+
+        def pending_first(keyed: Sequence[tuple[str, Any]]) -> int:
+            found = (identity(None, original) for _, original in keyed)
+            self.table.record([EventOutcome(*f, "pending") for f in found if f is not None])
+            return publish(keyed)
+
+        return pending_first
+
+    def decided(self, done: Sequence[tuple[Candidate, Result]]) -> None:
+        """Record decided events (the ``decided`` hook of the submit path)."""
+        self.table.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
 
 
 def outcome_of(candidate: Candidate, result: Result) -> EventOutcome | None:

@@ -30,7 +30,7 @@ from ticketflow.adapters.kafka_http import (
     read_deadletter_topic,
 )
 from ticketflow.adapters.keys import KeyTable
-from ticketflow.adapters.outcomes import EventOutcome, OutcomeTable, identity, outcome_of
+from ticketflow.adapters.outcomes import EventOutcome, Outcomes, OutcomeTable
 from ticketflow.adapters.readers import ThreadStores
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import System, open_readers, open_readmodels
@@ -155,19 +155,17 @@ class Backend:
         with self.guarded():
             if not self.embedded:
                 topic = HttpDeadLetterTopic(self.settings, DEAD_LETTER_ORIGIN)
+                kept = Outcomes(self.outcomes)
                 try:
-                    results = Intake(topic).publish(batch, self._publish)
+                    intake = Intake(topic, decided=kept.decided)
+                    return intake.publish(batch, kept.publishing(self._publish))
                 finally:
                     topic.close()
-                self._record(
-                    [(c, r) for c, r in zip(batch, results, strict=True) if r.status == "rejected"]
-                )
-                return results
             dead = DeadLetterFile(self.settings.data_dir / DEAD_LETTER_FILE, DEAD_LETTER_ORIGIN)
             try:
                 with self._write_lock:
                     system = self.system()
-                    intake = Intake(dead, system.engine, decided=self._record)
+                    intake = Intake(dead, system.engine, decided=Outcomes(self.outcomes).decided)
                     size = self.settings.batch_size
                     results = [
                         result
@@ -180,14 +178,7 @@ class Backend:
             return results
 
     def _publish(self, keyed: Sequence[tuple[str, Any]]) -> int:
-        """Kafka mode: each event ``pending`` first, then on the inbound topic (so the worker's
-        outcome, written after, is never hidden by it)."""
-        found = (identity(None, original) for _, original in keyed)
-        self.outcomes.record([EventOutcome(*f, "pending") for f in found if f is not None])
         return publish_inbound(self.settings, keyed)
-
-    def _record(self, done: Sequence[tuple[Candidate, Result]]) -> None:
-        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
 
     def outcome(self, source: str, event_id: str) -> EventOutcome | None:
         """The outcome of a posted event (R-IN-7), or ``None`` if none is recorded."""
