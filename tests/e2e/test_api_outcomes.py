@@ -252,7 +252,7 @@ def test_a_served_api_in_kafka_mode(kafka_env: dict[str, str], tmp_path: Path) -
                 stream.close()
 
 
-def _until(read: Callable[[], Any], attempts: int = 120) -> Any:
+def _until(read: Callable[[], Any], attempts: int = 240) -> Any:
     """What ``read`` gives once it is neither ``pending`` nor empty (a bounded wait)."""
     found = None
     for _ in range(attempts):
