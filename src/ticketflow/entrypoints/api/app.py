@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -210,34 +210,18 @@ def create_app(backend: Backend) -> FastAPI:
         response_model=list[models.SlaRow],
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     )
-    def sla(
-        request: Request,
-        key: Caller,
-        as_of: Annotated[
-            str | None, Query(description="RFC 3339 with an offset; default now")
-        ] = None,
-        tenant: str | None = None,
-        status: Annotated[Literal[queries.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
-        tier: str | None = None,
-        priority: str | None = None,
-        month: Annotated[
-            str | None, Query(description="tickets opened in this month (Paris), YYYY-MM")
-        ] = None,
-        cursor: Annotated[
-            str | None, Query(description="the next page, from the Link header")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
-        format: Literal["json", "csv"] = "json",
-    ) -> Response:
+    def sla(request: Request, key: Caller, query: Annotated[models.SlaQuery, Query()]) -> Response:
         """SLA status per ticket as of an instant (R-SLA-10), oldest opening first, a page at a
         time: the ``Link`` header (``rel="next"``) gives the next page."""
         _params(
             request,
             ("as_of", "tenant", "status", "tier", "priority", "month", "cursor", "limit", "format"),
         )
+        tenant, status, tier, priority = query.tenant, query.status, query.tier, query.priority
+        month, cursor, limit = query.month, query.cursor, query.limit
         if tenant is not None:
             require_tenant(key, tenant, request)
-        instant = _instant(as_of)
+        instant = _instant(query.as_of)
         window = None
         if month is not None:
             parsed = _month(month)
@@ -262,9 +246,9 @@ def create_app(backend: Backend) -> FastAPI:
             params = dict(request.query_params)
             params["cursor"] = _cursor(page[-1])
             params["as_of"] = rfc3339(instant or datetime.now(UTC))
-            query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
-            headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
-        if format == "csv":
+            link = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
+            headers["Link"] = f'<{request.url.path}?{link}>; rel="next"'
+        if query.format == "csv":
             text = render.rows(page, queries.SLA_FIELDS, "csv") + "\n"
             return Response(text, 200, headers=headers, media_type=CSV_TYPE)
         response = json_response(page)
