@@ -250,16 +250,18 @@ def _in_threads(work: Any, clients: int) -> tuple[float, list[float]]:
     return time.perf_counter() - start, sorted(timings)
 
 
+API_WORKERS = 2  # API processes (``serve --workers``): one per core of a 2-core machine
+API_WARM_UP = 10  # requests per client before the measure: connections and readers opened
+
+
 def phase_api(n: int, work: Path) -> dict[str, Any]:
-    """Requests/s and p99 of ``GET /v1/sla?tenant=`` on a real uvicorn server with 8 clients,
-    against the same query in-process by 8 threads (DESIGN §6)."""
-    import http.client
-    import threading
-
-    import uvicorn
-
+    """Requests/s and p99 of ``GET /v1/sla?tenant=`` on ``ticketflow serve`` (its own
+    processes, as deployed) with 8 clients over TCP, against the same query in-process by 8
+    threads (DESIGN §6): with ``--workers`` :data:`API_WORKERS` (the figures of the line), and
+    with one process (``one_process``)."""
+    from ticketflow.adapters.keys import KeyTable
     from ticketflow.adapters.readers import SqliteReader
-    from ticketflow.entrypoints.api import bind, build_app
+    from ticketflow.entrypoints.api.backend import writer_store
     from ticketflow.service import queries
     from ticketflow.settings import Settings
 
@@ -276,42 +278,96 @@ def phase_api(n: int, work: Path) -> dict[str, Any]:
         store.close()
 
     base_seconds, _ = _in_threads(in_process, API_CLIENTS)
-    app = build_app(Settings.from_env(env={}, data_dir=work))
-    _, secret = app.state.backend.keys.create(["analyst"], name="benchmark")
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    serving = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    serving.start()
-    while not server.started:
-        time.sleep(0.01)
-    headers = {"Authorization": f"Bearer {secret}"}
-
-    def client(index: int, timings: list[float]) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for tenant in tenants[index::API_CLIENTS]:
-            began = time.perf_counter()
-            connection.request("GET", f"/v1/sla?tenant={tenant}&as_of={as_of}", headers=headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status not in (200, 404):
-                raise RuntimeError(f"GET /v1/sla answered {response.status}")
-            timings.append((time.perf_counter() - began) * 1000)
-        connection.close()
-
+    store = writer_store(Settings.from_env(env={}, data_dir=work))
     try:
-        seconds, timings = _in_threads(client, API_CLIENTS)
+        keys = KeyTable(lambda: store)
+        keys.create_table()
+        _, secret = keys.create(["analyst"], name="benchmark")
     finally:
-        server.should_exit = True
-        serving.join(timeout=30)
-        sock.close()
+        store.close()
+    figures = {
+        workers: _served(work, workers, secret, tenants, as_of) for workers in (1, API_WORKERS)
+    }
+    seconds, timings = figures[API_WORKERS]
+    one_seconds, one_timings = figures[1]
     requests = len(tenants)
     return {
         "requests_per_s": requests / seconds,
         "baseline_per_s": requests / base_seconds,
         "p50_ms": statistics.median(timings),
         "p99_ms": timings[int(len(timings) * 0.99) - 1],
+        "workers": API_WORKERS,
+        "one_process": {
+            "requests_per_s": requests / one_seconds,
+            "p50_ms": statistics.median(one_timings),
+            "p99_ms": one_timings[int(len(one_timings) * 0.99) - 1],
+        },
     }
+
+
+def _served(
+    work: Path, workers: int, secret: str, tenants: list[str], as_of: str
+) -> tuple[float, list[float]]:
+    """Wall time and timings of the 8 clients against ``ticketflow serve --workers N``."""
+    import http.client
+    import os
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_"))}
+    command = [sys.executable, "-m", "ticketflow", "--data-dir", str(work), "serve"]
+    server = subprocess.Popen(
+        [*command, "--port", "0", "--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    headers = {"Authorization": f"Bearer {secret}"}
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        host, port = banner.split("http://", 1)[1].split()[0].rsplit(":", 1)
+
+        def get(connection: http.client.HTTPConnection, tenant: str) -> None:
+            connection.request("GET", f"/v1/sla?tenant={tenant}&as_of={as_of}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status not in (200, 404):
+                raise RuntimeError(f"GET /v1/sla answered {response.status}")
+
+        def ready() -> None:
+            for _ in range(300):
+                try:
+                    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+                    get(connection, tenants[0])
+                    connection.close()
+                    return
+                except OSError:
+                    time.sleep(0.1)
+            raise RuntimeError("the API did not come up")
+
+        def clients(count: int | None) -> Any:
+            def client(index: int, timings: list[float]) -> None:
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+                for tenant in tenants[index::API_CLIENTS][:count]:
+                    began = time.perf_counter()
+                    get(connection, tenant)
+                    timings.append((time.perf_counter() - began) * 1000)
+                connection.close()
+
+            return client
+
+        ready()
+        _in_threads(clients(API_WARM_UP), API_CLIENTS)  # not measured
+        return _in_threads(clients(None), API_CLIENTS)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 PHASES = {

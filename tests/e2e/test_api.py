@@ -450,8 +450,11 @@ def _wait_live(url: str) -> None:
     raise AssertionError("the API did not come up")
 
 
-def test_serve_command_serves_concurrently_and_stops_cleanly(tmp_path: Path) -> None:
-    """A real uvicorn server: a key made with the CLI, queries from 6 clients at once."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_command_serves_concurrently_and_stops_cleanly(tmp_path: Path, workers: str) -> None:
+    """A real uvicorn server, one process or two sharing the port (each with its own engine
+    and write lock on the same SQLite files): a key made with the CLI, posts and queries from
+    6 clients at once, every event stored once and projected."""
     env = embedded_env()
     made = subprocess.run(
         [
@@ -472,7 +475,7 @@ def test_serve_command_serves_concurrently_and_stops_cleanly(tmp_path: Path) -> 
         timeout=60,
     )
     secret = made.stdout.strip()
-    process, url = _serving(tmp_path)
+    process, url = _serving(tmp_path, "--workers", workers)
     try:
         _wait_live(url)
 
@@ -489,17 +492,27 @@ def test_serve_command_serves_concurrently_and_stops_cleanly(tmp_path: Path) -> 
         assert call("POST", "/v1/events", json.dumps(BATCH).encode()) == 207
         statuses: list[int] = []
 
-        def client() -> None:
-            for _ in range(5):
+        def client(number: int) -> None:
+            for turn in range(5):
                 statuses.append(call("GET", f"/v1/sla?as_of={AS_OF}"))
-                statuses.append(call("POST", "/v1/events", json.dumps(GOOD[:2]).encode()))
+                new = opened(f"N-{number}-{turn}", "2026-05-06T12:00:00Z")
+                statuses.append(call("POST", "/v1/events", json.dumps([new, *GOOD[:2]]).encode()))
 
-        threads = [threading.Thread(target=client) for _ in range(6)]
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
         assert (statuses.count(200), statuses.count(202)) == (30, 30)
+        # Every ticket once in the read model, whichever process answers.
+        for _ in range(4):
+            request = urllib.request.Request(f"{url}/v1/sla?as_of={AS_OF}")
+            request.add_header("Authorization", f"Bearer {secret}")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                tickets = [row["ticket"] for row in json.loads(response.read())]
+            assert sorted(tickets) == sorted(
+                ["T-1", *(f"N-{n}-{t}" for n in range(6) for t in range(5))]
+            )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:

@@ -329,6 +329,19 @@ def test_a_revoked_key_fails_at_once(api_factory: Callable[[], Api]) -> None:
     assert client.get("/v1/sla", headers=headers).status_code == 401
 
 
+def test_a_key_revoked_by_another_process_fails_at_once(tmp_path: Path) -> None:
+    """A key the API has verified (and keeps while its database does not change) fails on the
+    request after ``ticketflow keys revoke`` in another process (R-ACC-1)."""
+    with Api.start(tmp_path) as client:
+        secret = client.key(["analyst"])
+        headers = client.as_key(secret)
+        for _ in range(3):
+            assert client.get("/v1/sla", headers=headers).status_code == 200
+        assert _cli(tmp_path, "revoke", secret.split("_")[1]).returncode == 0
+        assert client.get("/v1/sla", headers=headers).status_code == 401
+        assert client.get("/v1/sla").status_code == 200
+
+
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ticketflow", "--data-dir", str(data_dir), "keys", *args],
@@ -381,3 +394,45 @@ def test_a_key_from_a_secret_file(tmp_path: Path) -> None:
         ).returncode
         == 2
     )
+
+
+def test_another_tenants_ticket_id_reveals_nothing_to_a_scoped_publisher(tmp_path: Path) -> None:
+    """Opening a ticket under another tenant's id says only that the id is not available: not
+    that it was opened, nor a duplicate when the (source, id) is the other tenant's too; a fact
+    under the other tenant's (source, id) reads as one about a ticket never opened (R-ACC-3).
+    The scoped operator's dead letters say no more."""
+    with Api.start(tmp_path) as client:
+        theirs = {**opened("G-1", "2026-05-06T10:00:00Z", tenant="globex"), "id": "g-open"}
+        assert client.post_events([theirs]).status_code == 202
+        acme = client.as_key(client.key(["publisher", "operator"], tenants=("acme",)))
+        again = {**theirs, "tenant": "acme", "id": "a-open"}
+        same_key = {**theirs, "tenant": "acme"}
+        posted = client.post("/v1/events", json=[again, same_key], headers=acme)
+        assert posted.status_code == 422, posted.text
+        first, second = posted.json()["outcomes"]
+        assert first["status"] == second["status"] == "rejected"
+        assert (first["reason"], first["rule"]) == ("tenant_mismatch", "R-ACC-3")
+        assert {k: v for k, v in first.items() if k != "id"} == {
+            k: v for k, v in second.items() if k != "id"
+        }
+        assert "opened" not in first["detail"]
+        claimed = {**ticket_fact("acknowledged", "G-1", "2026-05-06T12:00:00Z"), "id": "g-open"}
+        unknown = {**ticket_fact("acknowledged", "G-404", "2026-05-06T12:00:00Z"), "id": "a-404"}
+        facts = client.post("/v1/events", json=[claimed, unknown], headers=acme).json()
+        fact_outcomes = facts["outcomes"]
+        assert [(o["status"], o["reason"]) for o in fact_outcomes] == [
+            ("rejected", "unknown_ticket")
+        ] * 2
+        assert fact_outcomes[0]["detail"].replace("G-1", "X") == fact_outcomes[1]["detail"].replace(
+            "G-404", "X"
+        )
+        letters = client.get("/v1/deadletters", headers=acme).json()
+        assert [(d["id"], d["reason"]) for d in letters] == [
+            ("a-open", "tenant_mismatch"),
+            ("g-open", "tenant_mismatch"),
+            ("g-open", "unknown_ticket"),
+            ("a-404", "unknown_ticket"),
+        ]
+        for text in (posted.text, json.dumps(facts), json.dumps(letters)):
+            assert "globex" not in text
+            assert "already" not in text

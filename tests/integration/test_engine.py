@@ -3,6 +3,7 @@ rejections (R-IN-3), and the tier in force at clock start (R-SLA-4, R-TIER-2).""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -221,6 +222,26 @@ class TestRejections:
         assert "acme" not in outcome.error.detail
         assert "globex" in outcome.error.detail
         assert engine.ticket("T-1").state == "open"
+
+    def test_opening_another_tenants_ticket_id(self, engine: Engine) -> None:
+        """Checked before anything that would describe the ticket: neither "already opened"
+        nor, under the owner's (source, id), "duplicate" (R-ACC-3)."""
+        first = opened("T-1", "2026-05-04T10:00:00Z", tenant="acme")
+        engine.apply(first)
+        for attempt in (
+            opened("T-1", "2026-05-04T11:00:00Z", tenant="globex"),
+            dataclasses.replace(first, tenant="globex"),
+        ):
+            outcome = engine.apply(attempt)
+            assert outcome.error is not None
+            assert (outcome.error.reason, outcome.error.rule) == ("tenant_mismatch", "R-ACC-3")
+            assert "acme" not in outcome.error.detail
+            assert "opened" not in outcome.error.detail
+        close = fact("closed", "T-1", "2026-05-04T11:00:00Z", tenant="acme")
+        assert statuses([engine.apply(close)]) == ["accepted"]
+        outcome = engine.apply(dataclasses.replace(close, tenant="globex"))
+        assert outcome.error is not None
+        assert outcome.error.reason == "tenant_mismatch"
 
     def test_transition_error_carries_the_rule(self, engine: Engine) -> None:
         engine.apply(started("SILVER", "2026-03-02T09:00:00Z"))

@@ -3,7 +3,9 @@
 A key reads ``tfk_<id>_<secret>``: the id finds the row, and only the SHA-256 of the whole key
 is stored. The secret is 256 random bits, so a fast hash is enough (nothing to brute-force);
 the comparison is constant-time. A revoked key fails from the next request on, in every
-process: each request looks its key up. ``last_used_at`` is written at most once a minute per
+process: each request looks its key up, or, on a store that tells cheaply whether anything was
+committed to its database since it last looked (SQLite's ``data_version``), takes a key it
+verified when nothing was. ``last_used_at`` is written at most once a minute per
 key and process, so reads do not turn into writes.
 """
 
@@ -14,6 +16,7 @@ import hmac
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +88,10 @@ class KeyTable:
         self._store = store
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Per store: its database's version when the keys below were verified on it.
+        self._verified: weakref.WeakKeyDictionary[Any, tuple[int, dict[str, ApiKey]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def create_table(self) -> None:
         with self._store().transaction() as c:
@@ -144,20 +151,38 @@ class KeyTable:
             if row is None or row[0] is not None:
                 return False
             c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (_now(), key_id))
+        # A commit on a connection does not change that connection's own data_version.
+        self._verified.clear()
         return True
 
     def authenticate(self, secret: str) -> ApiKey | None:
+        """The live key whose secret this is (R-ACC-1). A key verified on this store is taken
+        again without a lookup while the store says nothing was committed to its database
+        since (a revocation, from any process, is a commit: the next request looks up)."""
         if not secret.startswith(PREFIX):
             return None
+        store = self._store()
+        version = store.data_version() if hasattr(store, "data_version") else None
+        digest = _digest(secret)
+        if version is not None:
+            seen, keys = self._verified.get(store, (None, {}))
+            if seen == version and digest in keys:
+                key = keys[digest]
+                self._touch(key.id)
+                return key
         key_id = secret[len(PREFIX) :].split("_", 1)[0]
-        with self._store().transaction() as c:
+        with store.transaction() as c:
             c.execute(f"SELECT {_COLUMNS}, key_sha256 FROM api_keys WHERE id = ?", (key_id,))
             row = c.fetchone()
-        if row is None or not hmac.compare_digest(str(row[-1]), _digest(secret)):
+        if row is None or not hmac.compare_digest(str(row[-1]), digest):
             return None
         key = _key(row[:-1])
         if key.revoked_at is not None:
             return None
+        if version is not None:
+            seen, keys = self._verified.get(store, (None, {}))
+            kept = keys if seen == version else {}
+            self._verified[store] = (version, {**kept, digest: key})
         self._touch(key.id)
         return key
 

@@ -24,7 +24,8 @@ import orjson
 
 from ticketflow.contract import InboundEvent
 from ticketflow.domain.instants import rfc3339
-from ticketflow.service.submit import Candidate, Result
+from ticketflow.service.engine import as_sender_sees
+from ticketflow.service.submit import Candidate, Publish, Result
 
 DDL = """CREATE TABLE IF NOT EXISTS event_outcomes (
     source TEXT NOT NULL,
@@ -156,6 +157,30 @@ class OutcomeTable:
         return None if row is None else EventOutcome(*row)
 
 
+class Outcomes:
+    """How a publisher (the API, ``ticketflow ingest``) in Kafka mode keeps the outcomes of
+    what it publishes (R-IN-7): each event ``pending`` before it is on the inbound topic (so
+    the worker's outcome, written after, is never hidden by it), and each event it refused
+    itself ``rejected``."""
+
+    def __init__(self, table: OutcomeTable) -> None:
+        self.table = table
+
+    def publishing(self, publish: Publish) -> Publish:
+        """``publish``, each event recorded ``pending`` first."""
+
+        def pending_first(keyed: Sequence[tuple[str, Any]]) -> int:
+            found = (identity(None, original) for _, original in keyed)
+            self.table.record([EventOutcome(*f, "pending") for f in found if f is not None])
+            return publish(keyed)
+
+        return pending_first
+
+    def decided(self, done: Sequence[tuple[Candidate, Result]]) -> None:
+        """Record decided events (the ``decided`` hook of the submit path)."""
+        self.table.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
+
+
 def outcome_of(candidate: Candidate, result: Result) -> EventOutcome | None:
     """The outcome of a decided candidate, or ``None`` when its ``(source, id)`` cannot be read
     (a record that is not an event has no outcome to look up)."""
@@ -166,15 +191,11 @@ def outcome_of(candidate: Candidate, result: Result) -> EventOutcome | None:
     rejection = result.rejection
     if rejection is None:
         return EventOutcome(source, event_id, tenant, result.status)
-    return EventOutcome(
-        source,
-        event_id,
-        tenant,
-        "rejected",
-        rejection.reason,
-        rejection.detail[:1000],
-        rejection.rule,
-    )
+    reason, detail, rule = rejection.reason, rejection.detail, rejection.rule
+    event = candidate.event
+    if event is not None:  # what any key that sees the tenant may read (R-ACC-3)
+        reason, detail, rule = as_sender_sees(event.type, event.subject, reason, detail, rule)
+    return EventOutcome(source, event_id, tenant, "rejected", reason, detail[:1000], rule)
 
 
 def identity(event: InboundEvent | None, original: Any) -> tuple[str, str, str | None] | None:

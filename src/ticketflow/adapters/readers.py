@@ -35,6 +35,13 @@ class SqliteReader(ReadModelStore):
         with sqlite_transaction(self.connection, "BEGIN") as rows:
             yield rows
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection, of any process, commits to the
+        database (SQLite's ``PRAGMA data_version``): a cheap "has anything changed?"."""
+        with translated():
+            row = self.connection.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
 
 class ThreadStores:
     """One store per thread, opened on first use; :meth:`current` is the calling thread's."""

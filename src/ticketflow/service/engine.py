@@ -41,6 +41,7 @@ from ticketflow.domain.errors import (
     AlreadyOpenedError,
     DomainError,
     PlatformTransitionError,
+    TenantMismatchError,
     UnknownPlatformFactError,
     UnknownTicketError,
     rejection_reasons,
@@ -203,6 +204,8 @@ class Engine(Application[UUID]):
     def _opened(self, event: InboundEvent, batch: dict[UUID, Aggregate]) -> Outcome:
         existing = self._find(ticket_id(event.subject), batch)
         if isinstance(existing, Ticket):
+            if existing.tenant != event.tenant:  # before anything that would describe it
+                raise TenantMismatchError(id_not_available_detail(event.subject, event.tenant))
             if existing.has_applied(event.key):
                 return DUPLICATE
             raise AlreadyOpenedError(
@@ -235,9 +238,9 @@ class Engine(Application[UUID]):
         ticket = self._find(ticket_id(event.subject), batch)
         if not isinstance(ticket, Ticket):
             raise UnknownTicketError(unknown_ticket_detail(event.type, event.subject))
+        ticket.require_tenant(event.tenant)  # first: a duplicate would tell it exists
         if ticket.has_applied(event.key):
             return DUPLICATE
-        ticket.require_tenant(event.tenant)
         at, key = event.time, event.key
         match event.type:
             case "ticket.acknowledged":
@@ -459,6 +462,28 @@ def unknown_ticket_detail(type_: str, ticket: str) -> str:
     """What a fact about a ticket never opened is told (R-SLA-2); also what a tenant is told
     about another tenant's ticket, through an API key scoped to it (R-ACC-3)."""
     return f"{type_} for ticket {ticket}, which was never opened (send ticket.opened first)"
+
+
+def id_not_available_detail(ticket: str, tenant: str) -> str:
+    """What a tenant opening a ticket under another tenant's ticket id is told (R-ACC-3):
+    ticket ids are one namespace, so the id is refused, but nothing says it was opened, when,
+    for whom or in what state."""
+    return (
+        f"ticket id {ticket} is not available to tenant {tenant} "
+        "(ticket ids are unique across tenants): open the ticket under another id"
+    )
+
+
+def as_sender_sees(
+    type_: str, ticket: str, reason: str, detail: str, rule: str | None
+) -> tuple[str, str, str | None]:
+    """A rejection as the tenant that sent the event may be told it (R-ACC-3): a fact about
+    another tenant's ticket reads word for word as one about a ticket never opened (R-SLA-2);
+    an opening under another tenant's id keeps its own answer, which names no other tenant."""
+    if reason != TenantMismatchError.reason or type_ == "ticket.opened":
+        return reason, detail, rule
+    unknown = UnknownTicketError(unknown_ticket_detail(type_, ticket))
+    return unknown.reason, str(unknown), unknown.rule
 
 
 def _cached(cache: Any, aggregate_id: UUID) -> bool:

@@ -22,6 +22,7 @@ from ticketflow.service.submit import (
     DEFAULT_FUTURE_TOLERANCE,
     Candidate,
     DeadLetters,
+    Decided,
     Decider,
     Intake,
     Publish,
@@ -158,11 +159,18 @@ def publish_lines(
     progress: Progress | None = None,
     future_tolerance: timedelta | None = DEFAULT_FUTURE_TOLERANCE,
     clock: Clock = SYSTEM_CLOCK,
+    decided: Decided | None = None,
 ) -> IngestReport:
     """Kafka mode: validate each line and publish the valid ones to the inbound topic (keyed
     by tenant, R-IN-5); the engine worker decides them. Contract rejects stay here, in the
-    dead-letter sink; duplicates and impossible transitions go to the dead-letter topic."""
-    intake = Intake(dead_letter, future_tolerance=future_tolerance, received=received_by(clock))
+    dead-letter sink, and are told to ``decided``; duplicates and impossible transitions go to
+    the dead-letter topic."""
+    intake = Intake(
+        dead_letter,
+        future_tolerance=future_tolerance,
+        received=received_by(clock),
+        decided=decided,
+    )
     return _ingest(
         lambda batch: intake.publish(batch, publish), lines, dead_letter, batch_size, progress
     )

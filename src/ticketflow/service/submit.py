@@ -200,10 +200,13 @@ class Intake:
             return self._one_by_one(candidates, tracking)
 
     def publish(self, candidates: Sequence[Candidate], publish: Publish) -> list[Result]:
-        """Kafka mode: rejections to the dead-letter sink, valid events to the inbound topic
-        (keyed by :func:`~ticketflow.contract.kafka_key`) for the engine worker to decide."""
+        """Kafka mode: rejections to the dead-letter sink (and told to ``decided``), valid
+        events to the inbound topic (keyed by :func:`~ticketflow.contract.kafka_key`) for the
+        engine worker to decide."""
         candidates = self._screened(candidates)
-        self._dead_letter([c for c in candidates if c.error is not None])
+        refused = [c for c in candidates if c.error is not None]
+        self._dead_letter(refused)
+        self._tell([(c, _result(c, "rejected")) for c in refused])
         keyed = [(kafka_key(c.event), c.original) for c in candidates if c.event is not None]
         if keyed:
             publish(keyed)

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -34,6 +34,7 @@ from ticketflow.entrypoints.api.metrics import Measured, Metrics
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
 from ticketflow.service.access import ApiKey
+from ticketflow.service.engine import as_sender_sees
 from ticketflow.service.history import history
 
 JSON_TYPE = "application/json"
@@ -214,34 +215,18 @@ def create_app(backend: Backend) -> FastAPI:
         response_model=list[models.SlaRow],
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     )
-    def sla(
-        request: Request,
-        key: Caller,
-        as_of: Annotated[
-            str | None, Query(description="RFC 3339 with an offset; default now")
-        ] = None,
-        tenant: str | None = None,
-        status: Annotated[Literal[queries.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
-        tier: str | None = None,
-        priority: str | None = None,
-        month: Annotated[
-            str | None, Query(description="tickets opened in this month (Paris), YYYY-MM")
-        ] = None,
-        cursor: Annotated[
-            str | None, Query(description="the next page, from the Link header")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
-        format: Literal["json", "csv"] = "json",
-    ) -> Response:
+    def sla(request: Request, key: Caller, query: Annotated[models.SlaQuery, Query()]) -> Response:
         """SLA status per ticket as of an instant (R-SLA-10), oldest opening first, a page at a
         time: the ``Link`` header (``rel="next"``) gives the next page."""
         _params(
             request,
             ("as_of", "tenant", "status", "tier", "priority", "month", "cursor", "limit", "format"),
         )
+        tenant, status, tier, priority = query.tenant, query.status, query.tier, query.priority
+        month, cursor, limit = query.month, query.cursor, query.limit
         if tenant is not None:
             require_tenant(key, tenant, request)
-        instant = _instant(as_of) or backend.settings.clock.now()  # the pages share one instant
+        instant = _instant(query.as_of) or backend.settings.clock.now()  # one instant for all pages
         window = None
         if month is not None:
             parsed = _month(month)
@@ -266,9 +251,9 @@ def create_app(backend: Backend) -> FastAPI:
             params = dict(request.query_params)
             params["cursor"] = _cursor(page[-1])
             params["as_of"] = rfc3339(instant)
-            query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
-            headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
-        if format == "csv":
+            link = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
+            headers["Link"] = f'<{request.url.path}?{link}>; rel="next"'
+        if query.format == "csv":
             text = render.rows(page, queries.SLA_FIELDS, "csv") + "\n"
             return Response(text, 200, headers=headers, media_type=CSV_TYPE)
         response = json_response(page)
@@ -365,6 +350,8 @@ def create_app(backend: Backend) -> FastAPI:
         _params(request, ("limit",))
         rows = [_dead_letter(r) for r in backend.dead_letters()]
         visible = [r for r in rows if not key.scoped or (r["tenant"] and key.sees(r["tenant"]))]
+        if key.scoped:
+            visible = [_as_sender_sees(r) for r in visible]
         return json_response(visible[-limit:])
 
     auditors.register(app, backend)
@@ -418,6 +405,22 @@ def _dead_letter(record: dict[str, Any]) -> dict[str, Any]:
         "tenant": tenant,
         "original": original if isinstance(original, str) else None,
     }
+
+
+def _as_sender_sees(row: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as a key scoped to its tenant may read it: a fact refused because the
+    ticket is another tenant's reads as one about a ticket never opened (R-ACC-3)."""
+    try:
+        event = json.loads(row["original"]) if row["original"] else None
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return row
+    type_, subject = event.get("type"), event.get("subject")
+    if not isinstance(type_, str) or not isinstance(subject, str):
+        return row
+    reason, detail, rule = as_sender_sees(type_, subject, row["reason"], row["detail"], row["rule"])
+    return {**row, "reason": reason, "detail": detail, "rule": rule}
 
 
 def _quote(value: str) -> str:

@@ -3,17 +3,19 @@ dead-letter sink, and the checks behind ``/readyz``.
 
 Writes (submitting events, and in embedded mode projecting them) take one lock: the engine and
 the writing read-model connection are used by one request at a time. Reads run concurrently,
-each thread on its own read-model connection. In embedded mode a read first brings the read
-models up to date if the event store moved (another process, e.g. ``ticketflow ingest``, may
-have written to it). A store or broker that fails makes the request answer 503; the failed
-connection is dropped and the next request opens a new one, so the API recovers by itself once
-the database or broker is back.
+each thread on its own read-model connection. In embedded mode a post projects its own events
+before it answers; events another process stored without projecting them (an ingest stopped
+between the two) are projected by the first read at least :data:`CATCH_UP_EVERY` seconds after
+the last look at the event store's head, so reads do not pay for that look each time. A store
+or broker that fails makes the request answer 503; the failed connection is dropped and the next
+request opens a new one, so the API recovers by itself once the database or broker is back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -28,7 +30,7 @@ from ticketflow.adapters.kafka_http import (
     read_deadletter_topic,
 )
 from ticketflow.adapters.keys import KeyTable
-from ticketflow.adapters.outcomes import EventOutcome, OutcomeTable, identity, outcome_of
+from ticketflow.adapters.outcomes import EventOutcome, Outcomes, OutcomeTable
 from ticketflow.adapters.readers import ThreadStores
 from ticketflow.adapters.readmodels import ReadModelStore
 from ticketflow.bootstrap import System, open_readers, open_readmodels
@@ -39,6 +41,8 @@ from ticketflow.settings import Settings
 
 DEAD_LETTER_FILE = Path("deadletter") / "api.jsonl"
 DEAD_LETTER_ORIGIN = "POST /v1/events"
+# How often (seconds) a read looks whether another process moved the event store (embedded).
+CATCH_UP_EVERY = 0.1
 
 T = TypeVar("T")
 
@@ -55,6 +59,7 @@ class Backend:
         self.keys = KeyTable(self.readers.current)
         self.outcomes = OutcomeTable(self.readers.current)
         self._projected = -1
+        self._looked = -CATCH_UP_EVERY
         self._closed = False
         self._verified: dict[str, ApiKey] = {}
         with self.guarded():
@@ -103,6 +108,10 @@ class Backend:
     def _refresh(self) -> None:
         if not self.embedded:
             return
+        now = time.monotonic()
+        if now - self._looked < CATCH_UP_EVERY and self._projected >= 0:
+            return
+        self._looked = now
         system = self.system()
         head = system.engine.recorder.max_notification_id() or 0
         if head == self._projected:
@@ -146,18 +155,17 @@ class Backend:
         with self.guarded():
             if not self.embedded:
                 topic = HttpDeadLetterTopic(self.settings, DEAD_LETTER_ORIGIN)
+                kept = Outcomes(self.outcomes)
                 try:
-                    results = Intake(
+                    intake = Intake(
                         topic,
+                        decided=kept.decided,
                         future_tolerance=self.settings.future_tolerance,
                         received=received_by(self.settings.clock),
-                    ).publish(batch, self._publish)
+                    )
+                    return intake.publish(batch, kept.publishing(self._publish))
                 finally:
                     topic.close()
-                self._record(
-                    [(c, r) for c, r in zip(batch, results, strict=True) if r.status == "rejected"]
-                )
-                return results
             dead = DeadLetterFile(self.settings.data_dir / DEAD_LETTER_FILE, DEAD_LETTER_ORIGIN)
             try:
                 with self._write_lock:
@@ -165,7 +173,7 @@ class Backend:
                     intake = Intake(
                         dead,
                         system.engine,
-                        decided=self._record,
+                        decided=Outcomes(self.outcomes).decided,
                         future_tolerance=self.settings.future_tolerance,
                         received=received_by(self.settings.clock),
                     )
@@ -181,14 +189,7 @@ class Backend:
             return results
 
     def _publish(self, keyed: Sequence[tuple[str, Any]]) -> int:
-        """Kafka mode: each event ``pending`` first, then on the inbound topic (so the worker's
-        outcome, written after, is never hidden by it)."""
-        found = (identity(None, original) for _, original in keyed)
-        self.outcomes.record([EventOutcome(*f, "pending") for f in found if f is not None])
         return publish_inbound(self.settings, keyed)
-
-    def _record(self, done: Sequence[tuple[Candidate, Result]]) -> None:
-        self.outcomes.record([o for c, r in done if (o := outcome_of(c, r)) is not None])
 
     def outcome(self, source: str, event_id: str) -> EventOutcome | None:
         """The outcome of a posted event (R-IN-7), or ``None`` if none is recorded."""

@@ -11,12 +11,11 @@ from urllib.parse import unquote
 from fastapi import Request
 
 from ticketflow.contract import parse_event
-from ticketflow.domain.errors import UnknownTicketError
 from ticketflow.entrypoints.api.access import require_tenant
 from ticketflow.entrypoints.api.errors import ApiError
 from ticketflow.errors import ContractError
 from ticketflow.service.access import ApiKey
-from ticketflow.service.engine import unknown_ticket_detail
+from ticketflow.service.engine import as_sender_sees
 from ticketflow.service.submit import Candidate, Result
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -120,13 +119,14 @@ def outcome(candidate: Candidate, result: Result, key: ApiKey) -> dict[str, Any]
     """One event's outcome. For a scoped key a ticket of another tenant is unknown, like one
     that does not exist (R-ACC-3)."""
     rejection = result.rejection
-    reason, detail, rule = (
-        (rejection.reason, rejection.detail, rejection.rule) if rejection else (None, None, None)
-    )
-    if key.scoped and reason == "tenant_mismatch" and candidate.event is not None:
-        event = candidate.event
-        reason, rule = UnknownTicketError.reason, "R-SLA-2"
-        detail = unknown_ticket_detail(event.type, event.subject)
+    reason: str | None = None
+    detail: str | None = None
+    rule: str | None = None
+    if rejection is not None:
+        reason, detail, rule = rejection.reason, rejection.detail, rejection.rule
+        if key.scoped and candidate.event is not None:
+            event = candidate.event
+            reason, detail, rule = as_sender_sees(event.type, event.subject, reason, detail, rule)
     return {
         "id": result.id,
         "status": result.status,

@@ -18,6 +18,21 @@ ChangeKind = Literal[CHANGE_KINDS]  # type: ignore[valid-type]
 Month = str
 
 
+class SlaQuery(BaseModel):
+    """The query parameters of ``GET /v1/sla``: validated as one model, in one pass, rather
+    than one parameter at a time (a tenth of a request's CPU)."""
+
+    as_of: str | None = Field(None, description="RFC 3339 with an offset; default now")
+    tenant: str | None = None
+    status: Status | None = None
+    tier: str | None = None
+    priority: str | None = None
+    month: str | None = Field(None, description="tickets opened in this month (Paris), YYYY-MM")
+    cursor: str | None = Field(None, description="the next page, from the Link header")
+    limit: int = Field(1000, ge=1, le=10_000, description="rows per page")
+    format: Literal["json", "csv"] = "json"
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable error code")
     message: str = Field(description="what went wrong, for people")

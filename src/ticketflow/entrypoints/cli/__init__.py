@@ -15,6 +15,7 @@ from projections.storage import ReadModelStorage
 from ticketflow.adapters.deadletter import DeadLetterFile
 from ticketflow.adapters.errors import translated
 from ticketflow.adapters.kafka import publish_inbound
+from ticketflow.adapters.outcomes import Outcomes, OutcomeTable
 from ticketflow.bootstrap import System, open_readmodels
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.instants import rfc3339
@@ -61,15 +62,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     try:
         if settings.mode == "kafka":
-            report = publish_lines(
-                lambda keyed: publish_inbound(settings, keyed),
-                stream,
-                dead,
-                batch_size=settings.batch_size,
-                progress=progress,
-                future_tolerance=settings.future_tolerance,
-                clock=settings.clock,
-            )
+            report = _publish_kafka(settings, stream, dead, progress)
         else:
             report = _ingest_embedded(settings, stream, dead, progress)
     finally:
@@ -101,6 +94,31 @@ def _ingest_table(report: IngestReport, settings: Settings) -> str:
     if report.dead_letter:
         lines.append(f"rejected lines written to {report.dead_letter}")
     return "\n".join(lines)
+
+
+def _publish_kafka(
+    settings: Settings, stream: Any, dead: DeadLetterFile, progress: Progress
+) -> IngestReport:
+    """Kafka mode: each line published to the inbound topic, its outcome kept to be looked up
+    by ``(source, id)`` (R-IN-7): ``pending`` until the engine worker decides it, ``rejected``
+    at once for a line refused here."""
+    store = open_readmodels(settings)
+    try:
+        table = OutcomeTable(lambda: store)
+        table.create_table()
+        kept = Outcomes(table)
+        return publish_lines(
+            kept.publishing(lambda keyed: publish_inbound(settings, keyed)),
+            stream,
+            dead,
+            batch_size=settings.batch_size,
+            progress=progress,
+            future_tolerance=settings.future_tolerance,
+            clock=settings.clock,
+            decided=kept.decided,
+        )
+    finally:
+        store.close()
 
 
 def _ingest_embedded(
