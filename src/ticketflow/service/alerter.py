@@ -12,6 +12,11 @@ Look-back (decided in docs/decisions.md): thresholds are alerted down to ``horiz
 instant of the previous check (at the very first check, before now). Thresholds crossed while
 the alerter was down and facts arriving late are within it; history older than it (a store
 loaded with past facts, a rebuild) emits nothing.
+
+A cycle exempted by an announced control-plane maintenance (``sla_cycles.exempted_by``,
+R-PLAT-1) has no clock: it emits nothing from the check that sees the exemption on. An alert
+emitted before the exemption became known (the announcement consumed after the ticket,
+R-PLAT-4) stays emitted, like every alert (R-ALERT-2).
 """
 
 from __future__ import annotations
@@ -108,7 +113,7 @@ class Alerter:
             """SELECT ticket, cycle, tenant, clock_tier, gtr_minutes, clock_started_at,
                 warn_50_at, warn_75_at, deadline, cancelled_at, stopped_at, stopped_by
             FROM sla_cycles
-            WHERE clock_started_at IS NOT NULL AND warn_50_at <= ?
+            WHERE clock_started_at IS NOT NULL AND exempted_by IS NULL AND warn_50_at <= ?
                 AND (deadline >= ? OR cancelled_at >= ? OR stopped_at >= ?)""",
             (high, low, low, low),
         )
