@@ -213,6 +213,33 @@ def alerts(
         return [_public(dict(zip(COLUMNS, r, strict=True))) for r in c.fetchall()]
 
 
+def recent(
+    store: ReadModelStorage,
+    *,
+    until: datetime,
+    tenants: Collection[str] | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` alerts emitted at or before ``until`` (their ``emitted_at``), latest
+    emitted first; ``tenants`` limits them to those tenants (R-ACC-3). An alert emitted after
+    ``until`` was not known then, whatever its threshold instant."""
+    if tenants is not None and not tenants:
+        return []
+    where, params = ["emitted_at <= ?"], [rfc3339(until + SLACK)]
+    if tenants is not None:
+        where.append(f"tenant IN ({', '.join('?' * len(tenants))})")
+        params.extend(sorted(tenants))
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM sla_alerts WHERE {' AND '.join(where)} "
+        f"ORDER BY seq DESC LIMIT {2 * int(limit)}"
+    )
+    with store.transaction() as c:
+        c.execute(sql, params)
+        rows = [_public(dict(zip(COLUMNS, r, strict=True))) for r in c.fetchall()]
+    # Instants compare as instants here (text with fractions does not order as time).
+    return [r for r in rows if instant(r["emitted_at"]) <= until][:limit]
+
+
 DELIVERY_COLUMNS = (
     "endpoint",
     "alert_id",
