@@ -897,7 +897,7 @@ ALERT_COLUMNS = ("threshold_at", "type", "ticket", "tenant", "tier", "deadline",
 
 def _alerts_text(summary: Summary, limit: int) -> str:
     """The alerts told at the demo's "now", latest threshold first."""
-    rows = sorted(summary.alerts, key=lambda a: (a["threshold_at"], a["seq"]), reverse=True)
+    rows = sorted(summary.alerts or (), key=lambda a: (a["threshold_at"], a["seq"]), reverse=True)
     counts = Counter(a["type"] for a in rows)
     head = (
         f"As 'ticketflow --now {summary.as_of} alerts' tells them: 50 %, 75 % and 100 % of a "
