@@ -29,7 +29,8 @@ from ticketflow.contract import parse_event
 from ticketflow.contract_events import Outbound
 from ticketflow.domain.clock import FixedClock
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
-from ticketflow.service.alerter import Alerter, alerts
+from ticketflow.service.alerter import Alerter, alerts, recent
+from ticketflow.service.report import platform
 from ticketflow.settings import Settings
 
 BASE = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # a Monday
@@ -363,3 +364,36 @@ def test_an_exemption_known_late_keeps_what_was_told(system: System) -> None:
     clock.at = BASE + timedelta(hours=5)
     assert alerter.check() == []
     assert [r["alert_id"] for r in alerts(system.readmodels)] == ["T-CP/1/warning"]
+
+
+def test_the_alerts_known_at_an_instant(system: System) -> None:
+    """``recent`` (the report's alerts) gives the alerts emitted by an instant, whatever their
+    threshold instant, within the tenants asked for; on SQLite and PostgreSQL alike, with
+    instants that have fractions of a second."""
+    facts = [
+        event("subscription.started", "acme", at(-86400), {"tier": "GOLD"}),
+        event("subscription.started", "globex", at(-86400), {"tier": "GOLD"}),
+        opened("T-A", at(0)),
+        opened("G-A", at(0), tenant="globex"),
+    ]
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    clock = MovingClock(BASE + timedelta(hours=2, seconds=0.5))
+    alerter = Alerter(system.readmodels, clock, HORIZON)
+    assert len(alerter.check()) == 2  # both warnings
+    first = clock.at
+    clock.at = BASE + timedelta(hours=3, seconds=1.25)
+    assert len(alerter.check()) == 2  # both at_risk
+    everything = recent(system.readmodels, until=clock.at)
+    assert [a["type"] for a in everything] == ["sla.at_risk"] * 2 + ["sla.warning"] * 2
+    known_then = recent(system.readmodels, until=first)
+    assert {a["alert_id"] for a in known_then} == {"T-A/1/warning", "G-A/1/warning"}
+    assert recent(system.readmodels, until=first - timedelta(seconds=0.25)) == []
+    acme = recent(system.readmodels, until=clock.at, tenants=["acme"])
+    assert {a["alert_id"] for a in acme} == {"T-A/1/warning", "T-A/1/at_risk"}
+    assert recent(system.readmodels, until=clock.at, tenants=[]) == []
+    assert len(recent(system.readmodels, until=clock.at, limit=1)) == 1
+    # The report's inputs read from these tables and the weather read model.
+    weather, shown = platform(system.readmodels, first, ["globex"])
+    assert [a["ticket"] for a in shown] == ["G-A"]
+    assert {s["service"] for s in weather.services} >= {"compute", "control_plane"}
