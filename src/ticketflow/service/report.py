@@ -5,8 +5,9 @@ what is billed from when, as of an instant and within a set of tenants.
 :mod:`ticketflow.service.queries` (``sla``, ``billing``, ``expertise``), so that every figure is
 the one ``ticketflow query`` and the API show (R-SLA-11); this module only selects, counts and
 orders their rows. A key's tenants bound every row (R-ACC-3). The platform weather and the
-recent alerts come from their own read models and are given to :func:`build` when there are
-some; the report leaves their sections out otherwise.
+recent alerts come from their own read models (``query weather``, the ``sla_alerts`` table),
+read by :func:`platform` and given to :func:`build`; the report leaves their sections out
+without them.
 """
 
 from __future__ import annotations
