@@ -11,6 +11,7 @@ Phases run in child processes, so each reports its own peak RSS:
 | queries: SLA per tenant, billing per tenant, expertise per tenant-month | — (p99 < 5 ms) |
 | HTTP API, SLA per tenant, 8 clients: requests/s, p99 | the same query, in-process, 8 threads |
 | Kafka pipeline (:mod:`ticketflow_tools.benchmark_kafka`) | kafka-python produce + consume |
+| alert latency per surface (:mod:`ticketflow_tools.benchmark_alerts`), once | — (p99 < 5 s) |
 
 Run: ``python -m ticketflow_tools.benchmark [--events 100000,1000000] [--json FILE]``. The Kafka
 phases run when ``KAFKA_BOOTSTRAP_SERVERS`` and ``TICKETFLOW_PG_DSN`` are set (or with
@@ -310,7 +311,6 @@ def _served(
 ) -> tuple[float, list[float]]:
     """Wall time and timings of the 8 clients against ``ticketflow serve --workers N``."""
     import http.client
-    import os
     import signal
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKETFLOW_", "KAFKA_"))}
@@ -368,6 +368,18 @@ def _served(
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+ALERT_TICKETS = 20  # threshold crossings timed, a quarter of a second apart
+ALERTS_KAFKA = "TICKETFLOW_BENCH_ALERTS_KAFKA"  # the broker of the alerts phase, if any
+
+
+def phase_alerts(n: int, work: Path) -> dict[str, Any]:
+    """Threshold → alert latency on each surface (DESIGN §6: p99 < 5 s), by
+    :func:`ticketflow_tools.benchmark_alerts.measure` on a ``ticketflow serve`` of its own: the
+    ``sla_alerts`` row, the SSE stream, and the alerts topic when the Kafka phases run (their
+    broker). The log's size does not enter it: it runs once, with the smallest size."""
+    from ticketflow_tools.benchmark_alerts import measure
+
+    return measure(ALERT_TICKETS, kafka=os.environ.get(ALERTS_KAFKA) or None)
 
 
 PHASES = {
@@ -377,12 +389,15 @@ PHASES = {
     "rebuild": phase_rebuild,
     "query": phase_query,
     "api": phase_api,
+    "alerts": phase_alerts,
 }
+ONCE = frozenset({"alerts"})  # phases whose figures do not depend on the size: smallest only
 
 
-def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
+def run_phase(name: str, n: int, work: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one phase in a child process; returns its figures and peak RSS, or ``{"error": …}``
-    when the child failed (its output above says why): the other phases still run and report."""
+    when the child failed (its output above says why): the other phases still run and report.
+    ``env``: variables added to the child's environment."""
     done = subprocess.run(
         [
             sys.executable,
@@ -398,6 +413,7 @@ def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
         check=False,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -519,17 +535,23 @@ def main(argv: list[str] | None = None) -> int:
             "phases": results,
         }
 
-    total = len(embedded_sizes) * len(PHASES) + len(kafka_sizes) * len(KAFKA_PHASES)
+    plan = [
+        ("embedded", n, [p for p in PHASES if p not in ONCE or n == embedded_sizes[0]])
+        for n in embedded_sizes
+    ]
+    plan += [("kafka", n, list(KAFKA_PHASES)) for n in kafka_sizes]
+    total = sum(len(phases) for _, _, phases in plan)
+    # The alerts' topic is timed on the broker of the Kafka phases, when they run.
+    broker = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "") if kafka_sizes else ""
     with tempfile.TemporaryDirectory(prefix="ticketflow-bench-") as tmp, _steps(total) as step:
         root = Path(args.work or tmp)
-        plan = [("embedded", n, PHASES) for n in embedded_sizes]
-        plan += [("kafka", n, KAFKA_PHASES) for n in kafka_sizes]
         for kind, n, phases in plan:
             work = root / f"{kind}-{n}"
             work.mkdir(parents=True, exist_ok=True)
             for name in phases:
                 step(f"{name}, {n:,} events")
-                results.setdefault(str(n), {})[name] = run_phase(name, n, work)
+                env = {ALERTS_KAFKA: broker}
+                results.setdefault(str(n), {})[name] = run_phase(name, n, work, env)
                 if args.json:  # kept up to date: a long run that stops keeps what it measured
                     _write_json(Path(args.json), document())
     lines = build_lines(_measured(results))

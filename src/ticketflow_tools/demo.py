@@ -29,11 +29,13 @@ from ticketflow.adapters.eventstore import eventstore_env
 from ticketflow.bootstrap import READMODELS_FILE, System, open_engine
 from ticketflow.domain.calendar import PARIS, Month, maintenance_windows, months_between
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Tier
+from ticketflow.domain.clock import FixedClock
 from ticketflow.domain.expertise import TierHistory, has_privileged_access, tier_at
 from ticketflow.entrypoints import render, report
 from ticketflow.entrypoints.progress import Progress
 from ticketflow.entrypoints.report import Summary
 from ticketflow.errors import TicketflowError
+from ticketflow.service.alerter import Alerter, recent
 from ticketflow.service.ingest import IngestReport, ingest_lines
 from ticketflow.service.weather import weather
 from ticketflow.settings import Settings
@@ -703,10 +705,19 @@ def run_demo(
         ingested = _ingest(system, lines, str(dataset), out_dir / DEAD_LETTER_FILE)
         _project(system)
         now = Month.parse(names[-1]).end()
+        # The alerts up to the demo's "now", as ``ticketflow --now <end> alerts`` tells them:
+        # one check of the alerter with its clock fixed at the end of the period.
+        Alerter(system.readmodels, FixedClock(now), settings.alert_horizon).check()
         figures = report.collect(system.readmodels, now, names)
         figures["weather"] = weather(system.readmodels, as_of=now)
-        note = f"Demo operation: seed {seed}, {tenants} tenants, dataset {dataset}."
-        page = report.page_of(system.readmodels, now, notes=[note])
+        figures["alerts"] = recent(system.readmodels, until=now)
+        note = (
+            f"Demo operation: seed {seed}, {tenants} tenants, dataset {dataset}. Alerts: one "
+            f"check of the alerter with its clock fixed at the end of the period, looking back "
+            f"{_hours(settings.alert_horizon)} h (TICKETFLOW_ALERT_HORIZON_HOURS); told after "
+            "their instant, they are all marked late."
+        )
+        page = report.page_of(system.readmodels, now, notes=[note], live_platform=True)
     finally:
         system.close()
     figures |= _ingest_figures(ingested)
@@ -818,6 +829,13 @@ def format_summary(summary: Summary, limit: int = 15) -> str:
             "Customers over their hours (R-EXP-1, R-EXP-4, R-EXP-5)", _over_text(summary, limit)
         ),
     ]
+    if summary.alerts is not None:
+        parts.append(
+            _section(
+                f"SLA alerts told at {summary.as_of} (R-ALERT-1, R-ALERT-2)",
+                _alerts_text(summary, limit),
+            )
+        )
     if summary.weather:
         parts.append(
             _section(
@@ -868,6 +886,27 @@ def _weather_text(data: dict[str, Any]) -> str:
             + render.table(running, ("incident", "ticket", "tenant", "sla_status", "deadline")),
         )
     )
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
+
+
+ALERT_COLUMNS = ("threshold_at", "type", "ticket", "tenant", "tier", "deadline", "late")
+
+
+def _alerts_text(summary: Summary, limit: int) -> str:
+    """The alerts told at the demo's "now", latest threshold first."""
+    rows = sorted(summary.alerts or (), key=lambda a: (a["threshold_at"], a["seq"]), reverse=True)
+    counts = Counter(a["type"] for a in rows)
+    head = (
+        f"As 'ticketflow --now {summary.as_of} alerts' tells them: 50 %, 75 % and 100 % of a "
+        "running GTR (warning, at_risk, breached) and a stop after a breach (stopped), within "
+        "the alerter's look-back; late: told more than 5 s after the threshold was crossed.\n"
+        + ("  ".join(f"{kind} {counts[kind]}" for kind in sorted(counts)) or "no alert")
+    )
+    more = f"\n... and {len(rows) - limit} more in the report" if len(rows) > limit else ""
+    return head + "\n" + render.table(rows[:limit], ALERT_COLUMNS) + more
 
 
 def _section(title: str, body: str) -> str:

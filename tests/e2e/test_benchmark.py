@@ -62,6 +62,46 @@ def test_report_sets_each_size_side_by_side_with_ratios_growth_and_verdicts() ->
     assert "alert latency: not measured" in text
 
 
+ALERTS = {
+    "tickets": 20,
+    "target_p99_s": 5.0,
+    "table": {"count": 20, "p50_s": 0.2, "p99_s": 0.4, "max_s": 0.4},
+    "sse": {"count": 19, "p50_s": 0.3, "p99_s": 0.6, "max_s": 0.6},
+    "meets_target": False,
+}
+
+
+def test_the_alert_line_judges_each_surface() -> None:
+    """Measured once (at the smallest size): a surface is ok with every crossing told and its
+    p99 under 5 s; one missed alert fails its surface and the line; the line is in the JSON's
+    lines and replaces "not measured" in the text."""
+    results: dict[str, dict[str, Any]] = {"1000": {"alerts": ALERTS}, "10000": {}}
+    [line] = build_lines(results)
+    assert line["line"] == "alert latency, threshold crossed → alert"
+    assert line["events"] == 1000
+    assert line["surfaces"]["table"]["ok"] is True
+    assert line["surfaces"]["sse"]["missed"] == 1
+    assert line["surfaces"]["sse"]["ok"] is False
+    assert line["ok"] is False
+    slow = {**ALERTS, "sse": {"count": 20, "p50_s": 1.0, "p99_s": 5.2, "max_s": 5.2}}
+    [slow_line] = build_lines({"1000": {"alerts": slow}})
+    assert slow_line["surfaces"]["sse"]["ok"] is False
+    told = {**ALERTS, "sse": {"count": 20, "p50_s": 0.3, "p99_s": 0.6, "max_s": 0.6}}
+    [good] = build_lines({"1000": {"alerts": told}})
+    assert good["ok"] is True
+    text = render([line], [1000, 10000], [], results, kafka_asked=False)
+    assert re.search(
+        r"alert latency, threshold crossed → alert\s+target p99 < 5 s on every surface, "
+        r"none missed\s+ok: NO",
+        text,
+    )
+    assert re.search(r"sla_alerts row\s+20\s+0\s+0\.200\s+0\.400\s+0\.400\s+yes", text)
+    assert re.search(r"SSE stream\s+19\s+1\s+0\.300\s+0\.600\s+0\.600\s+NO", text)
+    assert "alerts topic: not measured" in text
+    assert "alert latency: not measured" not in text
+    json.dumps(line)  # as --json writes it
+
+
 def test_kafka_lines_set_the_pipeline_against_both_references() -> None:
     results = {
         "1000": {
@@ -111,7 +151,17 @@ def test_embedded_phases_run_at_two_sizes(
     assert {line["line"] for line in document["lines"]} >= {
         "embedded ingest",
         "query: SLA per tenant",
+        "alert latency, threshold crossed → alert",
     }
+    # The alert latency is measured once, with the smallest size, on the table and the stream.
+    assert "alerts" in document["phases"]["300"]
+    assert "alerts" not in document["phases"]["600"]
+    alerts = document["phases"]["300"]["alerts"]
+    for surface in ("table", "sse"):
+        assert alerts[surface]["count"] == alerts["tickets"], alerts
+    assert re.search(r"sla_alerts row\s+20\s+0\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(yes|NO)", out)
+    assert re.search(r"SSE stream\s+20\s+0\s+[\d.]+", out)
+    assert "alert latency: not measured" not in out
 
 
 @pytest.mark.slow
@@ -170,9 +220,11 @@ def test_a_phase_that_fails_leaves_the_others_reported(
 ) -> None:
     figures_of = figures(1.0, 0.8, 1.0, 0.5, 100.0)
 
-    def run_phase(name: str, n: int, work: Path) -> dict[str, Any]:
+    def run_phase(name: str, n: int, work: Path, env: Any = None) -> dict[str, Any]:
         if name == "rebuild":
             return {"error": "exit status 1"}
+        if name == "alerts":
+            return ALERTS
         if name == "api":
             return {"requests_per_s": 50.0, "baseline_per_s": 100.0, "p50_ms": 1.0, "p99_ms": 2.0}
         return dict(figures_of[name])
@@ -185,5 +237,6 @@ def test_a_phase_that_fails_leaves_the_others_reported(
     assert "embedded ingest" in out
     assert "rebuild of all read models" not in out
     assert "failed (no figures; see the output above): rebuild at 1,000" in out
+    assert "alert latency, threshold crossed → alert" in out
     document = json.loads(out_file.read_text())
     assert document["phases"]["1000"]["rebuild"] == {"error": "exit status 1"}

@@ -314,3 +314,39 @@ class TestPlatform:
         running = [t for t in weather["linked_tickets"] if t["clock_running"]]
         assert {t["sla_status"] for t in running} >= {"at_risk", "running"}
         assert all(t["deadline"] > "2026-02-28T23:00:00Z" for t in running)
+
+    def test_the_alerts_are_told_up_to_the_end_of_the_period(self, demo_run: DemoRun) -> None:
+        """The demo checks the alerter once with its clock at the period's end: the running
+        clocks of the open outage have their alerts, in the summary and in the report, the same
+        as ``ticketflow --now <end> alerts`` prints (which finds nothing more to tell)."""
+        told = json.loads(
+            ticketflow(demo_run.data_dir, "--now", PERIOD_END, "alerts", "--format", "json").stdout
+            or "[]"
+        )
+        assert told, "no alert told at the end of the period"
+        assert all(a["emitted_at"] == "2026-02-28T23:00:00Z" for a in told)
+        weather = demo_run.query("weather", "--as-of", PERIOD_END)
+        running = {t["ticket"]: t for t in weather["linked_tickets"] if t["clock_running"]}
+        kinds = {(a["ticket"], a["type"]) for a in told}
+        for ticket, link in running.items():
+            assert (ticket, "sla.warning") in kinds
+            if link["sla_status"] == "at_risk":
+                assert (ticket, "sla.at_risk") in kinds
+        out = demo_run.done.stdout
+        section = out[out.index("SLA alerts told at 2026-02-28T23:00:00Z") :]
+        section = section[: section.index("Platform weather")]
+        for alert in told[:15]:
+            assert re.search(rf"{alert['type']}\s+{alert['ticket']}\s+{alert['tenant']}", section)
+        page = demo_run.path("report").read_text(encoding="utf-8")
+        alerts = page[page.index('<section id="alerts">') : page.index('<section id="sla">')]
+        assert sorted(
+            re.findall(r'<td class="id">(sla\.\w+)</td><td class="id">([^<]+)<', alerts)
+        ) == sorted((a["type"], a["ticket"]) for a in told)
+        weather_part = page[
+            page.index('<section id="weather">') : page.index('<section id="alerts">')
+        ]
+        assert ">outage<" in weather_part
+        open_part = page[page.index('<section id="open">') : page.index('<section id="worst">')]
+        for ticket in running:
+            assert f'<td class="id">{ticket}</td>' in open_part
+            assert f"{ticket} {running[ticket]['sla_status']}" in weather_part

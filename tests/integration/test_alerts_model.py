@@ -29,7 +29,8 @@ from ticketflow.contract import parse_event
 from ticketflow.contract_events import Outbound
 from ticketflow.domain.clock import FixedClock
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
-from ticketflow.service.alerter import Alerter, alerts
+from ticketflow.service.alerter import Alerter, alerts, recent
+from ticketflow.service.report import platform
 from ticketflow.settings import Settings
 
 BASE = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)  # a Monday
@@ -76,7 +77,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         ticket = f"T-{number}"
         when = draw(st.integers(0, 86400))
         priority = draw(st.sampled_from(("P1", "P1", "P1", "P2")))
-        timed.append((when, opened(ticket, at(when), priority)))
+        category = draw(st.sampled_from(("compute", "control_plane")))
+        timed.append((when, opened(ticket, at(when), priority, category=category)))
         for step in draw(st.lists(st.sampled_from(("raise", "lower", *STEPS)), max_size=5)):
             # Whole hours often: a stop exactly at a threshold's instant (2 h, 3 h, 4 h...).
             when += draw(st.one_of(st.integers(1, 6 * 3600), st.integers(1, 6).map(hours)))
@@ -90,6 +92,15 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     timed.sort(key=lambda pair: pair[0])
     facts = [f for _, f in timed]
     last = timed[-1][0]
+    if draw(st.booleans()):
+        # An exceptional control-plane maintenance (R-PLAT-1), announced in time or late, that
+        # arrives at any point of the tenant's facts: before the tickets it exempts, or after
+        # their alerts were told (R-PLAT-4).
+        start = draw(st.integers(-3600, 86400))
+        end = start + draw(st.integers(60, 12 * 3600))
+        told = draw(st.sampled_from((-2 * 86400, start + 600)))
+        fact = maintenance("MNT-1", at(told), at(start), at(end))
+        facts.insert(draw(st.integers(0, len(facts))), fact)
     # Chunk boundaries (arrival) and check instants drawn independently: facts may arrive
     # before or long after their business time (late upstream facts).
     count = draw(st.integers(1, 6))
@@ -106,6 +117,18 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(chunks, checks, restarts, crashes)
 
 
+def maintenance(subject: str, time: str, starts_at: str, ends_at: str) -> dict[str, Any]:
+    """A control-plane maintenance announced at ``time``: a platform fact, no tenant."""
+    fact = event(
+        "platform.maintenance_announced",
+        subject,
+        time,
+        {"starts_at": starts_at, "ends_at": ends_at, "scope": "control_plane"},
+    )
+    del fact["tenant"]
+    return fact
+
+
 # -- the model: crossings from the published clock facts -----------------------------------
 
 
@@ -119,13 +142,32 @@ class ModelCycle:
 
 
 def model_cycles(system: System) -> dict[tuple[str, int], ModelCycle]:
+    """The clocks of the published records; a control-plane ticket's cycle opened or reopened
+    inside a control-plane maintenance announced before its start has none (R-PLAT-1), whatever
+    order the announcement and the ticket were published in."""
     engine = system.engine
     outbound = Outbound(engine.recorder, engine.mapper, "model")
     cycles: dict[tuple[str, int], ModelCycle] = {}
+    categories: dict[str, str] = {}
+    cycle_opened: dict[tuple[str, int], datetime] = {}
+    windows: list[tuple[datetime, datetime]] = []
     for notification in engine.recorder.select_notifications(1, 100_000):
         r = outbound.record(notification)
         kind, d = r.type.split(".")[2], r.data
+        if r.type.split(".")[1] == "platform":
+            start, end = parse_rfc3339(d["starts_at"]), parse_rfc3339(d["ends_at"])
+            if kind == "maintenance_announced" and parse_rfc3339(r.time) < start:
+                windows.append((start, end))
+            continue
         cycle = 1 if kind == "opened" else d.get("cycle")
+        if kind == "opened":
+            categories[r.subject] = d["category"]
+        if kind in ("opened", "reopened"):
+            cycle_opened[(r.subject, cycle)] = parse_rfc3339(r.time)
+        if kind == "priority_changed" and d.get("new_cycle"):
+            # A raise to P1 after a cancelled clock: the cycle keeps the instant of the one
+            # before (the opening or reopening is what R-PLAT-1 looks at).
+            cycle_opened[(r.subject, cycle)] = cycle_opened[(r.subject, cycle - 1)]
         starts = kind in ("opened", "reopened") or (
             kind == "priority_changed" and d["clock_effect"] == "started"
         )
@@ -137,7 +179,12 @@ def model_cycles(system: System) -> dict[tuple[str, int], ModelCycle]:
             cycles[(r.subject, cycle)].cancelled = True
         if kind in ("service_restored", "resolved", "closed") and d["stopped_clock"]:
             cycles[(r.subject, cycle)].end = parse_rfc3339(r.time)
-    return cycles
+    return {
+        (ticket, number): c
+        for (ticket, number), c in cycles.items()
+        if categories[ticket] != "control_plane"
+        or not any(a <= cycle_opened[(ticket, number)] < b for a, b in windows)
+    }
 
 
 def model_due(cycles: dict[tuple[str, int], ModelCycle], now: datetime) -> dict[str, datetime]:
@@ -276,3 +323,77 @@ def test_history_older_than_the_horizon_emits_nothing(system: System) -> None:
     alerter = Alerter(system.readmodels, FixedClock(BASE), timedelta(hours=24))
     emitted = [r["alert_id"] for r in alerter.check()]
     assert emitted == ["T-NOW/1/warning", "T-NOW/1/at_risk"]
+
+
+def test_an_exempted_cycle_emits_nothing(system: System) -> None:
+    """A control-plane P1 ticket opened inside a control-plane maintenance announced the day
+    before (R-PLAT-1): its cycle is ``not_applicable`` and, though its recorded thresholds all
+    pass, the alerter emits nothing for it; a compute ticket opened at the same instant is
+    alerted as usual."""
+    facts = [
+        maintenance("MNT-A", at(-86400), at(-3600), at(6 * 3600)),
+        event("subscription.started", "acme", at(-86400), {"tier": "GOLD"}),
+        opened("T-CP", at(0), category="control_plane"),
+        opened("T-VM", at(0), category="compute"),
+    ]
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    with system.readmodels.transaction() as c:
+        c.execute("SELECT exempted_by, outcome FROM sla_cycles WHERE ticket = 'T-CP'")
+        assert tuple(c.fetchone()) == ("MNT-A", "not_applicable")
+    alerter = Alerter(system.readmodels, FixedClock(BASE + timedelta(hours=5)), HORIZON)
+    emitted = [r["alert_id"] for r in alerter.check()]
+    assert emitted == ["T-VM/1/warning", "T-VM/1/at_risk", "T-VM/1/breached"]
+
+
+def test_an_exemption_known_late_keeps_what_was_told(system: System) -> None:
+    """The announcement (in time) is consumed after the ticket's warning was told (R-PLAT-4):
+    the warning stays emitted, nothing is retracted, and no later threshold is alerted."""
+    facts = [
+        event("subscription.started", "acme", at(-86400), {"tier": "GOLD"}),
+        opened("T-CP", at(0), category="control_plane"),
+    ]
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    clock = MovingClock(BASE + timedelta(hours=2, seconds=1))
+    alerter = Alerter(system.readmodels, clock, HORIZON)
+    assert [r["alert_id"] for r in alerter.check()] == ["T-CP/1/warning"]
+    announcement = maintenance("MNT-B", at(-86400), at(-3600), at(6 * 3600))
+    system.engine.apply_batch([parse_event(announcement)])
+    system.project()
+    clock.at = BASE + timedelta(hours=5)
+    assert alerter.check() == []
+    assert [r["alert_id"] for r in alerts(system.readmodels)] == ["T-CP/1/warning"]
+
+
+def test_the_alerts_known_at_an_instant(system: System) -> None:
+    """``recent`` (the report's alerts) gives the alerts emitted by an instant, whatever their
+    threshold instant, within the tenants asked for; on SQLite and PostgreSQL alike, with
+    instants that have fractions of a second."""
+    facts = [
+        event("subscription.started", "acme", at(-86400), {"tier": "GOLD"}),
+        event("subscription.started", "globex", at(-86400), {"tier": "GOLD"}),
+        opened("T-A", at(0)),
+        opened("G-A", at(0), tenant="globex"),
+    ]
+    system.engine.apply_batch([parse_event(f) for f in facts])
+    system.project()
+    clock = MovingClock(BASE + timedelta(hours=2, seconds=0.5))
+    alerter = Alerter(system.readmodels, clock, HORIZON)
+    assert len(alerter.check()) == 2  # both warnings
+    first = clock.at
+    clock.at = BASE + timedelta(hours=3, seconds=1.25)
+    assert len(alerter.check()) == 2  # both at_risk
+    everything = recent(system.readmodels, until=clock.at)
+    assert [a["type"] for a in everything] == ["sla.at_risk"] * 2 + ["sla.warning"] * 2
+    known_then = recent(system.readmodels, until=first)
+    assert {a["alert_id"] for a in known_then} == {"T-A/1/warning", "G-A/1/warning"}
+    assert recent(system.readmodels, until=first - timedelta(seconds=0.25)) == []
+    acme = recent(system.readmodels, until=clock.at, tenants=["acme"])
+    assert {a["alert_id"] for a in acme} == {"T-A/1/warning", "T-A/1/at_risk"}
+    assert recent(system.readmodels, until=clock.at, tenants=[]) == []
+    assert len(recent(system.readmodels, until=clock.at, limit=1)) == 1
+    # The report's inputs read from these tables and the weather read model.
+    weather, shown = platform(system.readmodels, first, ["globex"])
+    assert [a["ticket"] for a in shown] == ["G-A"]
+    assert {s["service"] for s in weather.services} >= {"compute", "control_plane"}

@@ -21,13 +21,8 @@ from ticketflow.service.report import Report, Weather, build
 
 WEATHER = Weather(
     services=[
-        {
-            "service": "network",
-            "state": "outage",
-            "since": "2026-05-07T11:00:00Z",
-            "incident": "INC-9",
-        },
-        {"service": "compute", "state": "operational"},
+        {"service": "network", "state": "outage", "causes": ["INC-9"]},
+        {"service": "compute", "state": "operational", "causes": []},
     ],
     incidents=[
         {

@@ -12,6 +12,11 @@ Look-back (decided in docs/decisions.md): thresholds are alerted down to ``horiz
 instant of the previous check (at the very first check, before now). Thresholds crossed while
 the alerter was down and facts arriving late are within it; history older than it (a store
 loaded with past facts, a rebuild) emits nothing.
+
+A cycle exempted by an announced control-plane maintenance (``sla_cycles.exempted_by``,
+R-PLAT-1) has no clock: it emits nothing from the check that sees the exemption on. An alert
+emitted before the exemption became known (the announcement consumed after the ticket,
+R-PLAT-4) stays emitted, like every alert (R-ALERT-2).
 """
 
 from __future__ import annotations
@@ -108,7 +113,7 @@ class Alerter:
             """SELECT ticket, cycle, tenant, clock_tier, gtr_minutes, clock_started_at,
                 warn_50_at, warn_75_at, deadline, cancelled_at, stopped_at, stopped_by
             FROM sla_cycles
-            WHERE clock_started_at IS NOT NULL AND warn_50_at <= ?
+            WHERE clock_started_at IS NOT NULL AND exempted_by IS NULL AND warn_50_at <= ?
                 AND (deadline >= ? OR cancelled_at >= ? OR stopped_at >= ?)""",
             (high, low, low, low),
         )
@@ -206,6 +211,33 @@ def alerts(
     with store.transaction() as c:
         c.execute(sql, params)
         return [_public(dict(zip(COLUMNS, r, strict=True))) for r in c.fetchall()]
+
+
+def recent(
+    store: ReadModelStorage,
+    *,
+    until: datetime,
+    tenants: Collection[str] | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` alerts emitted at or before ``until`` (their ``emitted_at``), latest
+    emitted first; ``tenants`` limits them to those tenants (R-ACC-3). An alert emitted after
+    ``until`` was not known then, whatever its threshold instant."""
+    if tenants is not None and not tenants:
+        return []
+    where, params = ["emitted_at <= ?"], [rfc3339(until + SLACK)]
+    if tenants is not None:
+        where.append(f"tenant IN ({', '.join('?' * len(tenants))})")
+        params.extend(sorted(tenants))
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM sla_alerts WHERE {' AND '.join(where)} "
+        f"ORDER BY seq DESC LIMIT {2 * int(limit)}"
+    )
+    with store.transaction() as c:
+        c.execute(sql, params)
+        rows = [_public(dict(zip(COLUMNS, r, strict=True))) for r in c.fetchall()]
+    # Instants compare as instants here (text with fractions does not order as time).
+    return [r for r in rows if instant(r["emitted_at"]) <= until][:limit]
 
 
 DELIVERY_COLUMNS = (

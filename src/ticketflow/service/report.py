@@ -5,8 +5,9 @@ what is billed from when, as of an instant and within a set of tenants.
 :mod:`ticketflow.service.queries` (``sla``, ``billing``, ``expertise``), so that every figure is
 the one ``ticketflow query`` and the API show (R-SLA-11); this module only selects, counts and
 orders their rows. A key's tenants bound every row (R-ACC-3). The platform weather and the
-recent alerts come from their own read models and are given to :func:`build` when there are
-some; the report leaves their sections out otherwise.
+recent alerts come from their own read models (``query weather``, the ``sla_alerts`` table),
+read by :func:`platform` and given to :func:`build`; the report leaves their sections out
+without them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ticketflow.domain.catalog import Tier
 from ticketflow.domain.instants import parse_rfc3339, rfc3339
 from ticketflow.domain.sla import STATUSES
 from ticketflow.errors import QueryError
-from ticketflow.service import queries
+from ticketflow.service import alerter, queries
+from ticketflow.service import weather as platform_weather
 
 GTR_TIERS = tuple(t.value for t in Tier if t is not Tier.STANDARD)
 TIERS = tuple(t.value for t in Tier)
@@ -35,13 +37,15 @@ MIX_MONTHS = 12  # the billed-tier mix covers the year up to the report's month
 
 @dataclass(frozen=True)
 class Weather:
-    """The platform weather at the report's instant (R-PLAT-2, R-PLAT-3), as its read model
-    gives it: ``services`` rows ``{service, state, since?, incident?}`` and ``incidents`` rows
-    ``{incident, severity, status, services, declared_at, resolved_at?, summary?, tenants,
-    tickets}`` where ``tickets`` are ``{ticket, tenant, deadline?}``."""
+    """The platform weather at the report's instant (R-PLAT-2, R-PLAT-3): ``services`` rows
+    ``{service, state, causes}``, ``incidents`` rows ``{incident, state, severity, status,
+    services, declared_at, resolved_at?, summary?, tenants, tickets}`` where ``tickets`` are
+    ``{ticket, tenant, sla_status?, deadline?}``, and the exceptional ``maintenances`` (rows of
+    ``query weather``). :func:`weather_of` makes one from ``query weather``'s answer."""
 
     services: list[dict[str, Any]]
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    maintenances: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,46 @@ def billing_figures(
 # -- the platform (R-PLAT, R-ALERT), given by their read models --------------------------------
 
 
+def weather_of(answer: dict[str, Any]) -> Weather:
+    """The report's :class:`Weather` from the answer of ``query weather``
+    (:func:`ticketflow.service.weather.weather`): each incident carries its own linked tickets
+    (the answer lists them apart, and counts them in the incident)."""
+    linked: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for link in answer["linked_tickets"]:
+        linked[link["incident"]].append(
+            {
+                "ticket": link["ticket"],
+                "tenant": link["tenant"],
+                "sla_status": link["sla_status"],
+                "deadline": link["deadline"],
+            }
+        )
+    return Weather(
+        services=[dict(s) for s in answer["services"]],
+        incidents=[{**i, "tickets": linked[i["incident"]]} for i in answer["incidents"]],
+        maintenances=[dict(m) for m in answer["maintenances"]],
+    )
+
+
+def alert_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The report's alert row from an ``sla_alerts`` row (``ticketflow alerts``' fields): ``at``
+    is the threshold instant."""
+    keep = ("type", "ticket", "tenant", "cycle", "deadline", "emitted_at", "late")
+    return {"at": row["threshold_at"], **{k: row[k] for k in keep}}
+
+
+def platform(
+    store: ReadModelStorage, as_of: datetime, tenants: Collection[str] | None
+) -> tuple[Weather, list[dict[str, Any]]]:
+    """The weather as ``query weather`` gives it as of ``as_of``, and the alerts emitted by
+    then (the ``sla_alerts`` table), of ``tenants`` only (``None``: every tenant; R-ACC-3):
+    the ``weather=`` and ``alerts=`` of :func:`build`. The alerts' tables must exist
+    (:func:`ticketflow.service.alerter.create_tables`)."""
+    answer = platform_weather.weather(store, as_of=as_of, tenants=tenants)
+    rows = alerter.recent(store, until=as_of, tenants=tenants, limit=RECENT_ALERTS)
+    return weather_of(answer), [alert_of(r) for r in rows]
+
+
 def _scoped_weather(weather: Weather, tenants: set[str]) -> Weather:
     """The weather of the whole platform, each incident's tenants and tickets cut down to
     ``tenants`` (R-ACC-3)."""
@@ -305,7 +349,9 @@ def _scoped_weather(weather: Weather, tenants: set[str]) -> Weather:
         }
         for i in weather.incidents
     ]
-    return Weather([dict(s) for s in weather.services], incidents)
+    return Weather(
+        [dict(s) for s in weather.services], incidents, [dict(m) for m in weather.maintenances]
+    )
 
 
 def _scoped_alerts(

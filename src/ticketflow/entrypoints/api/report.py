@@ -6,7 +6,6 @@ like on every route that names a tenant. Its links to ticket histories are this 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -39,17 +38,18 @@ def report(
     tenant: Annotated[str | None, Query(description="one tenant's figures only")] = None,
 ) -> Response:
     """The analyst's report as of an instant: SLA compliance per tier and month, breached
-    tickets, running and at-risk clocks, worst tenants, expert hours, billing; the figures of
-    ``query sla|billing|expertise`` (R-SLA-11), of the key's tenants (R-ACC-3)."""
+    tickets, running and at-risk clocks, worst tenants, expert hours, billing, the platform
+    weather and the alerts emitted by then; the figures of ``query sla|billing|expertise|weather``
+    and ``GET /v1/alerts`` (R-SLA-11), of the key's tenants (R-ACC-3)."""
     _params(request)
     if tenant is not None:
         require_tenant(key, tenant, request)
-    instant = parse_instant(as_of) if as_of else datetime.now(UTC)
-    scope = key.tenants if key.scoped else None
     backend: Any = request.app.state.backend
+    instant = parse_instant(as_of) if as_of else backend.settings.clock.now()
+    scope = key.tenants if key.scoped else None
 
     def page(store: Any) -> str:
-        return page_of(store, instant, tenant=tenant, scope=scope, live=True)
+        return page_of(store, instant, tenant=tenant, scope=scope, live=True, live_platform=True)
 
     return Response(backend.read(page), 200, media_type=HTML_TYPE)
 

@@ -4,25 +4,29 @@ self-contained HTML file (the page ``GET /v1/report`` serves)."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ticketflow.bootstrap import System
 from ticketflow.domain.instants import rfc3339
 from ticketflow.entrypoints.cli import stores
 from ticketflow.entrypoints.report import page_of, write_page
+from ticketflow.service.alerter import Alerter
 from ticketflow.service.queries import parse_instant
 from ticketflow.settings import Settings
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     # What was asked is checked first: a usage error touches no store.
-    as_of = parse_instant(args.as_of) if args.as_of else datetime.now(UTC)
+    as_of = parse_instant(args.as_of) if args.as_of else settings.clock.now()
     stores.require_event_store(settings, "report")
     system = System.open(settings)
     try:
+        # The alerts brought up to now first, as ``ticketflow alerts`` does: the report shows
+        # those emitted by its instant.
+        alerter = Alerter(system.readmodels, settings.clock, settings.alert_horizon)
         system.project()  # read models up to date with the store
-        page = page_of(system.readmodels, as_of, tenant=args.tenant)
+        alerter.check()
+        page = page_of(system.readmodels, as_of, tenant=args.tenant, live_platform=True)
     finally:
         system.close()
     out = write_page(Path(args.out), page)

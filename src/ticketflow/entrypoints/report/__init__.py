@@ -44,6 +44,7 @@ class Summary:
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
     weather: dict[str, Any] = field(default_factory=dict)  # ``service.weather.weather``
+    alerts: list[dict[str, Any]] | None = None  # ``service.alerter.recent``, latest first
 
 
 # -- figures from the read models ------------------------------------------------------------

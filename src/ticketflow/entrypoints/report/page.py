@@ -26,7 +26,7 @@ from markupsafe import Markup
 from projections.storage import ReadModelStorage
 from ticketflow.domain.calendar import PARIS
 from ticketflow.entrypoints.report.charts import charts
-from ticketflow.service.report import TIERS, Report, Weather, build
+from ticketflow.service.report import TIERS, Report, Weather, build, platform
 
 HISTORY_PATH = "/v1/history/tickets/{}"
 
@@ -120,8 +120,13 @@ def page_of(
     weather: Weather | None = None,
     alerts: Sequence[dict[str, Any]] | None = None,
     notes: Sequence[str] = (),
+    live_platform: bool = False,
 ) -> str:
-    """The page of :func:`ticketflow.service.report.build`'s report (same arguments)."""
+    """The page of :func:`ticketflow.service.report.build`'s report (same arguments).
+    ``live_platform``: the weather and the alerts read from their read models as of ``as_of``
+    (:func:`ticketflow.service.report.platform`), within the same tenants."""
+    if live_platform:
+        weather, alerts = platform(store, as_of, [tenant] if tenant is not None else scope)
     figures = build(
         store, as_of=as_of, tenant=tenant, scope=scope, weather=weather, alerts=alerts, notes=notes
     )
