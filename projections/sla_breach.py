@@ -333,6 +333,7 @@ def _reconsider(c: Cursor, tickets: list[Any]) -> None:
                 beta_feature=bool(beta),
                 opened_at=instant(checked),
                 windows=known or [],
+                clock_started=start is not None,
             )
             exempted_by = window.maintenance if window else None
             outcome, minutes = _outcome(exempted_by, start, deadline, cancelled, stopped)

@@ -60,6 +60,35 @@ def cycles(system: System, ticket: str) -> list[tuple[Any, ...]]:
 class TestExceptionalMaintenance:
     """R-PLAT-1: only a control-plane maintenance announced before it starts exempts."""
 
+    def test_a_cycle_without_a_clock_keeps_its_own_rule_until_a_raise_starts_one(
+        self, system: System
+    ) -> None:
+        """R-SLA-1 comes first: a P3 ticket, or one of a tier without GTR, has no GTR to exempt;
+        raised to P1 inside the window's cycle, its clock is exempted (R-PLAT-1)."""
+        apply(
+            system,
+            [
+                GOLD,
+                announced("M1", "2026-05-11T09:00:00Z"),
+                cp_ticket("T1", "2026-05-12T10:30:00Z", priority="P3"),
+                cp_ticket("S1", "2026-05-12T10:30:00Z", tenant="nobody-subscribed"),
+            ],
+        )
+        assert (sla_row(system, "T1")["status"], sla_row(system, "T1")["reason"]) == (
+            "not_applicable",
+            "R-SLA-1",
+        )
+        assert sla_row(system, "S1")["reason"] == "R-SLA-1"  # STANDARD (R-TIER-2): no GTR
+        assert [c[1] for c in cycles(system, "T1") + cycles(system, "S1")] == [None, None]
+        apply(
+            system, [ticket_fact("priority_changed", "T1", "2026-05-12T11:00:00Z", priority="P1")]
+        )
+        assert (sla_row(system, "T1")["status"], sla_row(system, "T1")["reason"]) == (
+            "not_applicable",
+            "R-PLAT-1",
+        )
+        assert cycles(system, "T1")[0][1] == "M1"
+
     def test_announced_in_time_exempts_a_control_plane_ticket_opened_inside(
         self, system: System
     ) -> None:

@@ -76,7 +76,12 @@ class Window:
 
 
 def exempting_window(
-    *, category: str, beta_feature: bool, opened_at: datetime, windows: Iterable[Window]
+    *,
+    category: str,
+    beta_feature: bool,
+    opened_at: datetime,
+    windows: Iterable[Window],
+    clock_started: bool = True,
 ) -> Window | None:
     """The announced maintenance that exempts a ticket's cycle from its GTR (R-PLAT-1), if any.
 
@@ -86,8 +91,12 @@ def exempting_window(
     nothing. The rules that come first keep their word (R-SLA-8 for a beta feature, R-SLA-9
     inside a planned window): then the cycle is not exempted here. When several windows cover
     the instant, the earliest (then the smallest id) is named, so the answer is the same
-    whatever order they became known in."""
-    if category != "control_plane" or beta_feature or in_planned_window(opened_at):
+    whatever order they became known in. A cycle whose GTR clock never started (a tier with no
+    GTR, a priority other than P1: R-SLA-1) has no GTR to exempt: it keeps its own rule, and is
+    decided again when a raise to P1 starts its clock."""
+    if not clock_started or category != "control_plane" or beta_feature:
+        return None
+    if in_planned_window(opened_at):
         return None
     covering = [
         w for w in windows if w.scope == "control_plane" and w.in_time and w.covers(opened_at)
