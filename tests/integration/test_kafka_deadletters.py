@@ -97,8 +97,9 @@ def test_list_dry_run_and_redrive_once(
     assert [(r["id"], r["now"], r["reason"]) for r in refused] == [("o-2", "rejected", "wrong_key")]
     letters = dead_letters(settings)
     assert len(letters) == 3  # refused again: back on the topic, naming the letter
-    origin = dict(letters[-1].headers)["origin_topic"].decode()
-    assert origin == settings.topic_deadletter
+    # the topic's records come back in no set order across partitions: count, do not index
+    origins = [dict(letter.headers)["origin_topic"].decode() for letter in letters]
+    assert origins.count(settings.topic_deadletter) == 1
     listed = command(tmp_path, capsys, "list", "--format", "json")
     redriven = {r["id"]: r["redriven"] for r in listed if r["redriven"]}
     assert redriven == {"r-1": "accepted", "o-2": "rejected"}
