@@ -225,3 +225,47 @@ def test_live_read_models_at_different_positions_are_refused(data: Path) -> None
     assert result.returncode == 2
     assert "billing_effective_date at 3" in result.stderr
     assert "ticketflow query sla" in result.stderr
+
+
+def test_links_to_a_platform_incident_are_decided_again_as_the_facts_that_made_them(
+    tmp_path: Path,
+) -> None:
+    """A ticket opened with its incident is one fact recorded as two events (the opening and
+    the link, R-PLAT-3): decided again, it is that one fact again, not a duplicate; a later
+    link is its own fact. Under an edition not yet in force every table stays equal."""
+    declared = json.loads(
+        ce(
+            "platform.incident_declared",
+            "INC-1",
+            "p-1",
+            "2026-04-10T07:00:00Z",
+            {"services": ["compute"], "severity": "outage"},
+        )
+    )
+    del declared["tenant"]  # platform facts carry none (R-PLAT-4)
+    lines = [
+        *LINES,
+        json.dumps(declared),
+        ce(
+            "ticket.opened",
+            "T-10",
+            "o-10",
+            "2026-04-10T07:30:00Z",
+            {**P1, "platform_incident": "INC-1"},
+        ),
+        ce("ticket.opened", "T-11", "o-11", "2026-04-10T07:40:00Z", P1),
+        ce(
+            "ticket.linked_to_incident",
+            "T-11",
+            "l-11",
+            "2026-04-10T07:45:00Z",
+            {"platform_incident": "INC-1"},
+        ),
+    ]
+    data = tmp_path / "data"
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    assert run(data, "ingest", str(source)).returncode == 0
+    answer = report(data, proposal("2030-01-01T00:00:00Z"))
+    assert answer["tables"] == []
+    assert answer["tickets"] == answer["log"]["refused"] == []
