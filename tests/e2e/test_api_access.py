@@ -113,6 +113,12 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
         None,
     ),
     ("POST", "/v1/whatif"): ("/v1/whatif", WHATIF_EDITION),
+    ("GET", "/v1/audit/head"): ("/v1/audit/head", None),
+    ("GET", "/v1/audit/inclusion"): ("/v1/audit/inclusion?position=1", None),
+    ("GET", "/v1/audit/consistency"): (
+        "/v1/audit/consistency?first_size=0&first_root=" + "0" * 64,
+        None,
+    ),
     ("GET", "/v1/report"): ("/v1/report", None),
     ("GET", "/v1/weather"): ("/v1/weather", None),
     ("GET", "/v1/weather/incidents/{incident}"): ("/v1/weather/incidents/INC-1", None),

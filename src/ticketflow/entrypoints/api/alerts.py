@@ -42,6 +42,9 @@ PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
 EVENT_STREAM = "text/event-stream"
 
 
+SEQ_MAX = 2**63 - 1  # the largest seq a SQL integer column holds
+
+
 class AlertRow(BaseModel):
     """One live SLA alert (R-ALERT-1)."""
 
@@ -109,7 +112,9 @@ def register(app: FastAPI, backend: Backend) -> None:
     def list_alerts(
         request: Request,
         key: Caller,
-        after: Annotated[int, Query(ge=0, description="only alerts with a larger seq")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=SEQ_MAX, description="only alerts with a larger seq")
+        ] = 0,
         tenant: str | None = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
         format: Literal["json", "csv"] = "json",
@@ -137,7 +142,8 @@ def register(app: FastAPI, backend: Backend) -> None:
         request: Request,
         key: Caller,
         after: Annotated[
-            int | None, Query(ge=0, description="resume after this seq (as Last-Event-ID)")
+            int | None,
+            Query(ge=0, le=SEQ_MAX, description="resume after this seq (as Last-Event-ID)"),
         ] = None,
         tenant: str | None = None,
         max_seconds: Annotated[
@@ -152,7 +158,7 @@ def register(app: FastAPI, backend: Backend) -> None:
             require_tenant(key, tenant, request)
         start = after
         if last_event_id is not None:
-            if not last_event_id.strip().isdigit():
+            if not last_event_id.strip().isdigit() or int(last_event_id) > SEQ_MAX:
                 raise ApiError(400, "invalid_header", "Last-Event-ID: not an id this stream gave")
             start = int(last_event_id)
         if start is None:

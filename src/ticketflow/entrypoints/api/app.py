@@ -25,6 +25,7 @@ from ticketflow.entrypoints import render
 from ticketflow.entrypoints.api import alerts as alert_routes
 from ticketflow.entrypoints.api import auditors, models
 from ticketflow.entrypoints.api import events as posted
+from ticketflow.entrypoints.api import log as log_routes
 from ticketflow.entrypoints.api import report as report_page
 from ticketflow.entrypoints.api import weather as weather_routes
 from ticketflow.entrypoints.api.access import ACCESS, Caller, guard, require_tenant
@@ -355,6 +356,7 @@ def create_app(backend: Backend) -> FastAPI:
         return json_response(visible[-limit:])
 
     auditors.register(app, backend)
+    log_routes.register(app, backend)
     report_page.register(app)
 
     def openapi() -> dict[str, Any]:
