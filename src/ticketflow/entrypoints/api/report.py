@@ -12,7 +12,6 @@ from fastapi import FastAPI, Query, Request
 from starlette.responses import Response
 
 from ticketflow.entrypoints.api.access import Caller, require_tenant
-from ticketflow.entrypoints.api.errors import ApiError
 from ticketflow.entrypoints.report import page_of
 from ticketflow.service.queries import parse_instant
 
@@ -41,7 +40,9 @@ def report(
     tickets, running and at-risk clocks, worst tenants, expert hours, billing, the platform
     weather and the alerts emitted by then; the figures of ``query sla|billing|expertise|weather``
     and ``GET /v1/alerts`` (R-SLA-11), of the key's tenants (R-ACC-3)."""
-    _params(request)
+    from ticketflow.entrypoints.api.app import _params
+
+    _params(request, PARAMETERS)
     if tenant is not None:
         require_tenant(key, tenant, request)
     backend: Any = request.app.state.backend
@@ -52,18 +53,3 @@ def report(
         return page_of(store, instant, tenant=tenant, scope=scope, live=True, live_platform=True)
 
     return Response(backend.read(page), 200, media_type=HTML_TYPE)
-
-
-def _params(request: Request) -> None:
-    """400 for a query parameter the route does not take, or one given twice."""
-    names = list(request.query_params.keys())
-    unknown = sorted(set(names) - set(PARAMETERS))
-    if unknown:
-        raise ApiError(
-            400,
-            "unknown_parameter",
-            f"unknown query parameter {unknown[0]!r}; expected: {', '.join(PARAMETERS)}",
-        )
-    repeated = sorted({n for n in names if len(request.query_params.getlist(n)) > 1})
-    if repeated:
-        raise ApiError(400, "invalid_query", f"query parameter {repeated[0]!r} is repeated")
