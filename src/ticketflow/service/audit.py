@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from projections.storage import ReadModelStorage
 
 GENESIS = "0" * 64
@@ -100,10 +102,13 @@ def _insert(store: ReadModelStorage, rows: list[tuple[Any, ...]]) -> int:
         return 0
     with store.transaction() as c:
         if store.dialect == "postgres":
+            # One JSON array of rows: the client sends one text instead of adapting five
+            # lists value by value (a quarter of the cost of chaining, measured on the relay).
             c.execute(
-                f"{INSERT_LINK} SELECT * FROM unnest(?::bigint[], ?::text[], ?::int[], "
-                "?::text[], ?::text[]) ON CONFLICT (notification_id) DO NOTHING",
-                [list(column) for column in zip(*rows, strict=True)],
+                f"{INSERT_LINK} SELECT (r->>0)::bigint, r->>1, (r->>2)::int, r->>3, r->>4 "
+                "FROM json_array_elements(?::json) AS r "
+                "ON CONFLICT (notification_id) DO NOTHING",
+                (orjson.dumps(rows).decode(),),
             )
         else:
             for row in rows:
