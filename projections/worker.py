@@ -78,10 +78,11 @@ def apply_in(
         seen = store.lock_position(c, name)
         if last <= seen:
             continue
+        handler_of = projection.handlers.get  # ``projection.handler_for``, once per batch
         for position, event in items:
-            if position <= seen:
+            if position <= seen or event is None:
                 continue
-            handler = projection.handler_for(event)
+            handler = handler_of(event.type)
             if handler is not None:
                 handler(c, event)
                 applied += 1
