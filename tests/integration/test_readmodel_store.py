@@ -226,11 +226,14 @@ def test_empty_tables_are_loaded_without_their_secondary_indexes(
             found = rows(store, "SELECT name FROM sqlite_master WHERE tbl_name = 'pt'")
         return {str(name) for (name,) in found if str(name).startswith("pt_v")}
 
+    cache = rows(store, "PRAGMA cache_size") if store.dialect == "sqlite" else []
     with store.loading([projection], "log"):
         assert indexes() == ({"pt_v", "pt_vw"} if store.dialect == "postgres" else {"pt_vw"})
         with store.transaction() as c:
             c.insert("pt", {"k": "a"}, {"v": 1, "w": "x"})
     assert indexes() == {"pt_v", "pt_vw"}
+    if store.dialect == "sqlite":  # built with a smaller page cache, given back after
+        assert rows(store, "PRAGMA cache_size") == cache
     with store.loading([projection], "log"):  # rows there: a catch-up, not a load
         assert indexes() == {"pt_v", "pt_vw"}
     with store.transaction() as c:
