@@ -52,6 +52,9 @@ class Projection:
     # What each table and column means, for analysts reading the database itself: written as
     # COMMENT ON on PostgreSQL ({table: (what a row is, {column: meaning})}).
     comments: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    # Indexes the handlers' own reads go through: kept while a rebuild fills empty tables (the
+    # others are built once at its end, ``ReadModelStore.loading``).
+    working_indexes: tuple[str, ...] = ()
 
     def handler_for(self, event: Any) -> Handler | None:
         """The handler of a published record's ``type`` (``ticketflow.ticket.opened.v1``)."""

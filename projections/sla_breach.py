@@ -508,6 +508,8 @@ PROJECTION = Projection(
     tables=("sla_tickets", "sla_cycles", "sla_maintenance_windows"),
     ddl=DDL,
     postgres_ddl=(SLA_FUNCTION,),
+    # The cycles an announced maintenance covers (``_reconsider_covered``).
+    working_indexes=("sla_cycles_window_checked_at",),
     handlers={
         "ticketflow.ticket.opened.v1": opened,
         "ticketflow.ticket.escalated.v1": escalated,

@@ -28,6 +28,13 @@ class ReadModelStorage(Protocol):
 
     def create_tables(self, projections: Sequence[Projection]) -> None: ...
 
+    def loading(
+        self, projections: Sequence[Projection], upstream: str
+    ) -> AbstractContextManager[None]:
+        """Around a catch-up: the store may fill empty tables in bulk (their indexes built at
+        the end)."""
+        ...
+
     def position(self, application_name: str) -> int: ...
 
     def positions(self, prefix: str = "") -> dict[str, int]: ...

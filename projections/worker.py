@@ -6,6 +6,7 @@ event; a batch of rows and the new positions are committed in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -78,10 +79,11 @@ def apply_in(
         seen = store.lock_position(c, name)
         if last <= seen:
             continue
+        handler_of = projection.handlers.get  # ``projection.handler_for``, once per batch
         for position, event in items:
-            if position <= seen:
+            if position <= seen or event is None:
                 continue
-            handler = projection.handler_for(event)
+            handler = handler_of(event.type)
             if handler is not None:
                 handler(c, event)
                 applied += 1
@@ -127,26 +129,29 @@ def _catch_up(
     start = min(store.position(name) for name in names) + 1
     last = recorder.max_notification_id() or 0
     decoded = 0
-    while start <= last:
-        notifications: Sequence[Notification] = recorder.select_notifications(
-            start, batch, stop=last
-        )
-        if not notifications:
-            break
-        items: list[tuple[int, Any]] = []
-        for notification in notifications:
-            if notification.topic.rsplit(":", 1)[-1] not in read:
-                continue  # no projection reads it: not even decoded
-            event = outbound.decode(notification)
-            if keep is None or keep(event):
-                items.append((notification.id, outbound.record(notification, event)))
-        decoded += len(notifications)
-        # Positions move to the last notification read, even when filtered out.
-        end = notifications[-1].id
-        if not items or items[-1][0] != end:
-            items.append((end, None))
-        apply_events(store, projections, upstream, items)
-        start = end + 1
-        if progress is not None:
-            progress(end, last)
+    # From the log's start (a rebuild, a first start): in bulk, if the tables are empty.
+    bulk = store.loading(projections, upstream) if start == 1 <= last else nullcontext()
+    with bulk:
+        while start <= last:
+            notifications: Sequence[Notification] = recorder.select_notifications(
+                start, batch, stop=last
+            )
+            if not notifications:
+                break
+            items: list[tuple[int, Any]] = []
+            for notification in notifications:
+                if notification.topic.rsplit(":", 1)[-1] not in read:
+                    continue  # no projection reads it: not even decoded
+                event = outbound.decode(notification)
+                if keep is None or keep(event):
+                    items.append((notification.id, outbound.record(notification, event)))
+            decoded += len(notifications)
+            # Positions move to the last notification read, even when filtered out.
+            end = notifications[-1].id
+            if not items or items[-1][0] != end:
+                items.append((end, None))
+            apply_events(store, projections, upstream, items)
+            start = end + 1
+            if progress is not None:
+                progress(end, last)
     return decoded

@@ -18,9 +18,11 @@ published ``data`` changes incompatibly (then ``….v2`` gets its own model and 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, NamedTuple
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -524,11 +526,19 @@ class Outbound:
     so they are taken from the aggregate's first event, read once and remembered (ids are
     derived from names, ``ticketflow.domain.ids``: the mapping never changes)."""
 
-    LIMIT = 500_000
+    # Owners remembered, in bounded memory whatever the log's length. Aggregates named by a
+    # ticket, maintenance or incident: the recent ones, in two generations of at most LIMIT
+    # (a ticket's events come close together in the log: an owner is forgotten once LIMIT
+    # other aggregates have been seen since it was last used). Aggregates named by their tenant
+    # (a subscription, one per tenant, used all along the log): up to TENANT_LIMIT.
+    LIMIT = 10_000
+    TENANT_LIMIT = 100_000
 
     def __init__(self, recorder: Any, mapper: Any, source: str) -> None:
         self.recorder, self.mapper, self.source = recorder, mapper, source
-        self._owners: dict[Any, tuple[str, str | None]] = {}
+        self._owners: dict[Any, tuple[str, str | None]] = {}  # the current generation
+        self._older: dict[Any, tuple[str, str | None]] = {}  # the one before
+        self._tenants: dict[Any, tuple[str, str | None]] = {}
 
     def decode(self, notification: Any) -> Any:
         """The domain event of a stored event (upcast to its class's current version)."""
@@ -559,17 +569,30 @@ class Outbound:
         incident id (the tenant for a subscription), and ``None`` for a platform aggregate's
         tenant (R-PLAT-4)."""
         key = event.originator_id
-        found = self._owners.get(key)
+        if isinstance(key, UUID):
+            key = key.int  # hashed in C, and smaller to keep than the UUID
+        found = self._owners.get(key) or self._tenants.get(key)
+        if found is not None:
+            return found
+        found = self._older.pop(key, None)
         if found is None:
             first = event
             if event.originator_version != 1:
-                stored = self.recorder.select_events(key, lte=1)[0]
+                stored = self.recorder.select_events(event.originator_id, lte=1)[0]
                 first = self.mapper.to_domain_event(stored)
             tenant: str | None = getattr(first, "tenant", None)
+            if type(tenant) is str:
+                tenant = sys.intern(tenant)  # one string per tenant, however many owners
             names = [getattr(first, a, None) for a in ("ticket", "maintenance", "incident")]
-            name = next((n for n in names if n is not None), tenant)
+            name = next((n for n in names if n is not None), None)
+            if name is None:  # named by its tenant
+                found = (str(tenant), tenant)
+                if len(self._tenants) >= self.TENANT_LIMIT:
+                    self._tenants.clear()
+                self._tenants[key] = found
+                return found
             found = (str(name), tenant)
-            if len(self._owners) >= self.LIMIT:
-                self._owners.clear()
-            self._owners[key] = found
+        if len(self._owners) >= self.LIMIT:
+            self._older, self._owners = self._owners, {}
+        self._owners[key] = found
         return found

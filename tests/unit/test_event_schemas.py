@@ -176,3 +176,54 @@ class TestOlderStoredVersions:
         checks = validators()
         for record in (opened, stop):
             assert not list(checks[record.type].iter_errors(record.data))
+
+
+class TestOwners:
+    def test_owners_are_remembered_in_bounded_memory_and_read_back_when_forgotten(
+        self, tmp_path: Path
+    ) -> None:
+        """An event after its aggregate's first names its subject and tenant as well when the
+        owner was forgotten (read back from the aggregate's first event); the owners held stay
+        within the limits, whatever the log's length."""
+        from ticketflow.bootstrap import open_engine
+        from ticketflow.contract_events import Outbound
+        from ticketflow.settings import Settings
+
+        data = ingest(tmp_path, list(generate(400, seed=5)))
+        engine = open_engine(Settings.from_env(env={}, data_dir=data))
+        try:
+            notifications = engine.recorder.select_notifications(1, 1000)
+            roomy = Outbound(engine.recorder, engine.mapper, "ticketflow/t")
+            small = Outbound(engine.recorder, engine.mapper, "ticketflow/t")
+            small.LIMIT, small.TENANT_LIMIT = 3, 2
+            reads = 0
+            select_events = engine.recorder.select_events
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                nonlocal reads
+                reads += 1
+                return select_events(*args, **kwargs)
+
+            small.recorder = _Counting(engine.recorder, counted)
+            # Each aggregate's last events first, then the ones before: the owners are read
+            # back, and those forgotten in between read again.
+            ordered = sorted(notifications, key=lambda n: (-n.originator_version, n.id))
+            for notification in ordered:
+                assert small.record(notification) == roomy.record(notification)
+                assert len(small._owners) <= 3
+                assert len(small._older) <= 3
+                assert len(small._tenants) <= 2
+        finally:
+            engine.close()
+        assert len(notifications) == 400
+        assert reads > len({n.originator_id for n in notifications if n.originator_version > 1})
+
+
+class _Counting:
+    """A recorder whose ``select_events`` is counted."""
+
+    def __init__(self, recorder: Any, select_events: Any) -> None:
+        self._recorder, self.select_events = recorder, select_events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)

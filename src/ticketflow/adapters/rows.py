@@ -15,8 +15,10 @@ rather than once per event).
 
 On PostgreSQL each group of rows goes as one JSON parameter read by ``json_populate_recordset``,
 which takes the column types from the table itself: one round trip and one statement instead of
-hundreds. SQLite runs in-process, where a statement costs less than merging it in Python: there
-each change is written at once, in order.
+hundreds. On SQLite each group goes through ``executemany``: the statement is prepared once, and
+the changes merged away are statements SQLite never runs (a ticket opened, restored, resolved and
+closed within a batch is two inserts instead of six statements), which costs less than the
+merging does (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import orjson
 INSERT, UPDATE, INCREMENT, UPSERT_ADD = "insert", "update", "increment", "upsert_add"
 
 Key = tuple[Any, ...]
+Shape = tuple[str, tuple[str, ...], tuple[str, ...]]  # kind, key columns, value columns
 Deferred = Callable[[Any, list[Any]], None]
 
 
@@ -90,16 +93,9 @@ class Rows:
     # -- merging ------------------------------------------------------------------------------
 
     def _put(self, table: str, key: dict[str, Any], kind: str, values: dict[str, Any]) -> None:
-        if self._dialect == "sqlite":
-            # SQLite runs in-process: a statement costs less than merging it, so each change
-            # is written at once (the order of the changes is the order of the statements).
-            self.statements += 1
-            self._cursor.execute(
-                _sqlite_sql(table, kind, tuple(key), tuple(values)),
-                _sqlite_params(kind, key, values),
-            )
-            return
-        rows = self._pending.setdefault(table, {})
+        rows = self._pending.get(table)
+        if rows is None:
+            rows = self._pending[table] = {}
         row_key = tuple(key.values())
         entry = rows.get(row_key)
         if entry is None:
@@ -124,10 +120,14 @@ class Rows:
             return
         pending, self._pending = self._pending, {}
         for table, rows in pending.items():
-            groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+            groups: dict[Shape, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
             for kind, key, values in rows.values():
                 shape = (kind, tuple(key), tuple(values))
-                groups.setdefault(shape, []).append({**key, **values})
+                group = groups.get(shape)
+                if group is None:
+                    groups[shape] = [(key, values)]
+                else:
+                    group.append((key, values))
             for (kind, keys, columns), group in groups.items():
                 self._bulk(table, kind, keys, columns, group)
 
@@ -137,17 +137,18 @@ class Rows:
         kind: str,
         keys: tuple[str, ...],
         columns: tuple[str, ...],
-        rows: list[dict[str, Any]],
+        rows: list[tuple[dict[str, Any], dict[str, Any]]],
     ) -> None:
-        # Only PostgreSQL holds changes back (SQLite writes each one in ``_put``).
         self.statements += 1
-        self._cursor.execute(_pg_sql(table, kind, keys, columns), (orjson.dumps(rows).decode(),))
-
-
-def _sqlite_params(kind: str, key: dict[str, Any], values: dict[str, Any]) -> list[Any]:
-    if kind in (INSERT, UPSERT_ADD):
-        return [*key.values(), *values.values()]
-    return [*values.values(), *key.values()]
+        if self._dialect == "sqlite":
+            if kind in (INSERT, UPSERT_ADD):
+                params = [(*key.values(), *values.values()) for key, values in rows]
+            else:
+                params = [(*values.values(), *key.values()) for key, values in rows]
+            self._cursor.executemany(_sqlite_sql(table, kind, keys, columns), params)
+            return
+        data = orjson.dumps([{**key, **values} for key, values in rows]).decode()
+        self._cursor.execute(_pg_sql(table, kind, keys, columns), (data,))
 
 
 @functools.lru_cache(maxsize=256)
