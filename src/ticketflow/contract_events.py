@@ -420,7 +420,7 @@ ENCODERS: dict[str, Callable[[Any], dict[str, Any]]] = {
 # event's way.
 
 
-class _Slow(Exception):
+class _NotDirectError(TicketflowError):
     """A stored value the direct path does not read: the domain event's way decides."""
 
 
@@ -496,7 +496,7 @@ def _iso_utc(value: Any) -> str:
         and (len(text) == 25 or (len(text) == 32 and text[19] == "." and text[20:26] != "000000"))
     ):
         return text
-    raise _Slow
+    raise _NotDirectError
 
 
 def _no_object(values: list[Any]) -> None:
@@ -504,7 +504,7 @@ def _no_object(values: list[Any]) -> None:
     for item in values:
         kind = type(item)
         if kind is dict:
-            raise _Slow
+            raise _NotDirectError
         if kind is list:
             _no_object(item)
 
@@ -522,13 +522,13 @@ def _data_from_state(shape: _Shape, state: dict[str, Any]) -> dict[str, Any]:
                 continue
             minutes = state.get("gtr_minutes")
             if type(minutes) is not int:
-                raise _Slow
+                raise _NotDirectError
             data[name] = rfc3339(deadline_at(datetime.fromisoformat(_iso_utc(start)), minutes))
             continue
         try:
             value = state[name]
         except KeyError:
-            raise _Slow from None
+            raise _NotDirectError from None
         kind = type(value)
         if kind is dict:
             value = _iso_utc(value)[:-6] + "Z"
@@ -741,7 +741,7 @@ class Outbound:
                 return None
             data = _data_from_state(shape, state)
             at = _iso_utc(state.get("at"))[:-6] + "Z"
-        except (_Slow, orjson.JSONDecodeError, ValueError, OverflowError):
+        except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
             return None
         name, tenant = self._owner(_StoredView(notification, state, shape.cls, self.mapper))
         return Published(
