@@ -479,6 +479,8 @@ def _direct(mapper: Any) -> bool:
         and isinstance(names, dict)
         and type(names.get("datetime_iso")) is DatetimeAsISO
     )
+    if len(_DIRECT) >= 64:  # a few mappers per process; scratch engines (whatif) come and go
+        _DIRECT.clear()
     _DIRECT[id(mapper)] = (mapper, direct)
     return direct
 
