@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal, NamedTuple
 from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import DatetimeAsISO
+from eventsourcing.utils import resolve_topic
 from pydantic import BaseModel, ConfigDict, Field
 
 from ticketflow.domain.instants import rfc3339
@@ -407,6 +409,171 @@ ENCODERS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
+# -- the relay's path: published records from the stored JSON ----------------------------------
+#
+# The relay publishes every stored event once. Decoding it into a domain event parses each
+# instant into a datetime only for :func:`_encoder` to write it back as text; here the stored
+# JSON is read as it is and an instant's ISO text becomes RFC 3339 text directly. It gives the
+# record :meth:`Outbound.record` gives through the domain event, field for field, for a stored
+# event of its class's current version whose values are plain (text, numbers, booleans, null,
+# lists of those, instants in UTC as ``isoformat`` writes them); anything else (an older version
+# to upcast, another offset, a nested object, a cipher or a compressor) goes the domain
+# event's way.
+
+
+class _NotDirectError(TicketflowError):
+    """A stored value the direct path does not read: the domain event's way decides."""
+
+
+class _Shape(NamedTuple):
+    """What the direct path needs of a stored topic's class."""
+
+    cls: type
+    qualname: str
+    event_type: EventType
+    class_version: int
+    fields: tuple[str, ...]
+    clock: bool  # ``deadline`` derived from the clock's start (R-SLA-4, R-SLA-5)
+
+
+_SHAPES: dict[str, _Shape | None] = {}
+_MISSING = object()
+
+
+def _shape(topic: str) -> _Shape | None:
+    """The :class:`_Shape` of a stored topic, ``None`` for one that is not published."""
+    try:
+        return _SHAPES[topic]
+    except KeyError:
+        pass
+    shape = None
+    try:
+        cls = resolve_topic(topic)
+    except Exception:  # the domain event's way says what is wrong with it
+        cls = None
+    if isinstance(cls, type) and (event_type := TYPES.get(cls.__qualname__)) is not None:
+        shape = _Shape(
+            cls,
+            cls.__qualname__,
+            event_type,
+            getattr(cls, "class_version", 1),
+            tuple(event_type.model.model_fields),
+            issubclass(event_type.model, _Clock),
+        )
+    _SHAPES[topic] = shape
+    return shape
+
+
+_DIRECT: dict[int, tuple[Any, bool]] = {}
+
+
+def _direct(mapper: Any) -> bool:
+    """Whether the stored JSON of ``mapper``'s events is read as it is: no cipher, no
+    compressor, and instants written by eventsourcing's ``DatetimeAsISO`` (once per mapper)."""
+    found = _DIRECT.get(id(mapper))
+    if found is not None and found[0] is mapper:
+        return found[1]
+    names = getattr(getattr(mapper, "transcoder", None), "names", None)
+    direct = (
+        getattr(mapper, "cipher", None) is None
+        and getattr(mapper, "compressor", None) is None
+        and isinstance(names, dict)
+        and type(names.get("datetime_iso")) is DatetimeAsISO
+    )
+    if len(_DIRECT) >= 64:  # a few mappers per process; scratch engines (whatif) come and go
+        _DIRECT.clear()
+    _DIRECT[id(mapper)] = (mapper, direct)
+    return direct
+
+
+def _iso_utc(value: Any) -> str:
+    """The stored ISO text of an instant in UTC (``datetime.isoformat``: seconds, or
+    microseconds when there are any, then ``+00:00``)."""
+    if (
+        type(value) is dict
+        and len(value) == 2
+        and value.get("_type_") == "datetime_iso"
+        and type(text := value.get("_data_")) is str
+        and text.endswith("+00:00")
+        and text[10] == "T"
+        and (len(text) == 25 or (len(text) == 32 and text[19] == "." and text[20:26] != "000000"))
+    ):
+        return text
+    raise _NotDirectError
+
+
+def _no_object(values: list[Any]) -> None:
+    """A stored list is published as it is read when it holds no JSON object."""
+    for item in values:
+        kind = type(item)
+        if kind is dict:
+            raise _NotDirectError
+        if kind is list:
+            _no_object(item)
+
+
+def _data_from_state(shape: _Shape, state: dict[str, Any]) -> dict[str, Any]:
+    """``data`` of a stored event, as :func:`_encoder` gives it from the domain event. The
+    state is read by orjson: its values are text, numbers, booleans, null, lists or objects."""
+    data: dict[str, Any] = {}
+    derived = "deadline" if shape.clock else None
+    for name in shape.fields:
+        if name == derived:  # derived from the clock's start, not stored
+            start = state.get("clock_started_at", _MISSING)
+            if start is None:
+                data[name] = None
+                continue
+            minutes = state.get("gtr_minutes")
+            if type(minutes) is not int:
+                raise _NotDirectError
+            data[name] = rfc3339(deadline_at(datetime.fromisoformat(_iso_utc(start)), minutes))
+            continue
+        try:
+            value = state[name]
+        except KeyError:
+            raise _NotDirectError from None
+        kind = type(value)
+        if kind is dict:
+            value = _iso_utc(value)[:-6] + "Z"
+        elif kind is list:
+            _no_object(value)
+        data[name] = value
+    return data
+
+
+class _StoredView:
+    """A stored event as :meth:`Outbound._owner` reads it: its id and version, and the names
+    its state holds as plain values; any other attribute is the decoded domain event's."""
+
+    __slots__ = (
+        "_cls",
+        "_event",
+        "_mapper",
+        "_notification",
+        "_state",
+        "originator_id",
+        "originator_version",
+    )
+
+    def __init__(self, notification: Any, state: dict[str, Any], cls: type, mapper: Any) -> None:
+        self.originator_id = notification.originator_id
+        self.originator_version = notification.originator_version
+        self._notification, self._state, self._cls, self._mapper = notification, state, cls, mapper
+        self._event: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if not hasattr(self._cls, name):  # an instance attribute, as the domain event has it
+            value = self._state.get(name, _MISSING)
+            if value is _MISSING:
+                raise AttributeError(name)
+            kind = type(value)
+            if value is None or kind is str or kind is int or kind is bool:
+                return value
+        if self._event is None:
+            self._event = self._mapper.to_domain_event(self._notification)
+        return getattr(self._event, name)
+
+
 # -- ticketflow.alerts: the live SLA alerts (R-ALERT-1..3) -------------------------------------
 
 ALERTS_SOURCE = "ticketflow/alerts"
@@ -545,8 +712,13 @@ class Outbound:
         return self.mapper.to_domain_event(notification)
 
     def record(self, notification: Any, event: Any = None) -> Published:
-        """The published record of a stored event (``event``: already decoded, if it was)."""
+        """The published record of a stored event (``event``: already decoded, if it was).
+        Not decoded, it is read from its stored JSON where that gives the same record
+        (:func:`_data_from_state`), else decoded into its domain event first."""
         if event is None:
+            direct = self._from_state(notification)
+            if direct is not None:
+                return direct
             event = self.mapper.to_domain_event(notification)
         qualname = type(event).__qualname__
         event_type = TYPES.get(qualname)
@@ -562,6 +734,36 @@ class Outbound:
             tenant,
             notification.id,
             ENCODERS[qualname](event),
+        )
+
+    def _from_state(self, notification: Any) -> Published | None:
+        """The record of a stored event read from its JSON, or ``None`` when it must be
+        decoded into its domain event (see :func:`_data_from_state`)."""
+        shape = _shape(notification.topic)
+        if (
+            shape is None
+            or type(notification.originator_id) is not UUID
+            or not _direct(self.mapper)
+        ):
+            return None
+        try:
+            state = orjson.loads(notification.state)
+            if type(state) is not dict or state.get("class_version", 1) != shape.class_version:
+                return None
+            data = _data_from_state(shape, state)
+            at = _iso_utc(state.get("at"))[:-6] + "Z"
+        except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
+            return None
+        name, tenant = self._owner(_StoredView(notification, state, shape.cls, self.mapper))
+        return Published(
+            f"{notification.originator_id}:{notification.originator_version}",
+            self.source,
+            shape.event_type.name,
+            name,
+            at,
+            tenant,
+            notification.id,
+            data,
         )
 
     def _owner(self, event: Any) -> tuple[str, str | None]:

@@ -368,6 +368,8 @@ def _served(
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
 ALERT_TICKETS = 20  # threshold crossings timed, a quarter of a second apart
 ALERTS_KAFKA = "TICKETFLOW_BENCH_ALERTS_KAFKA"  # the broker of the alerts phase, if any
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -47,14 +46,16 @@ _UPSERT = (
     " tenant = excluded.tenant, status = excluded.status, reason = excluded.reason,"
     " detail = excluded.detail, rule = excluded.rule, updated_at = excluded.updated_at"
 )
-# PostgreSQL: a whole group as one JSON parameter (written by orjson, read by
-# ``json_populate_recordset``), so the statement's text stays the same whatever the batch's size
-# (psycopg parses it once; the VALUES form was parsed again for every batch) and no value is
-# adapted one by one in Python.
+# PostgreSQL: a whole group as one JSON parameter, an array of rows each an array of the
+# columns' texts (written by orjson from the tuples as they are, read with ``->>``), so the
+# statement's text stays the same whatever the batch's size (psycopg parses it once; the VALUES
+# form was parsed again for every batch) and no value is adapted one by one in Python.
 _COLUMNS = ("source", "id", "tenant", "status", "reason", "detail", "rule", "updated_at")
 _UPSERT_JSON = _UPSERT.replace(
     "VALUES {values}",
-    f"SELECT {', '.join(_COLUMNS)} FROM json_populate_recordset(NULL::event_outcomes, ?)",
+    "SELECT "
+    + ", ".join(f"r->>{i}" for i in range(len(_COLUMNS)))
+    + " FROM json_array_elements(?::json) AS r",
 )
 _REPLACES = {
     # status written → which stored outcome it replaces (the others: any but an acceptance)
@@ -79,10 +80,9 @@ def _row(o: EventOutcome, now: str) -> tuple[Any, ...]:
     return (o.source, o.id, o.tenant, o.status, o.reason, o.detail, o.rule, now)
 
 
-@dataclass(frozen=True)
-class EventOutcome:
+class EventOutcome(NamedTuple):
     """The outcome of one event: ``tenant`` is ``None`` for a platform fact or an event whose
-    tenant could not be read."""
+    tenant could not be read (a named tuple: the inbound worker makes one per event)."""
 
     source: str
     id: str
@@ -133,9 +133,7 @@ class OutcomeTable:
             for status in {o.status for o in rows}:
                 group = [o for o in rows if o.status == status]
                 if getattr(store, "dialect", None) == "postgres":
-                    document = orjson.dumps(
-                        [dict(zip(_COLUMNS, _row(o, now), strict=True)) for o in group]
-                    ).decode()
+                    document = orjson.dumps([(*o[:7], now) for o in group]).decode()
                     c.execute(_UPSERT_JSON + _REPLACES.get(status, _NOT_ACCEPTED), (document,))
                     continue
                 for start in range(0, len(group), CHUNK):
