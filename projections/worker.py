@@ -104,9 +104,10 @@ def catch_up(
 ) -> int:
     """Bring ``projections`` up to the end of the notification log; returns events decoded.
 
-    Each stored event is decoded once and given to the projections as it is published on
-    ``ticketflow.events`` (:class:`ticketflow.contract_events.Outbound`); ``keep`` sees the
-    domain event (its business and recording times)."""
+    Each stored event is given to the projections as it is published on ``ticketflow.events``
+    (:class:`ticketflow.contract_events.Outbound`: read from its stored JSON where that gives
+    the same record, else decoded once); ``keep`` sees the domain event (its business and
+    recording times), so with ``keep`` every event is decoded."""
     outbound = Outbound(recorder, mapper, f"ticketflow/{upstream}")
     with bulk_collection():
         return _catch_up(recorder, outbound, store, projections, upstream, keep, batch, progress)
@@ -142,8 +143,11 @@ def _catch_up(
             for notification in notifications:
                 if notification.topic.rsplit(":", 1)[-1] not in read:
                     continue  # no projection reads it: not even decoded
+                if keep is None:  # the record from the stored JSON, where that gives it
+                    items.append((notification.id, outbound.record(notification)))
+                    continue
                 event = outbound.decode(notification)
-                if keep is None or keep(event):
+                if keep(event):
                     items.append((notification.id, outbound.record(notification, event)))
             decoded += len(notifications)
             # Positions move to the last notification read, even when filtered out.

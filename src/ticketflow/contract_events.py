@@ -754,7 +754,11 @@ class Outbound:
             at = _iso_utc(state.get("at"))[:-6] + "Z"
         except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
             return None
-        name, tenant = self._owner(_StoredView(notification, state, shape.cls, self.mapper))
+        key = notification.originator_id.int
+        owner = self._owners.get(key) or self._tenants.get(key)
+        if owner is None:  # not among those remembered: the view reads what it needs
+            owner = self._owner(_StoredView(notification, state, shape.cls, self.mapper))
+        name, tenant = owner
         return Published(
             f"{notification.originator_id}:{notification.originator_version}",
             self.source,
