@@ -84,8 +84,12 @@ class Engine(Application[UUID]):
     aggregates."""
 
     name = "ticketflow"
+    # The aggregates last used stay in memory, up to a bound: the process's memory must not
+    # grow with the log (a ticket is busy for days, then seldom touched again; one evicted is
+    # read back from the store when a fact about it comes). ``AGGREGATE_CACHE_MAXSIZE`` in the
+    # environment overrides it.
     env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "100000",
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
