@@ -31,6 +31,9 @@ STATES: list[dict[str, Any]] = [
     {"nested": {"at": datetime(2026, 1, 1, tzinfo=UTC), "list": [1, {"d": Decimal("1.10")}]}},
     {"id": uuid4(), "amount": Decimal("12.50"), "items": [datetime(2026, 1, 2, tzinfo=UTC)]},
     {"_type_": "not", "_data_": "a transcoding"},  # a plain dict shaped like one: kept as is
+    # Lists of plain values (an expert's hours drawn from packs) are written by orjson too.
+    {"from_packs": [["p1", 10], ["p2", 20]], "empty": [], "at": [[datetime(2026, 1, 2)]]},
+    {"packs": [["p1", Decimal("1.5")], {"pack": "p2"}]},  # not plain: eventsourcing writes it
 ]
 
 

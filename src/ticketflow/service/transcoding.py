@@ -5,10 +5,12 @@ Every stored event is encoded once (ingest, the inbound worker) and decoded on e
 (the relay, catch-up and rebuild, audit, history); eventsourcing's codec calls back into Python
 for every datetime and every JSON object. Here:
 
-- encoding: a state whose values are all plain (text, numbers, booleans, null, datetimes) is
-  written by orjson, datetimes through the same transcodings, which gives byte for byte the
-  text of :class:`JSONTranscoder` (compact, UTF-8); anything else (nested values, UUIDs,
-  decimals, …) goes through :class:`JSONTranscoder` itself;
+- encoding: a state whose values are all plain (text, numbers, booleans, null, datetimes, and
+  lists of those, such as the packs an expert's hours were drawn from) is written by orjson,
+  datetimes through the same transcoding (called directly for eventsourcing's
+  ``datetime_iso``), which gives byte for byte the text of :class:`JSONTranscoder` (compact,
+  UTF-8); anything else (objects nested in values, UUIDs, decimals, …) goes through
+  :class:`JSONTranscoder` itself;
 - decoding: orjson parses, then the ``{"_type_", "_data_"}`` objects are turned back into
   values by the registered transcodings, innermost first, as the ``object_hook`` does.
 """
@@ -19,19 +21,40 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
 
 _PLAIN = frozenset({str, int, float, bool, type(None), datetime})
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _plain_list(values: list[Any]) -> bool:
+    """Whether a list holds plain values and lists of them only."""
+    for value in values:
+        if type(value) in _PLAIN:
+            continue
+        if type(value) is not list or not _plain_list(value):
+            return False
+    return True
 
 
 class FastJSONTranscoder(JSONTranscoder):
     """:class:`JSONTranscoder` with orjson on its common paths; same bytes, same objects."""
 
     def encode(self, obj: Any) -> bytes:
-        if type(obj) is dict and all(type(v) in _PLAIN for v in obj.values()):
-            return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
-        return super().encode(obj)
+        if type(obj) is not dict:
+            return super().encode(obj)
+        for value in obj.values():
+            if type(value) in _PLAIN:
+                continue
+            if type(value) is not list or not _plain_list(value):
+                return super().encode(obj)
+        return orjson.dumps(obj, default=self._encode_plain, option=_OPTIONS)
+
+    def _encode_plain(self, obj: Any) -> dict[str, Any]:
+        # What ``_encode_obj`` gives, without its look-ups for eventsourcing's datetimes.
+        if type(obj) is datetime and type(self.types.get(datetime)) is DatetimeAsISO:
+            return {"_type_": "datetime_iso", "_data_": obj.isoformat()}
+        return self._encode_obj(obj)
 
     def decode(self, data: bytes) -> Any:
         return self._revive(orjson.loads(data))
