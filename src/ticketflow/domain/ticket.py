@@ -169,7 +169,11 @@ class Ticket(Aggregate):
             at=at,
             catalog=catalog,
         )
-        return cls(
+        # The created event directly, its id given (as ``cls(...)`` does, without matching
+        # the arguments to ``__init__``'s signature and finding the id again).
+        return cls._create(
+            cls.Opened,
+            id=ticket_id(ticket),
             ticket=ticket,
             tenant=tenant,
             at=at,
