@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import TenantMismatchError, TicketTransitionError
-from ticketflow.domain.events import trigger
+from ticketflow.domain.events import create, trigger
 from ticketflow.domain.ids import ticket_id
 from ticketflow.domain.sla import Clock, NoClock, deadline_at, decide_clock
 
@@ -169,11 +169,10 @@ class Ticket(Aggregate):
             at=at,
             catalog=catalog,
         )
-        # The created event directly, its id given (as ``cls(...)`` does, without matching
-        # the arguments to ``__init__``'s signature and finding the id again).
-        return cls._create(
+        return create(
+            cls,
             cls.Opened,
-            id=ticket_id(ticket),
+            ticket_id(ticket),
             ticket=ticket,
             tenant=tenant,
             at=at,
