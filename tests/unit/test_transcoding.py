@@ -64,3 +64,24 @@ def test_any_plain_state_round_trips_as_eventsourcing_reads_it(state: dict[str, 
     encoded = FAST.encode(state)
     assert PLAIN.decode(encoded) == FAST.decode(encoded) == state
     assert FAST.decode(PLAIN.encode(state)) == state
+
+
+instants = st.one_of(
+    st.datetimes(timezones=st.just(UTC)),
+    st.datetimes(timezones=st.timezones()),
+    st.datetimes(),
+)
+exact_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(),
+    instants,
+    st.lists(st.one_of(st.text(), st.integers(min_value=0, max_value=2**40), st.none())),
+)
+
+
+@given(st.dictionaries(st.text(), exact_values, max_size=8))
+def test_same_bytes_for_states_of_text_numbers_and_instants(state: dict[str, Any]) -> None:
+    assert FAST.encode(state) == PLAIN.encode(state)
+    assert FAST.decode(FAST.encode(state)) == state
