@@ -84,4 +84,5 @@ exact_values = st.one_of(
 @given(st.dictionaries(st.text(), exact_values, max_size=8))
 def test_same_bytes_for_states_of_text_numbers_and_instants(state: dict[str, Any]) -> None:
     assert FAST.encode(state) == PLAIN.encode(state)
-    assert FAST.decode(FAST.encode(state)) == state
+    # An instant comes back at its offset, as eventsourcing reads it (a zone is not kept).
+    assert FAST.decode(FAST.encode(state)) == PLAIN.decode(PLAIN.encode(state))
