@@ -84,12 +84,12 @@ class Engine(Application[UUID]):
     aggregates."""
 
     name = "ticketflow"
-    # The aggregates last used stay in memory, up to a bound: the process's memory must not
-    # grow with the log (a ticket is busy for days, then seldom touched again; one evicted is
-    # read back from the store when a fact about it comes). ``AGGREGATE_CACHE_MAXSIZE`` in the
-    # environment overrides it.
+    # The aggregates in use stay in memory: every subscription and every ticket not closed
+    # (see ``commit``), up to a bound, so that the process's memory follows the live state,
+    # not the log's size (one evicted is read back from the store when a fact about it
+    # comes). ``AGGREGATE_CACHE_MAXSIZE`` in the environment overrides the bound.
     env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
@@ -190,16 +190,21 @@ class Engine(Application[UUID]):
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""
         processing = ProcessingEvent[UUID](tracking)
+        closed = []
         for aggregate in decision.batch.values():  # ``collect_events`` without its type checks
             processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
+            if type(aggregate) is Ticket and aggregate.state == "closed":
+                closed.append(aggregate.id)  # final: read back in the rare case it is needed
+            else:
+                processing.aggregates[aggregate.id] = aggregate
         if processing.events or tracking is not None:
             try:
-                self._record(processing)
+                self._record(processing)  # which caches ``processing.aggregates``
             except Exception:
                 self.abandon(decision)
                 raise
-            # eventsourcing's ``_record`` has put the batch's aggregates in the cache.
+            for aggregate_id in closed:
+                self._evict(aggregate_id)
 
     def abandon(self, decision: Decision) -> None:
         """Forget decided changes: the aggregates are reloaded from the store next time."""
