@@ -695,3 +695,31 @@ class TestPostgresEventStore:
     ) -> None:
         dsn = pg_database_factory()
         two_writers(self.open(dsn), self.open(dsn))
+
+
+class TestAggregatesInMemory:
+    def test_a_closed_ticket_leaves_memory_and_is_read_back_when_a_fact_comes(
+        self, engine: Engine
+    ) -> None:
+        close = fact("closed", "T-1", "2026-05-04T12:00:00Z", id="c-1")
+        batch = [opened("T-1", "2026-05-04T10:00:00Z"), opened("T-2", "2026-05-04T10:01:00Z")]
+        assert statuses(engine.apply_batch([*batch, close])) == ["accepted"] * 3
+        cached = engine.repository.cache
+        assert cached is not None
+        assert ticket_id("T-1") not in cached.cache  # closed: final
+        assert ticket_id("T-2") in cached.cache  # open: in use
+        assert subscription_id("acme") not in cached.cache  # never started
+        later = [
+            close,  # the same fact again
+            fact("reopened", "T-1", "2026-05-04T13:00:00Z"),
+            fact(
+                "linked_to_incident",
+                "T-1",
+                "2026-05-04T13:00:00Z",
+                data={"platform_incident": "I-1"},
+            ),
+        ]
+        outcomes = engine.apply_batch(later)
+        assert statuses(outcomes) == ["duplicate", "rejected:transition_error", "accepted"]
+        assert ticket_id("T-1") not in cached.cache
+        assert engine.ticket("T-1").incidents == {"I-1": None}

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ticketflow.domain.calendar import in_planned_window
 from ticketflow.domain.errors import PlatformTransitionError
+from ticketflow.domain.events import trigger
 from ticketflow.domain.ids import incident_id, maintenance_id
 
 SERVICES = ("compute", "network", "storage", "backup", "control_plane")
@@ -254,7 +255,7 @@ class Maintenance(Aggregate):
                 f"cancellation dated {at.isoformat()} withdraws nothing",
                 rule="R-PLAT-1",
             )
-        self._cancelled(at=at, inbound=inbound)
+        trigger(self, "Cancelled", at=at, inbound=inbound)
 
     @event("Cancelled")
     def _cancelled(self, *, at: datetime, inbound: str) -> None:
@@ -334,7 +335,9 @@ class Incident(Aggregate):
     ) -> None:
         """A new statement of the incident's services and severity (R-PLAT-2)."""
         self._require_open("update", at)
-        self._updated(
+        trigger(
+            self,
+            "Updated",
             at=at,
             inbound=inbound,
             services=list(services),
@@ -346,7 +349,7 @@ class Incident(Aggregate):
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """The incident is over: its services are back to operational (R-PLAT-2)."""
         self._require_open("resolve", at)
-        self._resolved(at=at, inbound=inbound)
+        trigger(self, "Resolved", at=at, inbound=inbound)
 
     def _require_open(self, verb: str, at: datetime) -> None:
         if self.resolved_at is not None:

@@ -17,6 +17,7 @@ from ticketflow.domain.billing import ChangeKind, billing_effective_at, change_r
 from ticketflow.domain.calendar import Month
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import AlreadyStartedError, SubscriptionTransitionError
+from ticketflow.domain.events import trigger
 from ticketflow.domain.expertise import (
     TierHistory,
     allocate,
@@ -184,7 +185,9 @@ class Subscription(Aggregate):
                 f"{current}; a downgrade goes through customer support with its ticket",
                 rule="R-BILL-4",
             )
-        self._subscribed(
+        trigger(
+            self,
+            "Subscribed",
             at=at,
             inbound=inbound,
             from_tier=current.value,
@@ -201,7 +204,9 @@ class Subscription(Aggregate):
                 f"current tier {current} (downgrades go through customer support)",
                 rule="R-BILL-4",
             )
-        self._tier_upgraded(
+        trigger(
+            self,
+            "TierUpgraded",
             at=at,
             inbound=inbound,
             from_tier=current.value,
@@ -219,7 +224,9 @@ class Subscription(Aggregate):
                 f"current tier {current}" + (standard if self.implicit else ""),
                 rule="R-BILL-4",
             )
-        self._tier_downgraded(
+        trigger(
+            self,
+            "TierDowngraded",
             at=at,
             inbound=inbound,
             from_tier=current.value,
@@ -238,7 +245,7 @@ class Subscription(Aggregate):
             raise SubscriptionTransitionError(
                 "a pack must hold at least one minute", rule="R-EXP-6"
             )
-        self._pack_purchased(at=at, inbound=inbound, pack_id=pack_id, minutes=minutes)
+        trigger(self, "PackPurchased", at=at, inbound=inbound, pack_id=pack_id, minutes=minutes)
 
     def consume(
         self,
@@ -265,7 +272,9 @@ class Subscription(Aggregate):
             pack_balances=packs,
             privileged=privileged,
         )
-        self._hours_consumed(
+        trigger(
+            self,
+            "HoursConsumed",
             at=at,
             inbound=inbound,
             minutes=minutes,
@@ -283,6 +292,8 @@ class Subscription(Aggregate):
         )
 
     # -- events ---------------------------------------------------------------------------
+    # Each method declares an event class (triggered by the commands above with
+    # ``events.trigger``) and is how that event changes the aggregate.
 
     @event(Subscribed)
     def _subscribed(

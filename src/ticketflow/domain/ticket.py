@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ticketflow.domain.catalog import DEFAULT_CATALOG, Catalog, Tier
 from ticketflow.domain.errors import TenantMismatchError, TicketTransitionError
+from ticketflow.domain.events import create, trigger
 from ticketflow.domain.ids import ticket_id
 from ticketflow.domain.sla import Clock, NoClock, deadline_at, decide_clock
 
@@ -168,7 +169,10 @@ class Ticket(Aggregate):
             at=at,
             catalog=catalog,
         )
-        return cls(
+        return create(
+            cls,
+            cls.Opened,
+            ticket_id(ticket),
             ticket=ticket,
             tenant=tenant,
             at=at,
@@ -197,7 +201,7 @@ class Ticket(Aggregate):
     def acknowledge(self, *, at: datetime, inbound: str) -> None:
         self._require_active("acknowledge")
         self._in_order(at, "acknowledged")
-        self._acknowledged(at=at, inbound=inbound)
+        trigger(self, "Acknowledged", at=at, inbound=inbound)
 
     def escalate(self, *, at: datetime, inbound: str, level: str) -> None:
         self._require_active("escalate")
@@ -208,7 +212,7 @@ class Ticket(Aggregate):
                 rule="R-IN-3",
             )
         self._in_order(at, "escalated")
-        self._escalated(at=at, inbound=inbound, level=level)
+        trigger(self, "Escalated", at=at, inbound=inbound, level=level)
 
     def change_priority(
         self,
@@ -246,7 +250,9 @@ class Ticket(Aggregate):
             effect = "started" if isinstance(decision, Clock) else "none"
             new_cycle = self.clock_cancelled and isinstance(decision, Clock)
         self._in_order(at, "priority_changed")
-        self._priority_changed(
+        trigger(
+            self,
+            "PriorityChanged",
             at=at,
             cycle=self.cycle + 1 if new_cycle else self.cycle,
             inbound=inbound,
@@ -268,7 +274,7 @@ class Ticket(Aggregate):
                 rule="R-SLA-6" if self.state == "restored" else "R-SLA-7",
             )
         self._in_order(at, "service_restored")
-        self._service_restored(at=at, inbound=inbound, **self._stop_fields())
+        trigger(self, "ServiceRestored", at=at, inbound=inbound, **self._stop_fields())
 
     def resolve(self, *, at: datetime, inbound: str) -> None:
         """Resolving a ticket never marked restored stops its clock then (R-SLA-6)."""
@@ -277,14 +283,14 @@ class Ticket(Aggregate):
                 f"ticket {self.ticket} is already {self.state}", rule="R-IN-3"
             )
         self._in_order(at, "resolved")
-        self._resolved(at=at, inbound=inbound, **self._stop_fields())
+        trigger(self, "Resolved", at=at, inbound=inbound, **self._stop_fields())
 
     def close(self, *, at: datetime, inbound: str) -> None:
         """Closing is final; a running clock stops then (R-SLA-6)."""
         if self.state == "closed":
             raise TicketTransitionError(f"ticket {self.ticket} is already closed", rule="R-IN-3")
         self._in_order(at, "closed")
-        self._closed(at=at, inbound=inbound, **self._stop_fields())
+        trigger(self, "Closed", at=at, inbound=inbound, **self._stop_fields())
 
     def reopen(
         self, *, at: datetime, inbound: str, tier: Tier, catalog: Catalog = DEFAULT_CATALOG
@@ -305,8 +311,14 @@ class Ticket(Aggregate):
             catalog=catalog,
         )
         self._in_order(at, "reopened")
-        self._reopened(
-            at=at, inbound=inbound, cycle=self.cycle + 1, tier=tier.value, **clock_fields(decision)
+        trigger(
+            self,
+            "Reopened",
+            at=at,
+            inbound=inbound,
+            cycle=self.cycle + 1,
+            tier=tier.value,
+            **clock_fields(decision),
         )
 
     def link_incident(self, *, at: datetime, inbound: str, platform_incident: str) -> None:
@@ -326,7 +338,9 @@ class Ticket(Aggregate):
                 f"its opening ({self.opened_at.isoformat()})",
                 rule="R-SLA-2",
             )
-        self._linked_to_incident(at=at, inbound=inbound, platform_incident=platform_incident)
+        trigger(
+            self, "LinkedToIncident", at=at, inbound=inbound, platform_incident=platform_incident
+        )
 
     def _stop_fields(self) -> dict[str, Any]:
         """What a restoration, resolution or closing records about the clock it stops."""
@@ -365,6 +379,8 @@ class Ticket(Aggregate):
             )
 
     # -- events ---------------------------------------------------------------------------
+    # Each method declares an event class (triggered by the commands above with
+    # ``events.trigger``) and is how that event changes the aggregate.
 
     @event("Acknowledged")
     def _acknowledged(self, *, at: datetime, inbound: str) -> None:

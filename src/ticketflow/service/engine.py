@@ -84,8 +84,12 @@ class Engine(Application[UUID]):
     aggregates."""
 
     name = "ticketflow"
+    # The aggregates in use stay in memory: every subscription and every ticket not closed
+    # (see ``commit``), up to a bound, so that the process's memory follows the live state,
+    # not the log's size (one evicted is read back from the store when a fact about it
+    # comes). ``AGGREGATE_CACHE_MAXSIZE`` in the environment overrides the bound.
     env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "100000",
+        "AGGREGATE_CACHE_MAXSIZE": "50000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
@@ -155,13 +159,23 @@ class Engine(Application[UUID]):
         cache = self.repository.cache
         if cache is None:
             return set()
-        wanted = {ticket_id(e.subject) for e in events if e.type == "ticket.opened"}
-        wanted |= {subscription_id(e.tenant) for e in events if e.tenant}
-        wanted |= {
-            maintenance_id(e.subject) for e in events if e.type == "platform.maintenance_announced"
-        }
-        wanted |= {incident_id(e.subject) for e in events if e.type == "platform.incident_declared"}
-        unknown = [i for i in wanted if not _cached(cache, i)]
+        tenants, tickets, maintenances, incidents = set(), set(), set(), set()
+        for event in events:  # one pass; each subject's id made once
+            tenants.add(event.tenant)
+            kind = event.type
+            if kind == "ticket.opened":
+                tickets.add(event.subject)
+            elif kind == "platform.maintenance_announced":
+                maintenances.add(event.subject)
+            elif kind == "platform.incident_declared":
+                incidents.add(event.subject)
+        tenants.discard("")  # platform facts carry no tenant (R-PLAT-4)
+        wanted = [subscription_id(t) for t in tenants]
+        wanted += [ticket_id(t) for t in tickets]
+        wanted += [maintenance_id(m) for m in maintenances]
+        wanted += [incident_id(i) for i in incidents]
+        cached = cache.cache  # eventsourcing's caches keep their entries in this mapping
+        unknown = [i for i in wanted if i not in cached]
         if not unknown:
             return set()
         return set(unknown) - self._stored_among(unknown)
@@ -176,16 +190,21 @@ class Engine(Application[UUID]):
     def commit(self, decision: Decision, tracking: Tracking | None = None) -> None:
         """Store the decided changes, with the inbound position when given, atomically."""
         processing = ProcessingEvent[UUID](tracking)
+        closed = []
         for aggregate in decision.batch.values():  # ``collect_events`` without its type checks
             processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
+            if type(aggregate) is Ticket and aggregate.state == "closed":
+                closed.append(aggregate.id)  # final: read back in the rare case it is needed
+            else:
+                processing.aggregates[aggregate.id] = aggregate
         if processing.events or tracking is not None:
             try:
-                self._record(processing)
+                self._record(processing)  # which caches ``processing.aggregates``
             except Exception:
                 self.abandon(decision)
                 raise
-            self._cache(decision.batch)
+            for aggregate_id in closed:
+                self._evict(aggregate_id)
 
     def abandon(self, decision: Decision) -> None:
         """Forget decided changes: the aggregates are reloaded from the store next time."""
@@ -434,12 +453,6 @@ class Engine(Application[UUID]):
             return None
         return aggregate
 
-    def _cache(self, batch: dict[UUID, Aggregate]) -> None:
-        cache = self.repository.cache
-        if cache is not None:
-            for aggregate_id, aggregate in batch.items():
-                cache.put(aggregate_id, aggregate)
-
     def _evict(self, aggregate_id: UUID) -> None:
         cache = self.repository.cache
         if cache is not None:
@@ -484,14 +497,6 @@ def as_sender_sees(
         return reason, detail, rule
     unknown = UnknownTicketError(unknown_ticket_detail(type_, ticket))
     return unknown.reason, str(unknown), unknown.rule
-
-
-def _cached(cache: Any, aggregate_id: UUID) -> bool:
-    try:
-        cache.get(aggregate_id)
-    except KeyError:
-        return False
-    return True
 
 
 def _data(event: InboundEvent, model: type[T]) -> T:
