@@ -464,26 +464,16 @@ def _shape(topic: str) -> _Shape | None:
     return shape
 
 
-_DIRECT: dict[int, tuple[Any, bool]] = {}
-
-
 def _direct(mapper: Any) -> bool:
     """Whether the stored JSON of ``mapper``'s events is read as it is: no cipher, no
-    compressor, and instants written by eventsourcing's ``DatetimeAsISO`` (once per mapper)."""
-    found = _DIRECT.get(id(mapper))
-    if found is not None and found[0] is mapper:
-        return found[1]
+    compressor, and instants written by eventsourcing's ``DatetimeAsISO``."""
     names = getattr(getattr(mapper, "transcoder", None), "names", None)
-    direct = (
+    return (
         getattr(mapper, "cipher", None) is None
         and getattr(mapper, "compressor", None) is None
         and isinstance(names, dict)
         and type(names.get("datetime_iso")) is DatetimeAsISO
     )
-    if len(_DIRECT) >= 64:  # a few mappers per process; scratch engines (whatif) come and go
-        _DIRECT.clear()
-    _DIRECT[id(mapper)] = (mapper, direct)
-    return direct
 
 
 def _iso_utc(value: Any) -> str:
@@ -703,6 +693,7 @@ class Outbound:
 
     def __init__(self, recorder: Any, mapper: Any, source: str) -> None:
         self.recorder, self.mapper, self.source = recorder, mapper, source
+        self._direct = _direct(mapper)  # stored JSON read as it is (see _from_state)
         self._owners: dict[Any, tuple[str, str | None]] = {}  # the current generation
         self._older: dict[Any, tuple[str, str | None]] = {}  # the one before
         self._tenants: dict[Any, tuple[str, str | None]] = {}
@@ -724,7 +715,7 @@ class Outbound:
         event_type = TYPES.get(qualname)
         if event_type is None:
             raise UnpublishedEventError(f"no published type for {notification.topic}")
-        name, tenant = self._owner(event)
+        name, tenant = self._owner(event.originator_id, lambda: event)
         return Published(
             f"{event.originator_id}:{event.originator_version}",
             self.source,
@@ -740,11 +731,7 @@ class Outbound:
         """The record of a stored event read from its JSON, or ``None`` when it must be
         decoded into its domain event (see :func:`_data_from_state`)."""
         shape = _shape(notification.topic)
-        if (
-            shape is None
-            or type(notification.originator_id) is not UUID
-            or not _direct(self.mapper)
-        ):
+        if shape is None or type(notification.originator_id) is not UUID or not self._direct:
             return None
         try:
             state = orjson.loads(notification.state)
@@ -754,11 +741,10 @@ class Outbound:
             at = _iso_utc(state.get("at"))[:-6] + "Z"
         except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
             return None
-        key = notification.originator_id.int
-        owner = self._owners.get(key) or self._tenants.get(key)
-        if owner is None:  # not among those remembered: the view reads what it needs
-            owner = self._owner(_StoredView(notification, state, shape.cls, self.mapper))
-        name, tenant = owner
+        name, tenant = self._owner(
+            notification.originator_id,
+            lambda: _StoredView(notification, state, shape.cls, self.mapper),
+        )
         return Published(
             f"{notification.originator_id}:{notification.originator_version}",
             self.source,
@@ -770,11 +756,12 @@ class Outbound:
             data,
         )
 
-    def _owner(self, event: Any) -> tuple[str, str | None]:
-        """``(subject name, tenant)`` of the event's aggregate: the ticket, maintenance or
-        incident id (the tenant for a subscription), and ``None`` for a platform aggregate's
-        tenant (R-PLAT-4)."""
-        key = event.originator_id
+    def _owner(self, originator_id: Any, event_of: Callable[[], Any]) -> tuple[str, str | None]:
+        """``(subject name, tenant)`` of the aggregate ``originator_id``: the ticket,
+        maintenance or incident id (the tenant for a subscription), and ``None`` for a platform
+        aggregate's tenant (R-PLAT-4). ``event_of`` gives the event (or a view of it) only when
+        the owner is not remembered."""
+        key = originator_id
         if isinstance(key, UUID):
             key = key.int  # hashed in C, and smaller to keep than the UUID
         found = self._owners.get(key) or self._tenants.get(key)
@@ -782,6 +769,7 @@ class Outbound:
             return found
         found = self._older.pop(key, None)
         if found is None:
+            event = event_of()
             first = event
             if event.originator_version != 1:
                 stored = self.recorder.select_events(event.originator_id, lte=1)[0]
