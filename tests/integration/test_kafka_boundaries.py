@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from tests.factories import opened, ticket_fact
 from tests.integration import test_kafka_pipeline as pipeline
@@ -47,14 +47,26 @@ def send(settings: Settings, records: list[tuple[bytes | None, bytes | None, lis
 
 
 def dead_letters(settings: Settings) -> list[Any]:
-    client = KafkaConsumer(
-        settings.topic_deadletter,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
+    """Every record of the dead-letter topic up to its end offsets as they are now (none
+    before the first dead letter makes the topic)."""
+    client = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
-        return list(client)
+        parts = [
+            TopicPartition(settings.topic_deadletter, p)
+            for p in client.partitions_for_topic(settings.topic_deadletter) or ()
+        ]
+        if not parts:
+            return []
+        client.assign(parts)
+        client.seek_to_beginning(*parts)
+        ends = client.end_offsets(parts)
+        found: list[Any] = []
+        deadline = time.monotonic() + 30
+        while any(client.position(p) < ends[p] for p in parts):
+            assert time.monotonic() < deadline, "dead letters not read back within 30 s"
+            for records in client.poll(timeout_ms=500).values():
+                found.extend(records)
+        return found
     finally:
         client.close()
 

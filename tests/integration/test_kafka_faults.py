@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from tests.factories import opened
 from tests.integration import test_kafka_pipeline as pipeline
-from tests.integration.test_kafka_boundaries import send
+from tests.integration.test_kafka_boundaries import dead_letters, send
 from tests.integration.test_kafka_pipeline import (
     embedded_digests,
     kafka_digests,
@@ -109,37 +108,13 @@ def disordered(
     return stream
 
 
-DEAD_LETTERS_READ: dict[str, int] = {}
-
-
-def dead_by_origin(settings: Settings) -> dict[tuple[bytes, bytes], str]:
-    """Every record of the dead-letter topic up to its current end, as ``{(origin partition,
-    origin offset): reason}`` (dead letters are at least once: one entry per inbound record);
-    :data:`DEAD_LETTERS_READ` holds how many records that was."""
-    client = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        parts = [
-            TopicPartition(settings.topic_deadletter, p)
-            for p in client.partitions_for_topic(settings.topic_deadletter) or ()
-        ]
-        if not parts:  # no dead letter yet: the topic is made by the first
-            return {}
-        client.assign(parts)
-        client.seek_to_beginning(*parts)
-        ends = client.end_offsets(parts)
-        found: dict[tuple[bytes, bytes], str] = {}
-        DEAD_LETTERS_READ[settings.topic_deadletter] = 0
-        deadline = time.monotonic() + 30
-        while any(client.position(p) < ends[p] for p in parts):
-            assert time.monotonic() < deadline, "dead letters not read back within 30 s"
-            for records in client.poll(timeout_ms=500).values():
-                DEAD_LETTERS_READ[settings.topic_deadletter] += len(records)
-                for record in records:
-                    h = dict(record.headers)
-                    found[(h["origin_partition"], h["origin_offset"])] = h["error_reason"].decode()
-        return found
-    finally:
-        client.close()
+def by_origin(letters: list[Any]) -> dict[tuple[bytes, bytes], str]:
+    """Dead letters as ``{(origin partition, origin offset): reason}``: they are at least
+    once, so one entry per inbound record."""
+    return {
+        (h["origin_partition"], h["origin_offset"]): h["error_reason"].decode()
+        for h in (dict(r.headers) for r in letters)
+    }
 
 
 def command(tmp_path: Path, name: str, role: str, *extra: str) -> list[str]:
@@ -245,7 +220,9 @@ def test_kills_duplicates_disorder_poison_and_scale_out_give_the_embedded_tables
         deadline = time.monotonic() + 300
         # A poison record late in a partition may still be on its way to the dead letters
         # when the read models are complete: both are waited for before the workers stop.
-        while kafka_digests(settings) != expected or len(dead_by_origin(settings)) < len(bad):
+        while kafka_digests(settings) != expected or len(by_origin(dead_letters(settings))) < len(
+            bad
+        ):
             topology.check_alive()
             assert time.monotonic() < deadline, "read models or dead letters short after 300 s"
             time.sleep(1)
@@ -254,8 +231,9 @@ def test_kills_duplicates_disorder_poison_and_scale_out_give_the_embedded_tables
 
     # Dead letters are at least once (a worker killed between flushing them and committing
     # its batch sends them again): counted once per inbound record.
-    by_origin = dead_by_origin(settings)
-    found = sorted(by_origin.values())
+    letters = dead_letters(settings)
+    origins = by_origin(letters)
+    found = sorted(origins.values())
     assert found == sorted(reason for *_, reason in bad)  # all the poison, nothing else
     stored = stored_events(settings)
     reference = embedded_stored(tmp_path, raw)
@@ -268,8 +246,8 @@ def test_kills_duplicates_disorder_poison_and_scale_out_give_the_embedded_tables
                 "records published": len(stream),
                 "events": len(raw),
                 "stored events": stored,
-                "dead letters": DEAD_LETTERS_READ[settings.topic_deadletter],
-                "dead-lettered records": len(by_origin),
+                "dead letters": len(letters),
+                "dead-lettered records": len(origins),
                 "poison": len(bad),
                 "kills": topology.kills,
                 "tables compared": len(expected),
@@ -436,15 +414,18 @@ def test_broker_and_postgres_restarts_mid_stream_give_the_embedded_tables(
         )
         send(settings, chunks[3])
         deadline = time.monotonic() + 240
-        while kafka_digests(settings) != expected or len(dead_by_origin(settings)) < len(bad):
+        while kafka_digests(settings) != expected or len(by_origin(dead_letters(settings))) < len(
+            bad
+        ):
             topology.supervise()
             assert time.monotonic() < deadline, "read models or dead letters short after 240 s"
             time.sleep(1)
     finally:
         topology.stop()
 
-    by_origin = dead_by_origin(settings)
-    assert sorted(by_origin.values()) == sorted(reason for *_, reason in bad)
+    letters = dead_letters(settings)
+    origins = by_origin(letters)
+    assert sorted(origins.values()) == sorted(reason for *_, reason in bad)
     stored = stored_events(settings)
     assert stored == embedded_stored(tmp_path, raw)  # each event stored once
     retries = sum(
@@ -458,8 +439,8 @@ def test_broker_and_postgres_restarts_mid_stream_give_the_embedded_tables(
                 "records published": len(stream),
                 "events": len(raw),
                 "stored events": stored,
-                "dead letters": DEAD_LETTERS_READ[settings.topic_deadletter],
-                "dead-lettered records": len(by_origin),
+                "dead letters": len(letters),
+                "dead-lettered records": len(origins),
                 "poison": len(bad),
                 "downtime s": {name: round(seconds, 1) for name, seconds in downtime.items()},
                 "outage timeout s": float(OUTAGE_TIMEOUT),
