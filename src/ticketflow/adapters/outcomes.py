@@ -133,7 +133,7 @@ class OutcomeTable:
             for status in {o.status for o in rows}:
                 group = [o for o in rows if o.status == status]
                 if getattr(store, "dialect", None) == "postgres":
-                    document = orjson.dumps([(*o[:7], now) for o in group]).decode()
+                    document = orjson.dumps([_row(o, now) for o in group]).decode()
                     c.execute(_UPSERT_JSON + _REPLACES.get(status, _NOT_ACCEPTED), (document,))
                     continue
                 for start in range(0, len(group), CHUNK):
