@@ -28,6 +28,7 @@ from ticketflow.entrypoints.api.errors import ApiError
 from ticketflow.entrypoints.api.models import ErrorBody
 from ticketflow.errors import QueryError
 from ticketflow.service import queries
+from ticketflow.service.access import ApiKey
 from ticketflow.service.explain import explain_billing, explain_expertise, explain_ticket
 from ticketflow.service.whatif import default_window, proposed_catalog, read_edition
 
@@ -101,6 +102,17 @@ def register(app: FastAPI, backend: Backend) -> None:
     """The auditors' routes of ``app``."""
     from ticketflow.entrypoints.api.app import _params, json_response
 
+    def tenant_month(
+        request: Request, key: ApiKey, tenant: str, month: str, explain: Any
+    ) -> Response:
+        """The receipt ``explain(engine, store, tenant, month)`` of a tenant's month."""
+        _params(request, ("month",))
+        require_tenant(key, tenant, request)
+        parsed = queries.parse_month(month)
+        return json_response(
+            backend.read(lambda store: explain(backend.system().engine, store, tenant, parsed))
+        )
+
     @app.get("/v1/explain/tickets/{ticket}", response_model=Receipt)
     def explain_ticket_route(
         request: Request,
@@ -137,14 +149,7 @@ def register(app: FastAPI, backend: Backend) -> None:
         month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM (Paris)")],
     ) -> Response:
         """The tier billed to a tenant for a month, and the tier changes and rules behind it."""
-        _params(request, ("month",))
-        require_tenant(key, tenant, request)
-        parsed = queries.parse_month(month)
-        return json_response(
-            backend.read(
-                lambda store: explain_billing(backend.system().engine, store, tenant, parsed)
-            )
-        )
+        return tenant_month(request, key, tenant, month, explain_billing)
 
     @app.get("/v1/explain/expertise/{tenant}", response_model=Receipt)
     def explain_expertise_route(
@@ -155,14 +160,7 @@ def register(app: FastAPI, backend: Backend) -> None:
     ) -> Response:
         """A tenant's expert hours of a month, consumption by consumption and how each was
         funded."""
-        _params(request, ("month",))
-        require_tenant(key, tenant, request)
-        parsed = queries.parse_month(month)
-        return json_response(
-            backend.read(
-                lambda store: explain_expertise(backend.system().engine, store, tenant, parsed)
-            )
-        )
+        return tenant_month(request, key, tenant, month, explain_expertise)
 
     @app.post(
         "/v1/whatif",
