@@ -8,7 +8,7 @@ They map events to rows; the arithmetic lives in ``ticketflow.domain``. Handlers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +59,12 @@ class Projection:
     def handler_for(self, event: Any) -> Handler | None:
         """The handler of a published record's ``type`` (``ticketflow.ticket.opened.v1``)."""
         return None if event is None else self.handlers.get(event.type)
+
+
+def among(column: str, values: Collection[str]) -> tuple[str, list[str]]:
+    """``column IN (?, …)`` and its parameters, for a set of values (an API key's tenants, a
+    page's tickets): the caller answers nothing for an empty set before asking."""
+    return f"{column} IN ({', '.join('?' * len(values))})", sorted(values)
 
 
 def instant(value: Any) -> datetime:

@@ -25,7 +25,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from projections.base import Cursor, instant
+from projections.base import Cursor, among, instant
 from projections.sla_alerts import TABLES
 from projections.storage import ReadModelStorage
 from ticketflow.domain.alerts import CycleClock, Due, crossings, is_late
@@ -200,8 +200,9 @@ def alerts(
     if tenants is not None:
         if not tenants:
             return []
-        where.append(f"tenant IN ({', '.join('?' * len(tenants))})")
-        params.extend(sorted(tenants))
+        clause, values = among("tenant", tenants)
+        where.append(clause)
+        params.extend(values)
     if tenant is not None:
         where.append("tenant = ?")
         params.append(tenant)
@@ -227,8 +228,9 @@ def recent(
         return []
     where, params = ["emitted_at <= ?"], [rfc3339(until + SLACK)]
     if tenants is not None:
-        where.append(f"tenant IN ({', '.join('?' * len(tenants))})")
-        params.extend(sorted(tenants))
+        clause, values = among("tenant", tenants)
+        where.append(clause)
+        params.extend(values)
     sql = (
         f"SELECT {', '.join(COLUMNS)} FROM sla_alerts WHERE {' AND '.join(where)} "
         f"ORDER BY seq DESC LIMIT {2 * int(limit)}"
@@ -262,8 +264,9 @@ def dead_deliveries(
     if tenants is not None:
         if not tenants:
             return []
-        where += f" AND tenant IN ({', '.join('?' * len(tenants))})"
-        params.extend(sorted(tenants))
+        clause, values = among("tenant", tenants)
+        where += f" AND {clause}"
+        params.extend(values)
     with store.transaction() as c:
         c.execute(
             f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM alert_deliveries WHERE {where} "

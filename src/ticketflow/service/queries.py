@@ -11,6 +11,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from projections.base import among
 from projections.storage import ReadModelStorage
 from ticketflow.domain.billing import TierChange, billed_tier
 from ticketflow.domain.calendar import Month
@@ -133,13 +134,15 @@ def sla(
     if tenants is not None:
         if not tenants:
             return []
-        where += f" AND t.tenant IN ({', '.join('?' * len(tenants))})"
-        params.extend(sorted(tenants))
+        clause, values = among("t.tenant", tenants)
+        where += f" AND {clause}"
+        params.extend(values)
     if tickets is not None:
         if not tickets:
             return []
-        where += f" AND t.ticket IN ({', '.join('?' * len(tickets))})"
-        params.extend(sorted(tickets))
+        clause, values = among("t.ticket", tickets)
+        where += f" AND {clause}"
+        params.extend(values)
     with store.transaction() as c:
         c.execute(
             f"""SELECT t.ticket, t.tenant, t.priority, t.opening_tier, t.category, t.opened_at,
