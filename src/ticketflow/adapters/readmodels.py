@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from projections.base import Cursor, Projection
+from projections.base import Cursor, Projection, among
+from projections.worker import upstream_name
 from ticketflow.adapters.rows import Rows
 
 TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
@@ -260,11 +261,11 @@ class ReadModelStore:
         tables = [t for p in projections for t in p.tables]
         kept = {i for p in projections for i in p.working_indexes}
         with self.transaction() as c:  # BEGIN IMMEDIATE: no other writer in between
+            clause, tracked = among(
+                "application_name", {upstream_name(p, upstream) for p in projections}
+            )
             c.execute(
-                "SELECT count(*) FROM tracking WHERE notification_id > 0 AND application_name IN ("
-                + ", ".join("?" * len(projections))
-                + ")",
-                [f"{p.name}@{upstream}" for p in projections],
+                f"SELECT count(*) FROM tracking WHERE notification_id > 0 AND {clause}", tracked
             )
             if c.fetchone()[0]:
                 return False
@@ -273,10 +274,11 @@ class ReadModelStore:
                 if c.fetchone()[0]:
                     return False
             # Secondary indexes only: those backing a PRIMARY KEY or UNIQUE have no SQL.
+            clause, values = among("tbl_name", set(tables))
             c.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                f"AND tbl_name IN ({', '.join('?' * len(tables))}) ORDER BY name",
-                tables,
+                f"AND {clause} ORDER BY name",
+                values,
             )
             names = [str(row[0]) for row in c.fetchall() if row[0] not in kept]
             for name in names:
