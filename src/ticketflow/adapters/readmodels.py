@@ -20,6 +20,7 @@ from typing import Any
 from projections.base import Cursor, Projection, among
 from projections.worker import upstream_name
 from ticketflow.adapters.rows import Rows
+from ticketflow.errors import StoreUnavailableError
 
 TRACKING_DDL = """CREATE TABLE IF NOT EXISTS tracking (
     application_name TEXT PRIMARY KEY,
@@ -137,6 +138,9 @@ def sqlite_transaction(connection: Any, begin: str) -> Iterator[Rows]:
 # Page cache (KiB, negative as ``PRAGMA cache_size`` takes it) while the indexes dropped for a
 # load are built.
 BUILD_CACHE_SIZE = -2048
+
+# Reads of the positions to lock when a concurrent ``promote`` replaced them meanwhile.
+LOCK_ATTEMPTS = 3
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -411,17 +415,7 @@ class ReadModelStore:
     def lock_position(self, c: Cursor, application_name: str) -> int:
         """Read a position inside the caller's transaction, locking it against concurrent
         workers (PostgreSQL row lock; SQLite transactions are already exclusive)."""
-        c.execute(
-            "INSERT INTO tracking (application_name, notification_id) VALUES (?, 0) "
-            "ON CONFLICT (application_name) DO NOTHING",
-            (application_name,),
-        )
-        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
-        c.execute(
-            f"SELECT notification_id FROM tracking WHERE application_name = ?{lock}",
-            (application_name,),
-        )
-        return int(c.fetchone()[0])
+        return self.lock_positions(c, [application_name])[application_name]
 
     def lock_positions(self, c: Cursor, names: Sequence[str]) -> dict[str, int]:
         """:meth:`lock_position` of several positions in two statements, locked in name order
@@ -429,20 +423,30 @@ class ReadModelStore:
         if not names:
             return {}
         ordered = sorted(set(names))
-        c.execute(
-            "INSERT INTO tracking (application_name, notification_id) VALUES "
-            + ", ".join(["(?, 0)"] * len(ordered))
-            + " ON CONFLICT (application_name) DO NOTHING",
-            ordered,
-        )
         lock = " FOR UPDATE" if self.dialect == "postgres" else ""
-        c.execute(
-            "SELECT application_name, notification_id FROM tracking WHERE application_name IN ("
-            + ", ".join(["?"] * len(ordered))
-            + f") ORDER BY application_name{lock}",
-            ordered,
+        for _ in range(LOCK_ATTEMPTS):
+            c.execute(
+                "INSERT INTO tracking (application_name, notification_id) VALUES "
+                + ", ".join(["(?, 0)"] * len(ordered))
+                + " ON CONFLICT (application_name) DO NOTHING",
+                ordered,
+            )
+            c.execute(
+                "SELECT application_name, notification_id FROM tracking WHERE application_name IN ("
+                + ", ".join(["?"] * len(ordered))
+                + f") ORDER BY application_name{lock}",
+                ordered,
+            )
+            held = {str(name): int(position) for name, position in c.fetchall()}
+            if len(held) == len(ordered):
+                return held
+            # A row this waited for was replaced meanwhile (``promote`` deletes the live
+            # positions and inserts the rebuilt ones): the statement's snapshot does not see
+            # the new row; the next statement does.
+        raise StoreUnavailableError(
+            "tracking positions kept changing while they were locked",
+            "a promotion or another writer is replacing them: the work is retried",
         )
-        return {str(name): int(position) for name, position in c.fetchall()}
 
     def advance_many(self, c: Cursor, positions: dict[str, int]) -> None:
         """:meth:`advance` of several positions read with :meth:`lock_positions`, in one
