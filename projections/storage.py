@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from projections.base import Cursor, Projection
+
+
+class Applier(Protocol):
+    """Applies ``(position, record)`` batches, each in one transaction, somewhere else."""
+
+    def send(self, items: Sequence[tuple[int, Any]]) -> None: ...
+
+    def finish(self) -> None:
+        """Wait until every batch is applied; raises if one failed."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class ReadModelStorage(Protocol):
@@ -33,6 +45,13 @@ class ReadModelStorage(Protocol):
     ) -> AbstractContextManager[None]:
         """Around a catch-up: the store may fill empty tables in bulk (their indexes built at
         the end)."""
+        ...
+
+    def applier(
+        self, projections: Sequence[Projection], upstream: str, to_go: int
+    ) -> Applier | None:
+        """For a catch-up of ``to_go`` events: a process of its own that applies the records
+        while this one reads the log, where the store offers it; else ``None``."""
         ...
 
     def position(self, application_name: str) -> int: ...

@@ -13,7 +13,7 @@ from typing import Any
 from eventsourcing.persistence import Mapper, Notification
 
 from projections.base import Cursor, Projection
-from projections.storage import ReadModelStorage
+from projections.storage import Applier, ReadModelStorage
 from ticketflow.bulk import bulk_collection
 from ticketflow.contract_events import TYPES, Outbound
 
@@ -132,30 +132,76 @@ def _catch_up(
     decoded = 0
     # From the log's start (a rebuild, a first start): in bulk, if the tables are empty.
     bulk = store.loading(projections, upstream) if start == 1 <= last else nullcontext()
+    # A long catch-up on two processes, where the store offers it (not with a filter: it
+    # needs the domain events here).
+    applier = store.applier(projections, upstream, last - start + 1) if keep is None else None
     with bulk:
-        while start <= last:
-            notifications: Sequence[Notification] = recorder.select_notifications(
-                start, batch, stop=last
+        try:
+            decoded = _read_and_apply(
+                recorder,
+                outbound,
+                store,
+                projections,
+                upstream,
+                keep,
+                batch,
+                progress,
+                start,
+                last,
+                read,
+                applier,
             )
-            if not notifications:
-                break
-            items: list[tuple[int, Any]] = []
-            for notification in notifications:
-                if notification.topic.rsplit(":", 1)[-1] not in read:
-                    continue  # no projection reads it: not even decoded
-                if keep is None:  # the record from the stored JSON, where that gives it
-                    items.append((notification.id, outbound.record(notification)))
-                    continue
-                event = outbound.decode(notification)
-                if keep(event):
-                    items.append((notification.id, outbound.record(notification, event)))
-            decoded += len(notifications)
-            # Positions move to the last notification read, even when filtered out.
-            end = notifications[-1].id
-            if not items or items[-1][0] != end:
-                items.append((end, None))
+            if applier is not None:
+                applier.finish()  # every batch applied before the indexes are built
+        finally:
+            if applier is not None:
+                applier.close()
+    return decoded
+
+
+def _read_and_apply(
+    recorder: Any,
+    outbound: Outbound,
+    store: ReadModelStorage,
+    projections: Sequence[Projection],
+    upstream: str,
+    keep: Callable[[Any], bool] | None,
+    batch: int,
+    progress: Progress | None,
+    start: int,
+    last: int,
+    read: set[str],
+    applier: Applier | None,
+) -> int:
+    """The loop of :func:`_catch_up`: batches read, turned into records, and applied here or
+    sent to ``applier``."""
+    decoded = 0
+    while start <= last:
+        notifications: Sequence[Notification] = recorder.select_notifications(
+            start, batch, stop=last
+        )
+        if not notifications:
+            break
+        items: list[tuple[int, Any]] = []
+        for notification in notifications:
+            if notification.topic.rsplit(":", 1)[-1] not in read:
+                continue  # no projection reads it: not even decoded
+            if keep is None:  # the record from the stored JSON, where that gives it
+                items.append((notification.id, outbound.record(notification)))
+                continue
+            event = outbound.decode(notification)
+            if keep(event):
+                items.append((notification.id, outbound.record(notification, event)))
+        decoded += len(notifications)
+        # Positions move to the last notification read, even when filtered out.
+        end = notifications[-1].id
+        if not items or items[-1][0] != end:
+            items.append((end, None))
+        if applier is None:
             apply_events(store, projections, upstream, items)
-            start = end + 1
-            if progress is not None:
-                progress(end, last)
+        else:
+            applier.send(items)
+        start = end + 1
+        if progress is not None:
+            progress(end, last)
     return decoded

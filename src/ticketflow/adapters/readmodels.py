@@ -19,6 +19,7 @@ from typing import Any
 
 from projections.base import Cursor, Projection, among
 from projections.worker import upstream_name
+from projections.storage import Applier
 from ticketflow.adapters.rows import Rows
 from ticketflow.errors import StoreUnavailableError
 
@@ -230,6 +231,20 @@ class ReadModelStore:
             if self.dialect == "postgres":
                 for statement in comment_statements(TRACKING_COMMENTS):
                     c.execute(statement)
+
+    def applier(
+        self, projections: Sequence[Projection], upstream: str, to_go: int
+    ) -> Applier | None:
+        """A child process applying the records of a long catch-up on SQLite while this one
+        reads the log (:mod:`ticketflow.adapters.pipelined`); ``None`` for a short one, on one
+        core, or on PostgreSQL (whose server already works beside the client)."""
+        from ticketflow.adapters import pipelined
+
+        if self.dialect != "sqlite" or self.path is None:
+            return None
+        if not pipelined.worth_it(projections, to_go):
+            return None
+        return pipelined.Applier(self.path, projections, upstream)
 
     @contextmanager
     def loading(self, projections: Sequence[Projection], upstream: str) -> Iterator[None]:
