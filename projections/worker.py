@@ -159,6 +159,18 @@ def _catch_up(
     return decoded
 
 
+class _Reads(dict[str, bool]):
+    """Stored topic → whether one of the projections reads its events (worked out once)."""
+
+    def __init__(self, read: set[str]) -> None:
+        super().__init__()
+        self.read = read
+
+    def __missing__(self, topic: str) -> bool:
+        found = self[topic] = topic.rsplit(":", 1)[-1] in self.read
+        return found
+
+
 def _read_and_apply(
     recorder: Any,
     outbound: Outbound,
@@ -174,27 +186,39 @@ def _read_and_apply(
     applier: Applier | None,
 ) -> int:
     """The loop of :func:`_catch_up`: batches read, turned into records, and applied here or
-    sent to ``applier``."""
+    sent to ``applier``. Events no projection reads are not even decoded. Without ``keep``,
+    a recorder with ``select_stored`` gives plain rows (no UUID, no ``Notification``)."""
     decoded = 0
+    reads = _Reads(read)
+    rows_of = getattr(recorder, "select_stored", None) if keep is None else None
+    record = outbound.record_stored
     while start <= last:
-        notifications: Sequence[Notification] = recorder.select_notifications(
-            start, batch, stop=last
-        )
-        if not notifications:
-            break
-        items: list[tuple[int, Any]] = []
-        for notification in notifications:
-            if notification.topic.rsplit(":", 1)[-1] not in read:
-                continue  # no projection reads it: not even decoded
-            if keep is None:  # the record from the stored JSON, where that gives it
-                items.append((notification.id, outbound.record(notification)))
-                continue
-            event = outbound.decode(notification)
-            if keep(event):
-                items.append((notification.id, outbound.record(notification, event)))
-        decoded += len(notifications)
+        items: list[tuple[int, Any]]
+        if rows_of is not None:
+            rows = rows_of(start, batch, last)
+            if not rows:
+                break
+            items = [(row[0], record(row)) for row in rows if reads[row[3]]]
+            end, count = rows[-1][0], len(rows)
+        else:
+            notifications: Sequence[Notification] = recorder.select_notifications(
+                start, batch, stop=last
+            )
+            if not notifications:
+                break
+            items = []
+            for notification in notifications:
+                if not reads[notification.topic]:
+                    continue
+                if keep is None:  # the record from the stored JSON, where that gives it
+                    items.append((notification.id, outbound.record(notification)))
+                    continue
+                event = outbound.decode(notification)
+                if keep(event):
+                    items.append((notification.id, outbound.record(notification, event)))
+            end, count = notifications[-1].id, len(notifications)
+        decoded += count
         # Positions move to the last notification read, even when filtered out.
-        end = notifications[-1].id
         if not items or items[-1][0] != end:
             items.append((end, None))
         if applier is None:

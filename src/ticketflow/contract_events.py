@@ -19,13 +19,13 @@ published ``data`` changes incompatibly (then ``….v2`` gets its own model and 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, NamedTuple
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import DatetimeAsISO
+from eventsourcing.persistence import DatetimeAsISO, Notification
 from eventsourcing.utils import resolve_topic
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -531,6 +531,13 @@ def _data_from_state(shape: _Shape, state: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _attribute(event: Any, name: str) -> Any:
+    """``getattr(event, name, None)`` of a domain event or a :class:`_StoredView`."""
+    if type(event) is _StoredView:
+        return event.get(name)
+    return getattr(event, name, None)
+
+
 class _StoredView:
     """A stored event as :meth:`Outbound._owner` reads it: its id and version, and the names
     its state holds as plain values; any other attribute is the decoded domain event's."""
@@ -550,6 +557,13 @@ class _StoredView:
         self.originator_version = notification.originator_version
         self._notification, self._state, self._cls, self._mapper = notification, state, cls, mapper
         self._event: Any = None
+
+    def get(self, name: str) -> Any:
+        """``getattr(view, name, None)``, without raising an exception for a name the event
+        lacks (most of the owner's names: a ticket's event has no ``incident``)."""
+        if name not in self._state and not hasattr(self._cls, name):
+            return None
+        return getattr(self, name, None)
 
     def __getattr__(self, name: str) -> Any:
         if not hasattr(self._cls, name):  # an instance attribute, as the domain event has it
@@ -670,6 +684,10 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
+# What :meth:`Outbound._owner` remembers of an aggregate: subject name, tenant, id as text.
+_Owner = tuple[str, str | None, str]
+
+
 class UnpublishedEventError(TicketflowError, LookupError):
     """A stored event whose class has no published type (add it to :data:`TYPES`)."""
 
@@ -694,9 +712,9 @@ class Outbound:
     def __init__(self, recorder: Any, mapper: Any, source: str) -> None:
         self.recorder, self.mapper, self.source = recorder, mapper, source
         self._direct = _direct(mapper)  # stored JSON read as it is (see _from_state)
-        self._owners: dict[Any, tuple[str, str | None]] = {}  # the current generation
-        self._older: dict[Any, tuple[str, str | None]] = {}  # the one before
-        self._tenants: dict[Any, tuple[str, str | None]] = {}
+        self._owners: dict[Any, _Owner] = {}  # the current generation
+        self._older: dict[Any, _Owner] = {}  # the one before
+        self._tenants: dict[Any, _Owner] = {}
 
     def decode(self, notification: Any) -> Any:
         """The domain event of a stored event (upcast to its class's current version)."""
@@ -715,9 +733,11 @@ class Outbound:
         event_type = TYPES.get(qualname)
         if event_type is None:
             raise UnpublishedEventError(f"no published type for {notification.topic}")
-        name, tenant = self._owner(event.originator_id, lambda: event)
+        originator_id = event.originator_id
+        key = originator_id.int if type(originator_id) is UUID else originator_id
+        name, tenant, text = self._owner(key, lambda: event)
         return Published(
-            f"{event.originator_id}:{event.originator_version}",
+            f"{text}:{event.originator_version}",
             self.source,
             event_type.name,
             name,
@@ -727,43 +747,85 @@ class Outbound:
             ENCODERS[qualname](event),
         )
 
+    def record_stored(self, row: Sequence[Any]) -> Published:
+        """The published record of a stored event given as a row ``(notification id, aggregate
+        id as stored (text a UUID reads), version, topic, state)``, as a recorder's
+        ``select_stored`` reads the log: the same record as :meth:`record` gives, without a
+        :class:`~eventsourcing.persistence.Notification` or a UUID made for each event (the
+        id's text is remembered with the aggregate's owner)."""
+        position, stored_id, version, topic, state = row
+        shape = _shape(topic)
+        if shape is not None and self._direct:
+
+            def view(parsed: dict[str, Any]) -> _StoredView:
+                return _StoredView(self._notification(row), parsed, shape.cls, self.mapper)
+
+            direct = self._direct_record(shape, position, version, state, stored_id, view)
+            if direct is not None:
+                return direct
+        return self.record(self._notification(row))
+
+    def _notification(self, row: Sequence[Any]) -> Notification:
+        position, stored_id, version, topic, state = row
+        return Notification(
+            id=position,
+            originator_id=UUID(stored_id),
+            originator_version=version,
+            topic=topic,
+            state=state,
+        )
+
     def _from_state(self, notification: Any) -> Published | None:
         """The record of a stored event read from its JSON, or ``None`` when it must be
         decoded into its domain event (see :func:`_data_from_state`)."""
         shape = _shape(notification.topic)
-        if shape is None or type(notification.originator_id) is not UUID or not self._direct:
+        originator_id = notification.originator_id
+        if shape is None or type(originator_id) is not UUID or not self._direct:
             return None
+        return self._direct_record(
+            shape,
+            notification.id,
+            notification.originator_version,
+            notification.state,
+            originator_id.int,  # hashed in C, and smaller to keep than the UUID
+            lambda parsed: _StoredView(notification, parsed, shape.cls, self.mapper),
+        )
+
+    def _direct_record(
+        self,
+        shape: _Shape,
+        position: int,
+        version: int,
+        stored: bytes,
+        key: Any,
+        view: Callable[[dict[str, Any]], _StoredView],
+    ) -> Published | None:
         try:
-            state = orjson.loads(notification.state)
+            state = orjson.loads(stored)
             if type(state) is not dict or state.get("class_version", 1) != shape.class_version:
                 return None
             data = _data_from_state(shape, state)
             at = _iso_utc(state.get("at"))[:-6] + "Z"
         except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
             return None
-        name, tenant = self._owner(
-            notification.originator_id,
-            lambda: _StoredView(notification, state, shape.cls, self.mapper),
-        )
+        name, tenant, text = self._owner(key, lambda: view(state))
         return Published(
-            f"{notification.originator_id}:{notification.originator_version}",
+            f"{text}:{version}",
             self.source,
             shape.event_type.name,
             name,
             at,
             tenant,
-            notification.id,
+            position,
             data,
         )
 
-    def _owner(self, originator_id: Any, event_of: Callable[[], Any]) -> tuple[str, str | None]:
-        """``(subject name, tenant)`` of the aggregate ``originator_id``: the ticket,
-        maintenance or incident id (the tenant for a subscription), and ``None`` for a platform
-        aggregate's tenant (R-PLAT-4). ``event_of`` gives the event (or a view of it) only when
-        the owner is not remembered."""
-        key = originator_id
-        if isinstance(key, UUID):
-            key = key.int  # hashed in C, and smaller to keep than the UUID
+    def _owner(self, key: Any, event_of: Callable[[], Any]) -> _Owner:
+        """``(subject name, tenant, id as text)`` of the aggregate remembered as ``key`` (its
+        id as an integer, or as stored): the ticket, maintenance or incident id (the tenant for
+        a subscription), ``None`` for a platform aggregate's tenant (R-PLAT-4), and the id as
+        ``str(UUID)`` writes it. ``event_of`` gives the event (or a view of it) only when the
+        owner is not remembered."""
         found = self._owners.get(key) or self._tenants.get(key)
         if found is not None:
             return found
@@ -774,18 +836,18 @@ class Outbound:
             if event.originator_version != 1:
                 stored = self.recorder.select_events(event.originator_id, lte=1)[0]
                 first = self.mapper.to_domain_event(stored)
-            tenant: str | None = getattr(first, "tenant", None)
+            tenant: str | None = _attribute(first, "tenant")
             if type(tenant) is str:
                 tenant = sys.intern(tenant)  # one string per tenant, however many owners
-            names = [getattr(first, a, None) for a in ("ticket", "maintenance", "incident")]
+            names = [_attribute(first, a) for a in ("ticket", "maintenance", "incident")]
             name = next((n for n in names if n is not None), None)
             if name is None:  # named by its tenant
-                found = (str(tenant), tenant)
+                found = (str(tenant), tenant, str(event.originator_id))
                 if len(self._tenants) >= self.TENANT_LIMIT:
                     self._tenants.clear()
                 self._tenants[key] = found
                 return found
-            found = (str(name), tenant)
+            found = (str(name), tenant, str(event.originator_id))
         if len(self._owners) >= self.LIMIT:
             self._older, self._owners = self._owners, {}
         self._owners[key] = found

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from projections.base import Projection
+from ticketflow.errors import TicketflowError
 
 # Events to go before a catch-up is split across two processes: below this, starting the
 # child (its imports: about half a second) costs more than it saves.
@@ -36,8 +37,9 @@ FRAME = struct.Struct(">Q")
 PIPELINE_VARIABLE = "TICKETFLOW_PIPELINE"  # each batch: its length, then its bytes; length 0 ends
 
 
-class ApplierError(RuntimeError):
-    """The child process applying records failed (its message says why)."""
+class ApplierError(TicketflowError, RuntimeError):
+    """The child process applying a catch-up's records failed (its message says why); the
+    positions it committed stand, and the next catch-up goes on from them."""
 
 
 def registry() -> dict[str, Projection]:

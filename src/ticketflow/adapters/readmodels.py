@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from projections.base import Cursor, Projection, among
-from projections.worker import upstream_name
 from projections.storage import Applier
+from projections.worker import upstream_name
 from ticketflow.adapters.rows import Rows
 from ticketflow.errors import StoreUnavailableError
 

@@ -32,6 +32,22 @@ class SQLiteRecorder(SQLiteProcessRecorder):
             self._insert_tracking(c, tracking)
         return None
 
+    def select_stored(self, start: int, limit: int, stop: int) -> list[tuple[Any, ...]]:
+        """The log from notification id ``start`` to ``stop`` (at most ``limit`` events) as
+        rows ``(notification id, aggregate id as stored, version, topic, state)``:
+        what ``select_notifications`` gives, for readers that need no UUID and no
+        ``Notification`` per event (:meth:`ticketflow.contract_events.Outbound.record_stored`)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: no ``sqlite3.Row`` per event
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE rowid >= ? AND rowid <= ? "
+                "ORDER BY rowid LIMIT ?",
+                (start, stop, limit),
+            )
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            return rows
+
     def stored_among(self, ids: Sequence[UUID]) -> set[UUID]:
         """Which of ``ids`` have stored events, in one query."""
         marks = ",".join("?" * len(ids))
