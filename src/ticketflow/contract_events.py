@@ -552,9 +552,17 @@ class _StoredView:
         "originator_version",
     )
 
-    def __init__(self, notification: Any, state: dict[str, Any], cls: type, mapper: Any) -> None:
-        self.originator_id = notification.originator_id
-        self.originator_version = notification.originator_version
+    def __init__(
+        self,
+        notification: Callable[[], Any],
+        originator_id: UUID,
+        originator_version: int,
+        state: dict[str, Any],
+        cls: type,
+        mapper: Any,
+    ) -> None:
+        """``notification`` gives the stored event, made only if it is decoded."""
+        self.originator_id, self.originator_version = originator_id, originator_version
         self._notification, self._state, self._cls, self._mapper = notification, state, cls, mapper
         self._event: Any = None
 
@@ -574,7 +582,7 @@ class _StoredView:
             if value is None or kind is str or kind is int or kind is bool:
                 return value
         if self._event is None:
-            self._event = self._mapper.to_domain_event(self._notification)
+            self._event = self._mapper.to_domain_event(self._notification())
         return getattr(self._event, name)
 
 
@@ -758,7 +766,14 @@ class Outbound:
         if shape is not None and self._direct:
 
             def view(parsed: dict[str, Any]) -> _StoredView:
-                return _StoredView(self._notification(row), parsed, shape.cls, self.mapper)
+                return _StoredView(
+                    lambda: self._notification(row),
+                    UUID(stored_id),
+                    version,
+                    parsed,
+                    shape.cls,
+                    self.mapper,
+                )
 
             direct = self._direct_record(shape, position, version, state, stored_id, view)
             if direct is not None:
@@ -788,7 +803,14 @@ class Outbound:
             notification.originator_version,
             notification.state,
             originator_id.int,  # hashed in C, and smaller to keep than the UUID
-            lambda parsed: _StoredView(notification, parsed, shape.cls, self.mapper),
+            lambda parsed: _StoredView(
+                lambda: notification,
+                originator_id,
+                notification.originator_version,
+                parsed,
+                shape.cls,
+                self.mapper,
+            ),
         )
 
     def _direct_record(

@@ -36,6 +36,14 @@ def direct(engine: Any, notifications: list[Any]) -> list[Any]:
     return [outbound.record(n) for n in notifications]
 
 
+def from_rows(engine: Any, backwards: bool = False) -> list[Any]:
+    """The records of the log read as plain rows (``select_stored``, as a catch-up reads it),
+    in the log's order or backwards."""
+    outbound = Outbound(engine.recorder, engine.mapper, "ticketflow/t")
+    rows = engine.recorder.select_stored(1, 100_000, engine.recorder.max_notification_id())
+    return [outbound.record_stored(row) for row in (rows[::-1] if backwards else rows)]
+
+
 def read_directly(engine: Any, notification: Any) -> bool:
     outbound = Outbound(engine.recorder, engine.mapper, "ticketflow/t")
     return outbound._from_state(notification) is not None
@@ -62,9 +70,11 @@ def test_every_synthetic_event_reads_the_same_from_its_json(tmp_path: Path) -> N
         # Each read directly, the first of its aggregate or a later one alike.
         assert all(read_directly(engine, n) for n in notifications)
         same(through_domain_events(engine, notifications), direct(engine, notifications))
+        same(through_domain_events(engine, notifications), from_rows(engine))
         # In reverse order: a later event's owner is learnt before its aggregate's first.
         backwards = notifications[::-1]
         same(through_domain_events(engine, backwards), direct(engine, backwards))
+        same(through_domain_events(engine, backwards), from_rows(engine, backwards=True))
     finally:
         system.close()
 
@@ -109,6 +119,8 @@ def test_what_the_direct_path_does_not_read_goes_through_the_domain_event(
         assert reads == [False, False, True]
         records = direct(engine, notifications)
         same(through_domain_events(engine, notifications), records)
+        same(records, from_rows(engine))
+        same(records[::-1], from_rows(engine, backwards=True))
         assert [r.time for r in records[1:]] == [
             "2025-06-02T12:30:00Z",
             "2025-06-02T12:30:00.000005Z",

@@ -1,0 +1,147 @@
+"""A long catch-up on two processes (``ticketflow.adapters.pipelined``): this one reads the log
+and builds the records, a child applies them. The read models and positions are those of the
+one-process loop; a child that fails is reported with what it said, and what it committed is
+kept for the next catch-up to go on from."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from projections import ALL
+from projections.worker import catch_up
+from tests.factories import system_factory
+from ticketflow.adapters import pipelined
+from ticketflow.adapters.readmodels import ReadModelStore
+from ticketflow.bootstrap import System
+from ticketflow.contract import parse_event
+from ticketflow.errors import ContractError
+from ticketflow.service.audit import table_digests
+from ticketflow_tools import demo
+from ticketflow_tools.synthetic import generate
+
+TABLES = [t for p in ALL for t in p.tables]
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Any:
+    """A log of synthetic and demo events (every read model has rows)."""
+    system = system_factory(tmp_path)
+    events = []
+    for line in [*demo.generate(seed=3, tenants=4, months=2), *generate(3000, seed=7)]:
+        try:
+            events.append(parse_event(line))
+        except ContractError:  # the demo's deliberately bad lines
+            continue
+    system.engine.apply_batch(events)
+    yield system
+    system.close()
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
+    """Every catch-up goes on two processes; the appliers started are listed."""
+    monkeypatch.setattr(pipelined, "PIPELINE_MIN", 1)
+    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
+    appliers: list[pipelined.Applier] = []
+    original = pipelined.Applier.__init__
+
+    def init(self: pipelined.Applier, *args: Any) -> None:
+        original(self, *args)
+        appliers.append(self)
+
+    monkeypatch.setattr(pipelined.Applier, "__init__", init)
+    return appliers
+
+
+def rebuild(system: System, path: Path, batch: int = 500) -> tuple[ReadModelStore, int]:
+    engine = system.engine
+    store = ReadModelStore.sqlite(path)
+    decoded = catch_up(
+        engine.recorder, engine.mapper, store, ALL, upstream=engine.name, batch=batch
+    )
+    return store, decoded
+
+
+def test_two_processes_build_the_read_models_of_one(
+    logged: System,
+    tmp_path: Path,
+    started: list[pipelined.Applier],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
+    assert len(started) == 1
+    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
+    alone, decoded_alone = rebuild(logged, tmp_path / "alone.sqlite3")
+    assert len(started) == 1  # the second, in this process only
+    assert decoded == decoded_alone == logged.engine.recorder.max_notification_id()
+    assert table_digests(piped, TABLES) == table_digests(alone, TABLES)
+    assert piped.positions() == alone.positions()
+    assert all(n == decoded for n in piped.positions().values())
+    piped.close()
+    alone.close()
+
+
+def test_a_failing_child_is_reported_and_its_commits_kept(
+    logged: System,
+    tmp_path: Path,
+    started: list[pipelined.Applier],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The child fails half-way (a table it writes is gone after its first batches): the
+    catch-up raises what the child said; the positions it committed stand, and a catch-up
+    started again from them ends with the read models of an uninterrupted one."""
+    path = tmp_path / "broken.sqlite3"
+    original = pipelined.Applier.send
+    sent = 0
+
+    def send(self: pipelined.Applier, items: Any) -> None:
+        nonlocal sent
+        sent += 1
+        if sent == 3:  # the first batch applied (the child read the second): the table goes
+            other = ReadModelStore.sqlite(path)
+            other.connection.execute("ALTER TABLE sla_tickets RENAME TO sla_tickets_away")
+            other.close()
+        original(self, items)
+
+    monkeypatch.setattr(pipelined.Applier, "send", send)
+    with pytest.raises(pipelined.ApplierError, match="sla_tickets"):
+        rebuild(logged, path)
+    assert started
+    assert started[0]._process.poll() is not None
+    store = ReadModelStore.sqlite(path)
+    kept = store.positions()
+    assert kept
+    assert 0 < min(kept.values()) < logged.engine.recorder.max_notification_id()
+    # The table back (the one the end of the load made in its place, empty, dropped).
+    assert store.connection.execute("SELECT count(*) FROM sla_tickets").fetchone() == (0,)
+    store.connection.execute("DROP TABLE sla_tickets")
+    store.connection.execute("ALTER TABLE sla_tickets_away RENAME TO sla_tickets")
+    store.close()
+
+    monkeypatch.setattr(pipelined.Applier, "send", original)
+    resumed, _ = rebuild(logged, path)
+    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
+    alone, _ = rebuild(logged, tmp_path / "alone.sqlite3")
+    assert table_digests(resumed, TABLES) == table_digests(alone, TABLES)
+    assert resumed.positions() == alone.positions()
+    resumed.close()
+    alone.close()
+
+
+def test_short_catch_ups_and_other_projections_stay_in_one_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
+    cores = (os.cpu_count() or 1) >= 2
+    assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN - 1)
+    assert pipelined.worth_it(ALL, pipelined.PIPELINE_MIN) == cores
+    # One the child cannot find by its name (not registered): here.
+    stranger = dataclasses.replace(ALL[0], name="not_registered")
+    assert not pipelined.worth_it([stranger], pipelined.PIPELINE_MIN)
+    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
+    assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN)
