@@ -17,6 +17,10 @@ from projections.base import Cursor, Projection
 class Applier(Protocol):
     """Applies ``(position, record)`` batches, each in one transaction, somewhere else."""
 
+    def ready(self) -> bool:
+        """Whether it takes batches yet (never waits); until then the caller applies them."""
+        ...
+
     def send(self, items: Sequence[tuple[int, Any]]) -> None: ...
 
     def finish(self) -> None:

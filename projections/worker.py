@@ -221,7 +221,7 @@ def _read_and_apply(
         # Positions move to the last notification read, even when filtered out.
         if not items or items[-1][0] != end:
             items.append((end, None))
-        if applier is None:
+        if applier is None or not applier.ready():
             apply_events(store, projections, upstream, items)
         else:
             applier.send(items)

@@ -44,7 +44,8 @@ def logged(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
-    """Every catch-up goes on two processes; the appliers started are listed."""
+    """Every catch-up goes on two processes, the child taking batches from the first one (this
+    process waits for it to start); the appliers started are listed."""
     monkeypatch.setattr(pipelined, "PIPELINE_MIN", 1)
     monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
     appliers: list[pipelined.Applier] = []
@@ -54,8 +55,19 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
         original(self, *args)
         appliers.append(self)
 
+    def ready(self: pipelined.Applier) -> bool:
+        return self._ready or self._answered(wait=True)
+
     monkeypatch.setattr(pipelined.Applier, "__init__", init)
+    monkeypatch.setattr(pipelined.Applier, "ready", ready)
     return appliers
+
+
+def alone(system: System, path: Path, monkeypatch: pytest.MonkeyPatch) -> ReadModelStore:
+    """The read models of the one-process loop."""
+    with monkeypatch.context() as m:
+        m.setenv(pipelined.PIPELINE_VARIABLE, "0")
+        return rebuild(system, path)[0]
 
 
 def rebuild(system: System, path: Path, batch: int = 500) -> tuple[ReadModelStore, int]:
@@ -73,17 +85,55 @@ def test_two_processes_build_the_read_models_of_one(
     started: list[pipelined.Applier],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    sent = 0
+    original = pipelined.Applier.send
+
+    def send(self: pipelined.Applier, items: Any) -> None:
+        nonlocal sent
+        sent += 1
+        original(self, items)
+
+    monkeypatch.setattr(pipelined.Applier, "send", send)
     piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
     assert len(started) == 1
-    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
-    alone, decoded_alone = rebuild(logged, tmp_path / "alone.sqlite3")
-    assert len(started) == 1  # the second, in this process only
-    assert decoded == decoded_alone == logged.engine.recorder.max_notification_id()
-    assert table_digests(piped, TABLES) == table_digests(alone, TABLES)
-    assert piped.positions() == alone.positions()
+    assert sent == -(-decoded // 500)  # every batch went to the child
+    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    assert len(started) == 1  # the second in this process only
+    assert decoded == logged.engine.recorder.max_notification_id()
+    assert table_digests(piped, TABLES) == table_digests(one, TABLES)
+    assert piped.positions() == one.positions()
     assert all(n == decoded for n in piped.positions().values())
     piped.close()
-    alone.close()
+    one.close()
+
+
+@pytest.mark.parametrize("after", [2, None], ids=["ready after two batches", "never ready"])
+def test_batches_before_the_child_is_ready_are_applied_here(
+    logged: System,
+    tmp_path: Path,
+    started: list[pipelined.Applier],
+    monkeypatch: pytest.MonkeyPatch,
+    after: int | None,
+) -> None:
+    """Until the child says it is ready, this process applies the batches itself, in order;
+    the child takes the rest. A child never ready before the end is told to stop as well."""
+    asked = 0
+    waiting = pipelined.Applier.ready
+
+    def ready(self: pipelined.Applier) -> bool:
+        nonlocal asked
+        asked += 1
+        return after is not None and asked > after and waiting(self)
+
+    monkeypatch.setattr(pipelined.Applier, "ready", ready)
+    piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
+    assert asked == -(-decoded // 500)
+    assert started[0]._process.returncode == 0
+    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    assert table_digests(piped, TABLES) == table_digests(one, TABLES)
+    assert piped.positions() == one.positions()
+    piped.close()
+    one.close()
 
 
 def test_a_failing_child_is_reported_and_its_commits_kept(
@@ -125,12 +175,11 @@ def test_a_failing_child_is_reported_and_its_commits_kept(
 
     monkeypatch.setattr(pipelined.Applier, "send", original)
     resumed, _ = rebuild(logged, path)
-    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
-    alone, _ = rebuild(logged, tmp_path / "alone.sqlite3")
-    assert table_digests(resumed, TABLES) == table_digests(alone, TABLES)
-    assert resumed.positions() == alone.positions()
+    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    assert table_digests(resumed, TABLES) == table_digests(one, TABLES)
+    assert resumed.positions() == one.positions()
     resumed.close()
-    alone.close()
+    one.close()
 
 
 def test_short_catch_ups_and_other_projections_stay_in_one_process(
