@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import Mapper, Notification
 
@@ -108,49 +108,51 @@ def catch_up(
     (:class:`ticketflow.contract_events.Outbound`: read from its stored JSON where that gives
     the same record, else decoded once); ``keep`` sees the domain event (its business and
     recording times), so with ``keep`` every event is decoded."""
-    outbound = Outbound(recorder, mapper, f"ticketflow/{upstream}")
+    run = _Run(
+        recorder,
+        Outbound(recorder, mapper, f"ticketflow/{upstream}"),
+        store,
+        projections,
+        upstream,
+        keep,
+        batch,
+        progress,
+    )
     with bulk_collection():
-        return _catch_up(recorder, outbound, store, projections, upstream, keep, batch, progress)
+        return _catch_up(run)
 
 
-def _catch_up(
-    recorder: Any,
-    outbound: Outbound,
-    store: ReadModelStorage,
-    projections: Sequence[Projection],
-    upstream: str,
-    keep: Callable[[Any], bool] | None,
-    batch: int,
-    progress: Progress | None,
-) -> int:
+class _Run(NamedTuple):
+    """One catch-up: where it reads, what it feeds, and how."""
+
+    recorder: Any
+    outbound: Outbound
+    store: ReadModelStorage
+    projections: Sequence[Projection]
+    upstream: str
+    keep: Callable[[Any], bool] | None
+    batch: int
+    progress: Progress | None
+
+
+def _catch_up(run: _Run) -> int:
+    store, projections, upstream = run.store, run.projections, run.upstream
     store.create_tables(projections)
     handled = {name for p in projections for name in p.handlers}
     read = {q for q, t in TYPES.items() if t.name in handled}
     names = [upstream_name(p, upstream) for p in projections]
     start = min(store.position(name) for name in names) + 1
-    last = recorder.max_notification_id() or 0
+    last = run.recorder.max_notification_id() or 0
     decoded = 0
     # From the log's start (a rebuild, a first start): in bulk, if the tables are empty.
     bulk = store.loading(projections, upstream) if start == 1 <= last else nullcontext()
     # A long catch-up on two processes, where the store offers it (not with a filter: it
     # needs the domain events here).
-    applier = store.applier(projections, upstream, last - start + 1) if keep is None else None
+    to_go = last - start + 1
+    applier = store.applier(projections, upstream, to_go) if run.keep is None else None
     with bulk:
         try:
-            decoded = _read_and_apply(
-                recorder,
-                outbound,
-                store,
-                projections,
-                upstream,
-                keep,
-                batch,
-                progress,
-                start,
-                last,
-                read,
-                applier,
-            )
+            decoded = _read_and_apply(run, start, last, read, applier)
             if applier is not None:
                 applier.finish()  # every batch applied before the indexes are built
         finally:
@@ -172,22 +174,12 @@ class _Reads(dict[str, bool]):
 
 
 def _read_and_apply(
-    recorder: Any,
-    outbound: Outbound,
-    store: ReadModelStorage,
-    projections: Sequence[Projection],
-    upstream: str,
-    keep: Callable[[Any], bool] | None,
-    batch: int,
-    progress: Progress | None,
-    start: int,
-    last: int,
-    read: set[str],
-    applier: Applier | None,
+    run: _Run, start: int, last: int, read: set[str], applier: Applier | None
 ) -> int:
     """The loop of :func:`_catch_up`: batches read, turned into records, and applied here or
     sent to ``applier``. Events no projection reads are not even decoded. Without ``keep``,
     a recorder with ``select_stored`` gives plain rows (no UUID, no ``Notification``)."""
+    recorder, outbound, keep, batch = run.recorder, run.outbound, run.keep, run.batch
     decoded = 0
     reads = _Reads(read)
     rows_of = getattr(recorder, "select_stored", None) if keep is None else None
@@ -222,10 +214,10 @@ def _read_and_apply(
         if not items or items[-1][0] != end:
             items.append((end, None))
         if applier is None or not applier.ready():
-            apply_events(store, projections, upstream, items)
+            apply_events(run.store, run.projections, run.upstream, items)
         else:
             applier.send(items)
         start = end + 1
-        if progress is not None:
-            progress(end, last)
+        if run.progress is not None:
+            run.progress(end, last)
     return decoded
