@@ -146,12 +146,13 @@ def _catch_up(run: _Run) -> int:
     decoded = 0
     # From the log's start (a rebuild, a first start): in bulk, if the tables are empty.
     bulk = store.loading(projections, upstream) if start == 1 <= last else nullcontext()
-    # A long catch-up on two processes, where the store offers it (not with a filter: it
-    # needs the domain events here).
-    to_go = last - start + 1
-    applier = store.applier(projections, upstream, to_go) if run.keep is None else None
+    applier: Applier | None = None
     with bulk:
         try:
+            # A long catch-up on two processes, where the store offers it (not with a filter:
+            # it needs the domain events here).
+            if run.keep is None:
+                applier = store.applier(projections, upstream, last - start + 1)
             decoded = _read_and_apply(run, start, last, read, applier)
             if applier is not None:
                 applier.finish()  # every batch applied before the indexes are built

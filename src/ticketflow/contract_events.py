@@ -775,10 +775,14 @@ class Outbound:
                     self.mapper,
                 )
 
-            direct = self._direct_record(shape, position, version, state, stored_id, view)
+            # The owner remembered by the id's integer, as the other paths key it (stored as
+            # 32 hex digits or as ``str(UUID)``, the same aggregate is one key).
+            key = int(stored_id.replace("-", ""), 16)
+            direct = self._direct_record(shape, position, version, state, key, view)
             if direct is not None:
                 return direct
-        return self.record(self._notification(row))
+        notification = self._notification(row)
+        return self.record(notification, self.decode(notification))
 
     def _notification(self, row: Sequence[Any]) -> Notification:
         position, stored_id, version, topic, state = row

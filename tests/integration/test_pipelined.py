@@ -6,7 +6,9 @@ kept for the next catch-up to go on from."""
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
         appliers.append(self)
 
     def ready(self: pipelined.Applier) -> bool:
-        return self._ready or self._answered(wait=True)
+        return self._ready or (not self._gone and self._answered())
 
     monkeypatch.setattr(pipelined.Applier, "__init__", init)
     monkeypatch.setattr(pipelined.Applier, "ready", ready)
@@ -125,9 +127,20 @@ def test_batches_before_the_child_is_ready_are_applied_here(
         asked += 1
         return after is not None and asked > after and waiting(self)
 
+    sent = 0
+    original = pipelined.Applier.send
+
+    def send(self: pipelined.Applier, items: Any) -> None:
+        nonlocal sent
+        sent += 1
+        original(self, items)
+
     monkeypatch.setattr(pipelined.Applier, "ready", ready)
+    monkeypatch.setattr(pipelined.Applier, "send", send)
     piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
-    assert asked == -(-decoded // 500)
+    batches = -(-decoded // 500)
+    assert asked == batches
+    assert sent == (0 if after is None else batches - after)  # the rest applied here
     assert started[0]._process.returncode == 0
     one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
@@ -186,7 +199,7 @@ def test_short_catch_ups_and_other_projections_stay_in_one_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
-    cores = (os.cpu_count() or 1) >= 2
+    cores = pipelined.cores() >= 2
     assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN - 1)
     assert pipelined.worth_it(ALL, pipelined.PIPELINE_MIN) == cores
     # One the child cannot find by its name (not registered): here.
@@ -194,3 +207,98 @@ def test_short_catch_ups_and_other_projections_stay_in_one_process(
     assert not pipelined.worth_it([stranger], pipelined.PIPELINE_MIN)
     monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
     assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN)
+
+
+def test_the_child_says_it_is_ready_without_being_waited_for(
+    logged: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ready`` never waits: false while the child starts, true once it has said so."""
+    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
+    applier = pipelined.Applier(tmp_path / "ready.sqlite3", ALL, logged.engine.name)
+    try:
+        deadline = time.monotonic() + 60
+        answers = []
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            answers.append(applier.ready())
+            assert time.monotonic() - started < 1  # never waits for the child
+            if answers[-1]:
+                break
+            time.sleep(0.01)
+        assert answers[-1] is True
+        applier.finish()  # nothing sent: it ends with "ok"
+        assert applier._process.returncode == 0
+    finally:
+        applier.close()
+
+
+def test_a_child_that_cannot_start_leaves_the_work_here(
+    logged: System,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A child that fails before it is ready (here: not Python at all) costs nothing but a
+    warning: this process applies every batch."""
+    monkeypatch.setattr(pipelined, "PIPELINE_MIN", 1)
+    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
+    monkeypatch.setattr(pipelined.sys, "executable", shutil.which("false"))
+    with caplog.at_level("WARNING", logger=pipelined.__name__):
+        piped, _ = rebuild(logged, tmp_path / "piped.sqlite3")
+    assert "could not start" in caplog.text
+    assert "status 1" in caplog.text
+    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    assert table_digests(piped, TABLES) == table_digests(one, TABLES)
+    assert piped.positions() == one.positions()
+    piped.close()
+    one.close()
+
+
+def test_what_the_child_prints_is_not_taken_for_an_answer(
+    logged: System,
+    tmp_path: Path,
+    started: list[pipelined.Applier],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Output of the child's own (a library printing at import) goes nowhere near the
+    answers: the catch-up goes on two processes as if nothing was printed."""
+    noisy = tmp_path / "noisy-python"
+    noisy.write_text(f'#!/bin/sh\necho "a library says hello"\nexec {sys.executable} "$@"\n')
+    noisy.chmod(0o755)
+    monkeypatch.setattr(pipelined.sys, "executable", str(noisy))
+    piped, _ = rebuild(logged, tmp_path / "piped.sqlite3")
+    assert started[0]._process.returncode == 0
+    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    assert table_digests(piped, TABLES) == table_digests(one, TABLES)
+    piped.close()
+    one.close()
+
+
+def test_a_child_failing_on_small_batches_is_reported_as_its_error(
+    logged: System,
+    tmp_path: Path,
+    started: list[pipelined.Applier],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches small enough to stay in the pipe's buffer: the child's error is still what
+    the catch-up raises (not a broken pipe while closing its input)."""
+    path = tmp_path / "small.sqlite3"
+    original = pipelined.Applier.send
+    sent = 0
+
+    def send(self: pipelined.Applier, items: Any) -> None:
+        nonlocal sent
+        sent += 1
+        if sent == 2:
+            other = ReadModelStore.sqlite(path)
+            other.connection.execute("ALTER TABLE sla_tickets RENAME TO sla_tickets_away")
+            other.close()
+        original(self, items)
+
+    monkeypatch.setattr(pipelined.Applier, "send", send)
+    engine = logged.engine
+    store = ReadModelStore.sqlite(path)
+    with pytest.raises(pipelined.ApplierError, match="sla_tickets"):
+        catch_up(engine.recorder, engine.mapper, store, ALL, upstream=engine.name, batch=3)
+    assert started[0]._process.poll() is not None
+    store.close()

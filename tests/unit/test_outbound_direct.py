@@ -121,6 +121,15 @@ def test_what_the_direct_path_does_not_read_goes_through_the_domain_event(
         same(through_domain_events(engine, notifications), records)
         same(records, from_rows(engine))
         same(records[::-1], from_rows(engine, backwards=True))
+        # The opening (class version 1) is decoded, the last stop read directly: the owner
+        # learnt from the first serves the second, whichever path read each.
+        reads = []
+        outbound = Outbound(engine.recorder, engine.mapper, "ticketflow/t")
+        select_events = engine.recorder.select_events
+        engine.recorder.select_events = lambda *a, **k: reads.append(a) or select_events(*a, **k)
+        rows = engine.recorder.select_stored(1, 10, 10)
+        same(records, [outbound.record_stored(row) for row in rows])
+        assert reads == []
         assert [r.time for r in records[1:]] == [
             "2025-06-02T12:30:00Z",
             "2025-06-02T12:30:00.000005Z",

@@ -12,12 +12,20 @@ stopped half-way is resumed from the positions like any other. Only SQLite read 
 registered projections (:data:`projections.ALL`) go this way: the child opens the same file and
 finds the projections by name.
 
-Run as ``python -m ticketflow.adapters.pipelined FILE UPSTREAM NAME…`` by :class:`Applier`
+The child answers on a pipe of its own (its descriptor is its first argument): ``ready`` once
+it takes batches, then ``ok`` or why it failed. Its standard output is not read, so nothing a
+library prints can be taken for an answer or fill a pipe nobody reads. A child that fails
+before it is ready (it could not start) leaves the whole catch-up to this process, with a
+warning; one that fails later ends the catch-up with :class:`ApplierError`.
+
+Run as ``python -m ticketflow.adapters.pipelined FD FILE UPSTREAM NAME…`` by :class:`Applier`
 only; :meth:`ticketflow.adapters.readmodels.ReadModelStore.applier` starts it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import select
 import struct
@@ -32,11 +40,14 @@ import orjson
 from projections.base import Projection
 from ticketflow.errors import TicketflowError
 
+log = logging.getLogger(__name__)
+
 # Events to go before a catch-up is split across two processes: below this, the child's start
 # (about 0.2 s of CPU, while this process applies the first batches) would be most of its work.
 PIPELINE_MIN = 100_000
 FRAME = struct.Struct(">Q")  # each batch: its length, then its bytes; length 0 ends
-READY = b"ready\n"  # the child's first line once it takes batches; its last: ok, or the error
+READY = b"ready\n"  # the child's first answer once it takes batches; its last: ok, or the error
+ANSWER_MAX = 4096  # bytes of an error the child tells
 # ``0``: every catch-up in one process (to compare, or where a second process is unwelcome).
 PIPELINE_VARIABLE = "TICKETFLOW_PIPELINE"
 
@@ -52,13 +63,21 @@ def registry() -> dict[str, Projection]:
     return {p.name: p for p in ALL}
 
 
+def cores() -> int:
+    """The processors this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def worth_it(projections: Sequence[Projection], to_go: int) -> bool:
     """Whether a catch-up of ``to_go`` events of ``projections`` (registered ones only: the
     child finds them by name) goes on two processes (see the module)."""
     known = registry()
     return (
         to_go >= PIPELINE_MIN
-        and (os.cpu_count() or 1) >= 2
+        and cores() >= 2
         and os.environ.get(PIPELINE_VARIABLE, "1") != "0"
         and all(known.get(p.name) is p for p in projections)
     )
@@ -68,40 +87,59 @@ class Applier:
     """The child process that applies ``(position, record)`` batches to the read models."""
 
     def __init__(self, path: Path, projections: Sequence[Projection], upstream: str) -> None:
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ticketflow.adapters.pipelined",
-                str(path),
-                upstream,
-                *(p.name for p in projections),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        answers, told = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ticketflow.adapters.pipelined",
+                    str(told),
+                    str(path),
+                    upstream,
+                    *(p.name for p in projections),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(told,),
+            )
+        except BaseException:
+            os.close(answers)
+            raise
+        finally:
+            os.close(told)
+        self._answers = os.fdopen(answers, "rb")
         self._ready = False
+        self._gone = False  # failed before it was ready: this process does the work
+        self._sent = 0
 
     def ready(self) -> bool:
         """Whether the child has started (imports done, store open) and takes batches; never
         waits. Until it has, the reading process applies the batches itself, in order, so the
-        child's start costs no time."""
-        return self._ready or self._answered(wait=False)
+        child's start costs no time; a child that failed to start never is."""
+        if self._ready:
+            return True
+        if self._gone:
+            return False
+        poller = select.poll()
+        poller.register(self._answers, select.POLLIN)
+        return bool(poller.poll(0)) and self._answered()
 
     def send(self, items: Sequence[tuple[int, Any]]) -> None:
-        """One batch, applied in one transaction by the child."""
+        """One batch, applied in one transaction by the child (once :meth:`ready`)."""
         body = orjson.dumps(items, default=tuple)  # a record: its fields, as an array
         self._write(FRAME.pack(len(body)) + body)
+        self._sent += 1
 
     def finish(self) -> None:
         """Wait until every batch sent is applied; :class:`ApplierError` if any failed."""
+        if self._gone:
+            return
+        if not self._ready and not self._answered():  # it failed to start: nothing was sent
+            return
         self._write(FRAME.pack(0))
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        if not self._ready:
-            self._answered(wait=True)
-        assert self._process.stdout is not None
-        answer = self._process.stdout.read().decode("utf-8", "replace").strip()
+        self._close_input()
+        answer = self._answers.read(ANSWER_MAX).decode("utf-8", "replace").strip()
         if self._process.wait() != 0 or answer != "ok":
             raise self._failed(answer)
 
@@ -110,9 +148,8 @@ class Applier:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            if stream is not None and not stream.closed:
-                stream.close()
+        self._close_input()
+        self._answers.close()
 
     def _write(self, data: bytes) -> None:
         assert self._process.stdin is not None
@@ -122,25 +159,32 @@ class Applier:
         except BrokenPipeError:  # the child failed: say what it said
             raise self._failed("") from None
 
-    def _answered(self, wait: bool) -> bool:
-        """Read the child's first line (``ready``, or why it failed) if it is there, or once it
-        is with ``wait``: whether the child is ready."""
-        stdout = self._process.stdout
-        assert stdout is not None
-        if not wait and not select.select([stdout], [], [], 0)[0]:
-            return False
-        line = stdout.readline()
-        if line != READY:
-            raise self._failed(line.decode("utf-8", "replace"))
-        self._ready = True
-        return True
+    def _close_input(self) -> None:
+        """Close the child's input; what a dead child left unread in the buffer is dropped."""
+        stdin = self._process.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):  # a broken pipe while flushing: the child is gone
+                stdin.close()
+
+    def _answered(self) -> bool:
+        """The child's first answer (waiting for it): whether it is ready. A child that failed
+        before it was ready is left behind (logged): this process goes on alone."""
+        line = self._answers.readline(ANSWER_MAX)
+        if line == READY:
+            self._ready = True
+            return True
+        error = self._failed(line.decode("utf-8", "replace"))
+        self._gone = True
+        log.warning("catch-up on one process: the applying process could not start (%s)", error)
+        return False
 
     def _failed(self, said: str) -> ApplierError:
-        """The error of a child that failed: what it said (read to its end), or its status."""
-        assert self._process.stdout is not None
-        said += self._process.stdout.read().decode("utf-8", "replace")
-        said = said.removeprefix(READY.decode()).strip()
+        """The error of a child that failed: what it said, or its status. Its input is closed
+        first, so a child still waiting for batches ends instead of waiting for ever."""
+        self._close_input()
+        said += self._answers.read(ANSWER_MAX).decode("utf-8", "replace")
         status = self._process.wait()
+        said = said.strip()
         return ApplierError(said or f"the applying process ended with status {status}")
 
 
@@ -158,7 +202,7 @@ def _frames(stream: BinaryIO) -> Any:
         yield body
 
 
-def _apply_all(path: str, upstream: str, names: list[str]) -> None:
+def _apply_all(told: BinaryIO, path: str, upstream: str, names: list[str]) -> None:
     from projections.worker import apply_events
     from ticketflow.adapters.readmodels import ReadModelStore
     from ticketflow.bulk import bulk_collection
@@ -169,8 +213,8 @@ def _apply_all(path: str, upstream: str, names: list[str]) -> None:
     chosen = [known[name] for name in names]
     store = ReadModelStore.sqlite(path)
     try:
-        sys.stdout.buffer.write(READY)  # batches from now on (the reader applied those before)
-        sys.stdout.flush()
+        told.write(READY)  # batches from now on (the reader applied those before)
+        told.flush()
         with bulk_collection():
             for body in _frames(sys.stdin.buffer):
                 items = [
@@ -183,15 +227,14 @@ def _apply_all(path: str, upstream: str, names: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    path, upstream, *names = argv
-    try:
-        _apply_all(path, upstream, names)
-    except Exception as exc:  # said to the reading process, which raises it
-        sys.stdout.write(f"{type(exc).__name__}: {exc}\n")
-        sys.stdout.flush()
-        return 1
-    sys.stdout.write("ok\n")
-    sys.stdout.flush()
+    fd, path, upstream, *names = argv
+    with os.fdopen(int(fd), "wb") as told:
+        try:
+            _apply_all(told, path, upstream, names)
+        except Exception as exc:  # said to the reading process, which raises it
+            told.write(f"{type(exc).__name__}: {exc}"[: ANSWER_MAX - 1].encode() + b"\n")
+            return 1
+        told.write(b"ok\n")
     return 0
 
 
