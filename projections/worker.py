@@ -33,6 +33,12 @@ class EventFilter:
         self.recorded_until = recorded_until
         self.kept = self.left_out = 0  # events a projection reads, by outcome
 
+    @property
+    def unbounded(self) -> bool:
+        """Whether it keeps every event: the catch-up then reads as without a filter (no
+        decoding, two processes where it pays) and counts what it applies."""
+        return self.until is None and self.recorded_until is None
+
     def __call__(self, event: Any) -> bool:
         keep = (self.until is None or event.at <= self.until) and (
             self.recorded_until is None or event.timestamp <= self.recorded_until
@@ -107,16 +113,19 @@ def catch_up(
     Each stored event is given to the projections as it is published on ``ticketflow.events``
     (:class:`ticketflow.contract_events.Outbound`: read from its stored JSON where that gives
     the same record, else decoded once); ``keep`` sees the domain event (its business and
-    recording times), so with ``keep`` every event is decoded."""
+    recording times), so with ``keep`` every event is decoded, except with an
+    :class:`EventFilter` without bounds, which only counts."""
+    counted = keep if isinstance(keep, EventFilter) and keep.unbounded else None
     run = _Run(
         recorder,
         Outbound(recorder, mapper, f"ticketflow/{upstream}"),
         store,
         projections,
         upstream,
-        keep,
+        None if counted is not None else keep,
         batch,
         progress,
+        counted,
     )
     with bulk_collection():
         return _catch_up(run)
@@ -133,6 +142,7 @@ class _Run(NamedTuple):
     keep: Callable[[Any], bool] | None
     batch: int
     progress: Progress | None
+    counted: EventFilter | None  # a filter keeping everything: only its count is kept
 
 
 def _catch_up(run: _Run) -> int:
@@ -211,6 +221,8 @@ def _read_and_apply(
                     items.append((notification.id, outbound.record(notification, event)))
             end, count = notifications[-1].id, len(notifications)
         decoded += count
+        if run.counted is not None:
+            run.counted.kept += len(items)
         # Positions move to the last notification read, even when filtered out.
         if not items or items[-1][0] != end:
             items.append((end, None))

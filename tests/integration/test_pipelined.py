@@ -9,6 +9,7 @@ import dataclasses
 import shutil
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +303,31 @@ def test_a_child_failing_on_small_batches_is_reported_as_its_error(
         catch_up(engine.recorder, engine.mapper, store, ALL, upstream=engine.name, batch=3)
     assert started[0]._process.poll() is not None
     store.close()
+
+
+def test_a_filter_without_bounds_reads_as_no_filter_and_counts(
+    logged: System, tmp_path: Path, started: list[pipelined.Applier]
+) -> None:
+    """``replay`` without ``--until``: its filter keeps everything, so the catch-up reads the
+    stored JSON (on two processes where it pays) instead of decoding every event, and counts
+    what it applies as the filter would have."""
+    from projections.worker import EventFilter
+
+    engine = logged.engine
+    unbounded = EventFilter()
+    fast = ReadModelStore.sqlite(tmp_path / "fast.sqlite3")
+    decoded = catch_up(
+        engine.recorder, engine.mapper, fast, ALL, upstream=engine.name, keep=unbounded
+    )
+    assert len(started) == 1  # the filter did not keep it from two processes
+    everything = EventFilter(until=datetime(2100, 1, 1, tzinfo=UTC))  # decodes every event
+    slow = ReadModelStore.sqlite(tmp_path / "slow.sqlite3")
+    assert decoded == catch_up(
+        engine.recorder, engine.mapper, slow, ALL, upstream=engine.name, keep=everything
+    )
+    assert len(started) == 1  # a filter with bounds: one process
+    assert (unbounded.kept, unbounded.left_out) == (everything.kept, everything.left_out)
+    assert 0 < unbounded.kept < decoded  # acknowledgements: read by no read model
+    assert table_digests(fast, TABLES) == table_digests(slow, TABLES)
+    fast.close()
+    slow.close()
