@@ -58,6 +58,7 @@ def open_readmodels(settings: Settings, directory: Path | None = None) -> ReadMo
         target = directory or settings.data_dir
         target.mkdir(parents=True, exist_ok=True)
         store = ReadModelStore.sqlite(target / READMODELS_FILE)
+        store.catchup_processes = settings.catchup_processes
     store.create_tables(ALL)
     return store
 

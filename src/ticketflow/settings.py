@@ -102,6 +102,15 @@ class Settings(BaseSettings):
         validation_alias="TICKETFLOW_BATCH_SIZE",
         description="inbound events applied per transaction",
     )
+    catchup_processes: int = Field(
+        2,
+        ge=1,
+        le=2,
+        validation_alias="TICKETFLOW_CATCHUP_PROCESSES",
+        description="processes a long catch-up of the SQLite read models may use (a rebuild, "
+        "`replay`, a first start: 100,000 events or more): `2` reads the log and applies the "
+        "records apart where two cores are free; `1` keeps it in one process",
+    )
 
     future_tolerance_hours: float | None = Field(
         24,

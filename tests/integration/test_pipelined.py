@@ -50,7 +50,6 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
     """Every catch-up goes on two processes, the child taking batches from the first one (this
     process waits for it to start); the appliers started are listed."""
     monkeypatch.setattr(pipelined, "PIPELINE_MIN", 1)
-    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
     appliers: list[pipelined.Applier] = []
     original = pipelined.Applier.__init__
 
@@ -66,16 +65,17 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[pipelined.Applier]:
     return appliers
 
 
-def alone(system: System, path: Path, monkeypatch: pytest.MonkeyPatch) -> ReadModelStore:
-    """The read models of the one-process loop."""
-    with monkeypatch.context() as m:
-        m.setenv(pipelined.PIPELINE_VARIABLE, "0")
-        return rebuild(system, path)[0]
+def alone(system: System, path: Path) -> ReadModelStore:
+    """The read models of the one-process loop (``TICKETFLOW_CATCHUP_PROCESSES=1``)."""
+    return rebuild(system, path, processes=1)[0]
 
 
-def rebuild(system: System, path: Path, batch: int = 500) -> tuple[ReadModelStore, int]:
+def rebuild(
+    system: System, path: Path, batch: int = 500, processes: int = 2
+) -> tuple[ReadModelStore, int]:
     engine = system.engine
     store = ReadModelStore.sqlite(path)
+    store.catchup_processes = processes
     decoded = catch_up(
         engine.recorder, engine.mapper, store, ALL, upstream=engine.name, batch=batch
     )
@@ -100,7 +100,7 @@ def test_two_processes_build_the_read_models_of_one(
     piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
     assert len(started) == 1
     assert sent == -(-decoded // 500)  # every batch went to the child
-    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    one = alone(logged, tmp_path / "alone.sqlite3")
     assert len(started) == 1  # the second in this process only
     assert decoded == logged.engine.recorder.max_notification_id()
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
@@ -143,7 +143,7 @@ def test_batches_before_the_child_is_ready_are_applied_here(
     assert asked == batches
     assert sent == (0 if after is None else batches - after)  # the rest applied here
     assert started[0]._process.returncode == 0
-    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
     assert piped.positions() == one.positions()
     piped.close()
@@ -189,32 +189,44 @@ def test_a_failing_child_is_reported_and_its_commits_kept(
 
     monkeypatch.setattr(pipelined.Applier, "send", original)
     resumed, _ = rebuild(logged, path)
-    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(resumed, TABLES) == table_digests(one, TABLES)
     assert resumed.positions() == one.positions()
     resumed.close()
     one.close()
 
 
-def test_short_catch_ups_and_other_projections_stay_in_one_process(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
+def test_short_catch_ups_and_other_projections_stay_in_one_process() -> None:
     cores = pipelined.cores() >= 2
     assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN - 1)
     assert pipelined.worth_it(ALL, pipelined.PIPELINE_MIN) == cores
     # One the child cannot find by its name (not registered): here.
     stranger = dataclasses.replace(ALL[0], name="not_registered")
     assert not pipelined.worth_it([stranger], pipelined.PIPELINE_MIN)
-    monkeypatch.setenv(pipelined.PIPELINE_VARIABLE, "0")
-    assert not pipelined.worth_it(ALL, pipelined.PIPELINE_MIN)
+
+
+def test_the_setting_keeps_a_catch_up_in_one_process(tmp_path: Path) -> None:
+    """``TICKETFLOW_CATCHUP_PROCESSES=1``: no applying process, however long the catch-up;
+    anything but 1 or 2 is refused with the setting's name."""
+    from ticketflow.bootstrap import open_readmodels
+    from ticketflow.errors import ConfigurationError
+    from ticketflow.settings import Settings
+
+    for value, expected in (("1", 1), ("2", 2), (None, 2)):
+        env = {} if value is None else {"TICKETFLOW_CATCHUP_PROCESSES": value}
+        store = open_readmodels(Settings.from_env(env=env, data_dir=tmp_path / str(value)))
+        assert store.catchup_processes == expected
+        if expected == 1:
+            assert store.applier(ALL, "ticketflow", pipelined.PIPELINE_MIN * 10) is None
+        store.close()
+    with pytest.raises(ConfigurationError, match="TICKETFLOW_CATCHUP_PROCESSES"):
+        Settings.from_env(env={"TICKETFLOW_CATCHUP_PROCESSES": "3"}, data_dir=tmp_path)
 
 
 def test_the_child_says_it_is_ready_without_being_waited_for(
     logged: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``ready`` never waits: false while the child starts, true once it has said so."""
-    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
     applier = pipelined.Applier(tmp_path / "ready.sqlite3", ALL, logged.engine.name)
     try:
         deadline = time.monotonic() + 60
@@ -242,13 +254,12 @@ def test_a_child_that_cannot_start_leaves_the_work_here(
     """A child that fails before it is ready (here: not Python at all) costs nothing but a
     warning: this process applies every batch."""
     monkeypatch.setattr(pipelined, "PIPELINE_MIN", 1)
-    monkeypatch.delenv(pipelined.PIPELINE_VARIABLE, raising=False)
     monkeypatch.setattr(pipelined.sys, "executable", shutil.which("false"))
     with caplog.at_level("WARNING", logger=pipelined.__name__):
         piped, _ = rebuild(logged, tmp_path / "piped.sqlite3")
     assert "could not start" in caplog.text
     assert "status 1" in caplog.text
-    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
     assert piped.positions() == one.positions()
     piped.close()
@@ -269,7 +280,7 @@ def test_what_the_child_prints_is_not_taken_for_an_answer(
     monkeypatch.setattr(pipelined.sys, "executable", str(noisy))
     piped, _ = rebuild(logged, tmp_path / "piped.sqlite3")
     assert started[0]._process.returncode == 0
-    one = alone(logged, tmp_path / "alone.sqlite3", monkeypatch)
+    one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
     piped.close()
     one.close()

@@ -48,8 +48,6 @@ PIPELINE_MIN = 100_000
 FRAME = struct.Struct(">Q")  # each batch: its length, then its bytes; length 0 ends
 READY = b"ready\n"  # the child's first answer once it takes batches; its last: ok, or the error
 ANSWER_MAX = 4096  # bytes of an error the child tells
-# ``0``: every catch-up in one process (to compare, or where a second process is unwelcome).
-PIPELINE_VARIABLE = "TICKETFLOW_PIPELINE"
 
 
 class ApplierError(TicketflowError, RuntimeError):
@@ -76,10 +74,7 @@ def worth_it(projections: Sequence[Projection], to_go: int) -> bool:
     child finds them by name) goes on two processes (see the module)."""
     known = registry()
     return (
-        to_go >= PIPELINE_MIN
-        and cores() >= 2
-        and os.environ.get(PIPELINE_VARIABLE, "1") != "0"
-        and all(known.get(p.name) is p for p in projections)
+        to_go >= PIPELINE_MIN and cores() >= 2 and all(known.get(p.name) is p for p in projections)
     )
 
 

@@ -154,6 +154,8 @@ class ReadModelStore:
         self.dialect = dialect
         self.path: Path | None = None  # SQLite: the file
         self.schema: str | None = None  # PostgreSQL: a schema of its own (a rebuild), if any
+        # A long catch-up on SQLite may apply its records in a second process (``applier``).
+        self.catchup_processes = 2
 
     @classmethod
     def sqlite(cls, path: Path | str) -> ReadModelStore:
@@ -237,10 +239,11 @@ class ReadModelStore:
     ) -> Applier | None:
         """A child process applying the records of a long catch-up on SQLite while this one
         reads the log (:mod:`ticketflow.adapters.pipelined`); ``None`` for a short one, on one
-        core, or on PostgreSQL (whose server already works beside the client)."""
+        core, with ``catchup_processes`` at 1 (``TICKETFLOW_CATCHUP_PROCESSES``), or on
+        PostgreSQL (whose server already works beside the client)."""
         from ticketflow.adapters import pipelined
 
-        if self.dialect != "sqlite" or self.path is None:
+        if self.dialect != "sqlite" or self.path is None or self.catchup_processes < 2:
             return None
         if not pipelined.worth_it(projections, to_go):
             return None
