@@ -9,6 +9,7 @@ import dataclasses
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,35 @@ def alone(system: System, path: Path) -> ReadModelStore:
     return rebuild(system, path, processes=1)[0]
 
 
+class Sends:
+    """``Applier.send`` counted; ``before[n]`` runs just before the n-th batch is sent."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self.before: dict[int, Callable[[], None]] = {}
+        original = pipelined.Applier.send
+
+        def send(applier: pipelined.Applier, items: Any) -> None:
+            self.count += 1
+            if self.count in self.before:
+                self.before[self.count]()
+            original(applier, items)
+
+        monkeypatch.setattr(pipelined.Applier, "send", send)
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> Sends:
+    return Sends(monkeypatch)
+
+
+def take_away_sla_tickets(path: Path) -> None:
+    """The table the child writes first gone: its next batch fails."""
+    other = ReadModelStore.sqlite(path)
+    other.connection.execute("ALTER TABLE sla_tickets RENAME TO sla_tickets_away")
+    other.close()
+
+
 def rebuild(
     system: System, path: Path, batch: int = 500, processes: int = 2
 ) -> tuple[ReadModelStore, int]:
@@ -83,23 +113,11 @@ def rebuild(
 
 
 def test_two_processes_build_the_read_models_of_one(
-    logged: System,
-    tmp_path: Path,
-    started: list[pipelined.Applier],
-    monkeypatch: pytest.MonkeyPatch,
+    logged: System, tmp_path: Path, started: list[pipelined.Applier], sends: Sends
 ) -> None:
-    sent = 0
-    original = pipelined.Applier.send
-
-    def send(self: pipelined.Applier, items: Any) -> None:
-        nonlocal sent
-        sent += 1
-        original(self, items)
-
-    monkeypatch.setattr(pipelined.Applier, "send", send)
     piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
     assert len(started) == 1
-    assert sent == -(-decoded // 500)  # every batch went to the child
+    assert sends.count == -(-decoded // 500)  # every batch went to the child
     one = alone(logged, tmp_path / "alone.sqlite3")
     assert len(started) == 1  # the second in this process only
     assert decoded == logged.engine.recorder.max_notification_id()
@@ -116,6 +134,7 @@ def test_batches_before_the_child_is_ready_are_applied_here(
     tmp_path: Path,
     started: list[pipelined.Applier],
     monkeypatch: pytest.MonkeyPatch,
+    sends: Sends,
     after: int | None,
 ) -> None:
     """Until the child says it is ready, this process applies the batches itself, in order;
@@ -128,20 +147,11 @@ def test_batches_before_the_child_is_ready_are_applied_here(
         asked += 1
         return after is not None and asked > after and waiting(self)
 
-    sent = 0
-    original = pipelined.Applier.send
-
-    def send(self: pipelined.Applier, items: Any) -> None:
-        nonlocal sent
-        sent += 1
-        original(self, items)
-
     monkeypatch.setattr(pipelined.Applier, "ready", ready)
-    monkeypatch.setattr(pipelined.Applier, "send", send)
     piped, decoded = rebuild(logged, tmp_path / "piped.sqlite3")
     batches = -(-decoded // 500)
     assert asked == batches
-    assert sent == (0 if after is None else batches - after)  # the rest applied here
+    assert sends.count == (0 if after is None else batches - after)  # the rest applied here
     assert started[0]._process.returncode == 0
     one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(piped, TABLES) == table_digests(one, TABLES)
@@ -154,25 +164,14 @@ def test_a_failing_child_is_reported_and_its_commits_kept(
     logged: System,
     tmp_path: Path,
     started: list[pipelined.Applier],
-    monkeypatch: pytest.MonkeyPatch,
+    sends: Sends,
 ) -> None:
     """The child fails half-way (a table it writes is gone after its first batches): the
     catch-up raises what the child said; the positions it committed stand, and a catch-up
     started again from them ends with the read models of an uninterrupted one."""
     path = tmp_path / "broken.sqlite3"
-    original = pipelined.Applier.send
-    sent = 0
-
-    def send(self: pipelined.Applier, items: Any) -> None:
-        nonlocal sent
-        sent += 1
-        if sent == 3:  # the first batch applied (the child read the second): the table goes
-            other = ReadModelStore.sqlite(path)
-            other.connection.execute("ALTER TABLE sla_tickets RENAME TO sla_tickets_away")
-            other.close()
-        original(self, items)
-
-    monkeypatch.setattr(pipelined.Applier, "send", send)
+    # The first batch applied (the child read the second): the table goes.
+    sends.before[3] = lambda: take_away_sla_tickets(path)
     with pytest.raises(pipelined.ApplierError, match="sla_tickets"):
         rebuild(logged, path)
     assert started
@@ -187,7 +186,7 @@ def test_a_failing_child_is_reported_and_its_commits_kept(
     store.connection.execute("ALTER TABLE sla_tickets_away RENAME TO sla_tickets")
     store.close()
 
-    monkeypatch.setattr(pipelined.Applier, "send", original)
+    sends.before.clear()
     resumed, _ = rebuild(logged, path)
     one = alone(logged, tmp_path / "alone.sqlite3")
     assert table_digests(resumed, TABLES) == table_digests(one, TABLES)
@@ -290,24 +289,12 @@ def test_a_child_failing_on_small_batches_is_reported_as_its_error(
     logged: System,
     tmp_path: Path,
     started: list[pipelined.Applier],
-    monkeypatch: pytest.MonkeyPatch,
+    sends: Sends,
 ) -> None:
     """Batches small enough to stay in the pipe's buffer: the child's error is still what
     the catch-up raises (not a broken pipe while closing its input)."""
     path = tmp_path / "small.sqlite3"
-    original = pipelined.Applier.send
-    sent = 0
-
-    def send(self: pipelined.Applier, items: Any) -> None:
-        nonlocal sent
-        sent += 1
-        if sent == 2:
-            other = ReadModelStore.sqlite(path)
-            other.connection.execute("ALTER TABLE sla_tickets RENAME TO sla_tickets_away")
-            other.close()
-        original(self, items)
-
-    monkeypatch.setattr(pipelined.Applier, "send", send)
+    sends.before[2] = lambda: take_away_sla_tickets(path)
     engine = logged.engine
     store = ReadModelStore.sqlite(path)
     with pytest.raises(pipelined.ApplierError, match="sla_tickets"):
