@@ -40,8 +40,13 @@ class EventFilter:
         return self.until is None and self.recorded_until is None
 
     def __call__(self, event: Any) -> bool:
-        keep = (self.until is None or event.at <= self.until) and (
-            self.recorded_until is None or event.timestamp <= self.recorded_until
+        return self.admits(event.at, event.timestamp)
+
+    def admits(self, at: datetime, timestamp: datetime) -> bool:
+        """Whether a fact that happened at ``at`` and was recorded at ``timestamp`` is kept
+        (counted either way)."""
+        keep = (self.until is None or at <= self.until) and (
+            self.recorded_until is None or timestamp <= self.recorded_until
         )
         if keep:
             self.kept += 1
@@ -112,9 +117,9 @@ def catch_up(
 
     Each stored event is given to the projections as it is published on ``ticketflow.events``
     (:class:`ticketflow.contract_events.Outbound`: read from its stored JSON where that gives
-    the same record, else decoded once); ``keep`` sees the domain event (its business and
-    recording times), so with ``keep`` every event is decoded, except with an
-    :class:`EventFilter` without bounds, which only counts."""
+    the same record, else decoded once). ``keep`` sees the domain event; an
+    :class:`EventFilter` sees only its instants, read from the stored JSON too (one without
+    bounds only counts)."""
     counted = keep if isinstance(keep, EventFilter) and keep.unbounded else None
     run = _Run(
         recorder,
@@ -159,10 +164,9 @@ def _catch_up(run: _Run) -> int:
     applier: Applier | None = None
     with bulk:
         try:
-            # A long catch-up on two processes, where the store offers it (not with a filter:
-            # it needs the domain events here).
-            if run.keep is None:
-                applier = store.applier(projections, upstream, last - start + 1)
+            # A long catch-up on two processes, where the store offers it (a filter, if any,
+            # is applied here: the child applies the records it is given).
+            applier = store.applier(projections, upstream, last - start + 1)
             decoded = _read_and_apply(run, start, last, read, applier)
             if applier is not None:
                 applier.finish()  # every batch applied before the indexes are built
@@ -188,20 +192,32 @@ def _read_and_apply(
     run: _Run, start: int, last: int, read: set[str], applier: Applier | None
 ) -> int:
     """The loop of :func:`_catch_up`: batches read, turned into records, and applied here or
-    sent to ``applier``. Events no projection reads are not even decoded. Without ``keep``,
-    a recorder with ``select_stored`` gives plain rows (no UUID, no ``Notification``)."""
+    sent to ``applier``. Events no projection reads are not even decoded. A recorder with
+    ``select_stored`` gives plain rows (no UUID, no ``Notification``) unless ``keep`` is a
+    filter other than :class:`EventFilter`, which needs the domain events."""
     recorder, outbound, keep, batch = run.recorder, run.outbound, run.keep, run.batch
     decoded = 0
     reads = _Reads(read)
-    rows_of = getattr(recorder, "select_stored", None) if keep is None else None
-    record = outbound.record_stored
+    # Plain rows where the recorder gives them, and the filter (if any) reads them.
+    rows_of = getattr(recorder, "select_stored", None)
+    if keep is not None and not isinstance(keep, EventFilter):
+        rows_of = None
+    admits = None if keep is None else getattr(keep, "admits", None)
+    record, instants = outbound.record_stored, outbound.instants_stored
     while start <= last:
         items: list[tuple[int, Any]]
         if rows_of is not None:
             rows = rows_of(start, batch, last)
             if not rows:
                 break
-            items = [(row[0], record(row)) for row in rows if reads[row[3]]]
+            if admits is None:
+                items = [(row[0], record(row)) for row in rows if reads[row[3]]]
+            else:  # as of an instant: the instants read from the stored JSON too
+                items = [
+                    (row[0], record(row))
+                    for row in rows
+                    if reads[row[3]] and admits(*instants(row))
+                ]
             end, count = rows[-1][0], len(rows)
         else:
             notifications: Sequence[Notification] = recorder.select_notifications(

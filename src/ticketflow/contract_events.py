@@ -784,6 +784,24 @@ class Outbound:
         notification = self._notification(row)
         return self.record(notification, self.decode(notification))
 
+    def instants_stored(self, row: Sequence[Any]) -> tuple[datetime, datetime]:
+        """``(at, timestamp)`` of a stored event given as a row (see :meth:`record_stored`):
+        when it happened and when it was recorded, read from its JSON where the direct path
+        reads it, else from its decoded domain event."""
+        shape = _shape(row[3])
+        if shape is not None and self._direct:
+            try:
+                state = orjson.loads(row[4])
+                if type(state) is dict and state.get("class_version", 1) == shape.class_version:
+                    return (
+                        datetime.fromisoformat(_iso_utc(state.get("at"))),
+                        datetime.fromisoformat(_iso_utc(state.get("timestamp"))),
+                    )
+            except (_NotDirectError, orjson.JSONDecodeError, ValueError):
+                pass  # the domain event's way
+        event = self.decode(self._notification(row))
+        return event.at, event.timestamp
+
     def _notification(self, row: Sequence[Any]) -> Notification:
         position, stored_id, version, topic, state = row
         return Notification(

@@ -318,14 +318,56 @@ def test_a_filter_without_bounds_reads_as_no_filter_and_counts(
         engine.recorder, engine.mapper, fast, ALL, upstream=engine.name, keep=unbounded
     )
     assert len(started) == 1  # the filter did not keep it from two processes
-    everything = EventFilter(until=datetime(2100, 1, 1, tzinfo=UTC))  # decodes every event
+    everything = EventFilter(until=datetime(2100, 1, 1, tzinfo=UTC))  # reads every instant
     slow = ReadModelStore.sqlite(tmp_path / "slow.sqlite3")
     assert decoded == catch_up(
         engine.recorder, engine.mapper, slow, ALL, upstream=engine.name, keep=everything
     )
-    assert len(started) == 1  # a filter with bounds: one process
+    assert len(started) == 2
     assert (unbounded.kept, unbounded.left_out) == (everything.kept, everything.left_out)
     assert 0 < unbounded.kept < decoded  # acknowledgements: read by no read model
+    assert table_digests(fast, TABLES) == table_digests(slow, TABLES)
+    fast.close()
+    slow.close()
+
+
+@pytest.mark.parametrize("bound", ["until", "recorded_until"])
+def test_history_as_of_an_instant_reads_the_instants_from_the_stored_json(
+    logged: System, tmp_path: Path, started: list[pipelined.Applier], bound: str
+) -> None:
+    """``replay --until`` / ``--recorded-until``: the filter sees each event's instants read
+    from its stored JSON (no event decoded), on two processes where it pays; what it keeps,
+    leaves out and builds is what deciding on the decoded events gives."""
+    from projections.worker import EventFilter
+
+    engine = logged.engine
+    events = [
+        engine.mapper.to_domain_event(n) for n in engine.recorder.select_notifications(1, 100_000)
+    ]
+    instants = sorted(e.at if bound == "until" else e.timestamp for e in events)
+    middle = instants[len(instants) // 2]
+    fast_filter = EventFilter(**{bound: middle})
+    fast = ReadModelStore.sqlite(tmp_path / "fast.sqlite3")
+    decoded = catch_up(
+        engine.recorder, engine.mapper, fast, ALL, upstream=engine.name, keep=fast_filter
+    )
+    assert len(started) == 1
+    slow_filter = EventFilter(**{bound: middle})
+    slow = ReadModelStore.sqlite(tmp_path / "slow.sqlite3")
+    slow.catchup_processes = 1
+    decoded_events = []
+
+    def keep(event: Any) -> bool:  # not an EventFilter: every event decoded for it
+        decoded_events.append(event)
+        return slow_filter(event)
+
+    assert decoded == catch_up(
+        engine.recorder, engine.mapper, slow, ALL, upstream=engine.name, keep=keep
+    )
+    assert decoded_events  # the comparison went the decoding way
+    assert (fast_filter.kept, fast_filter.left_out) == (slow_filter.kept, slow_filter.left_out)
+    assert fast_filter.kept > 0
+    assert fast_filter.left_out > 0
     assert table_digests(fast, TABLES) == table_digests(slow, TABLES)
     fast.close()
     slow.close()
