@@ -202,8 +202,8 @@ def _read_and_apply(
     rows_of = getattr(recorder, "select_stored", None)
     if keep is not None and not isinstance(keep, EventFilter):
         rows_of = None
-    admits = None if keep is None else getattr(keep, "admits", None)
-    record, instants = outbound.record_stored, outbound.instants_stored
+    admits = keep.admits if isinstance(keep, EventFilter) else None
+    record, record_as_of = outbound.record_stored, outbound.record_stored_as_of
     while start <= last:
         items: list[tuple[int, Any]]
         if rows_of is not None:
@@ -212,11 +212,11 @@ def _read_and_apply(
                 break
             if admits is None:
                 items = [(row[0], record(row)) for row in rows if reads[row[3]]]
-            else:  # as of an instant: the instants read from the stored JSON too
+            else:  # as of an instant: the instants read from the same stored JSON
                 items = [
-                    (row[0], record(row))
+                    (row[0], found)
                     for row in rows
-                    if reads[row[3]] and admits(*instants(row))
+                    if reads[row[3]] and (found := record_as_of(row, admits)) is not None
                 ]
             end, count = rows[-1][0], len(rows)
         else:

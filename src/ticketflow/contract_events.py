@@ -531,6 +531,18 @@ def _data_from_state(shape: _Shape, state: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _stored_state(shape: _Shape, stored: bytes) -> dict[str, Any] | None:
+    """The stored JSON of an event of ``shape``'s class, parsed, or ``None`` when the direct
+    path does not read it (not an object, or an older class version to upcast)."""
+    try:
+        state = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return None
+    if type(state) is not dict or state.get("class_version", 1) != shape.class_version:
+        return None
+    return state
+
+
 def _attribute(event: Any, name: str) -> Any:
     """``getattr(event, name, None)`` of a domain event or a :class:`_StoredView`."""
     if type(event) is _StoredView:
@@ -761,9 +773,37 @@ class Outbound:
         ``select_stored`` reads the log: the same record as :meth:`record` gives, without a
         :class:`~eventsourcing.persistence.Notification` or a UUID made for each event (the
         id's text is remembered with the aggregate's owner)."""
-        position, stored_id, version, topic, state = row
+        found = self._stored(row, None)
+        assert found is not None  # nothing to leave out
+        return found
+
+    def record_stored_as_of(
+        self, row: Sequence[Any], admits: Callable[[datetime, datetime], bool]
+    ) -> Published | None:
+        """:meth:`record_stored` of an event ``admits(at, timestamp)`` keeps, ``None`` for one
+        it leaves out: when it happened and when it was recorded, read from the same parse of
+        the stored JSON as its record (else from its decoded domain event)."""
+        return self._stored(row, admits)
+
+    def _stored(
+        self, row: Sequence[Any], admits: Callable[[datetime, datetime], bool] | None
+    ) -> Published | None:
+        position, stored_id, version, topic, stored = row
         shape = _shape(topic)
-        if shape is not None and self._direct:
+        state = None if shape is None or not self._direct else _stored_state(shape, stored)
+        if state is not None and admits is not None:
+            try:
+                instants = (
+                    datetime.fromisoformat(_iso_utc(state.get("at"))),
+                    datetime.fromisoformat(_iso_utc(state.get("timestamp"))),
+                )
+            except (_NotDirectError, ValueError):
+                state = None  # the domain event's instants decide
+            else:
+                if not admits(*instants):
+                    return None
+                admits = None  # decided
+        if shape is not None and state is not None:
 
             def view(parsed: dict[str, Any]) -> _StoredView:
                 return _StoredView(
@@ -782,25 +822,10 @@ class Outbound:
             if direct is not None:
                 return direct
         notification = self._notification(row)
-        return self.record(notification, self.decode(notification))
-
-    def instants_stored(self, row: Sequence[Any]) -> tuple[datetime, datetime]:
-        """``(at, timestamp)`` of a stored event given as a row (see :meth:`record_stored`):
-        when it happened and when it was recorded, read from its JSON where the direct path
-        reads it, else from its decoded domain event."""
-        shape = _shape(row[3])
-        if shape is not None and self._direct:
-            try:
-                state = orjson.loads(row[4])
-                if type(state) is dict and state.get("class_version", 1) == shape.class_version:
-                    return (
-                        datetime.fromisoformat(_iso_utc(state.get("at"))),
-                        datetime.fromisoformat(_iso_utc(state.get("timestamp"))),
-                    )
-            except (_NotDirectError, orjson.JSONDecodeError, ValueError):
-                pass  # the domain event's way
-        event = self.decode(self._notification(row))
-        return event.at, event.timestamp
+        event = self.decode(notification)
+        if admits is not None and not admits(event.at, event.timestamp):
+            return None
+        return self.record(notification, event)
 
     def _notification(self, row: Sequence[Any]) -> Notification:
         position, stored_id, version, topic, state = row
@@ -819,11 +844,14 @@ class Outbound:
         originator_id = notification.originator_id
         if shape is None or type(originator_id) is not UUID or not self._direct:
             return None
+        state = _stored_state(shape, notification.state)
+        if state is None:
+            return None
         return self._direct_record(
             shape,
             notification.id,
             notification.originator_version,
-            notification.state,
+            state,
             originator_id.int,  # hashed in C, and smaller to keep than the UUID
             lambda parsed: _StoredView(
                 lambda: notification,
@@ -840,17 +868,14 @@ class Outbound:
         shape: _Shape,
         position: int,
         version: int,
-        stored: bytes,
+        state: dict[str, Any],
         key: Any,
         view: Callable[[dict[str, Any]], _StoredView],
     ) -> Published | None:
         try:
-            state = orjson.loads(stored)
-            if type(state) is not dict or state.get("class_version", 1) != shape.class_version:
-                return None
             data = _data_from_state(shape, state)
             at = _iso_utc(state.get("at"))[:-6] + "Z"
-        except (_NotDirectError, orjson.JSONDecodeError, ValueError, OverflowError):
+        except (_NotDirectError, ValueError, OverflowError):
             return None
         name, tenant, text = self._owner(key, lambda: view(state))
         return Published(
@@ -866,7 +891,7 @@ class Outbound:
 
     def _owner(self, key: Any, event_of: Callable[[], Any]) -> _Owner:
         """``(subject name, tenant, id as text)`` of the aggregate remembered as ``key`` (its
-        id as an integer, or as stored): the ticket, maintenance or incident id (the tenant for
+        id as an integer): the ticket, maintenance or incident id (the tenant for
         a subscription), ``None`` for a platform aggregate's tenant (R-PLAT-4), and the id as
         ``str(UUID)`` writes it. ``event_of`` gives the event (or a view of it) only when the
         owner is not remembered."""
