@@ -106,7 +106,6 @@ class Applier:
         self._answers = os.fdopen(answers, "rb")
         self._ready = False
         self._gone = False  # failed before it was ready: this process does the work
-        self._sent = 0
 
     def ready(self) -> bool:
         """Whether the child has started (imports done, store open) and takes batches; never
@@ -124,7 +123,6 @@ class Applier:
         """One batch, applied in one transaction by the child (once :meth:`ready`)."""
         body = orjson.dumps(items, default=tuple)  # a record: its fields, as an array
         self._write(FRAME.pack(len(body)) + body)
-        self._sent += 1
 
     def finish(self) -> None:
         """Wait until every batch sent is applied; :class:`ApplierError` if any failed."""
